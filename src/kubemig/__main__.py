@@ -1,0 +1,3 @@
+from kubemig.cli import main
+
+main()

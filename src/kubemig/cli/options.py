@@ -1,0 +1,31 @@
+"""Options several commands share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from kubemig.catalog import DEFAULT_DRIVER
+from kubemig.geometry import GpuGeometry, geometry_for
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def gpu_options(func: F) -> F:
+    """`--gpu MODEL` and `--driver VERSION`, resolved by `geometry_from`."""
+    func = click.option(
+        "--driver",
+        default=DEFAULT_DRIVER,
+        show_default=True,
+        help="Driver version whose profiles and rules apply (e.g. 470.57.02, 535.104.05).",
+    )(func)
+    func = click.option(
+        "--gpu", "gpu", required=True, metavar="MODEL", help="GPU model: key, product name or PCI id (see `kubemig models`)."
+    )(func)
+    return func
+
+
+def geometry_from(gpu: str, driver: str) -> GpuGeometry:
+    return geometry_for(gpu, driver)
