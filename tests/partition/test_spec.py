@@ -75,6 +75,11 @@ def test_the_only_config_is_chosen_without_a_name_and_a_wrong_name_gets_a_hint()
             "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: false}]\n  c: []\n",
             ["duplicate key 'c' (first on line 3)"],
         ),
+        (
+            "a config named on",
+            "version: v1\nmig-configs:\n  on: [{devices: all, mig-enabled: true, mig-devices: {}}]\n",
+            ["config name True is not text (YAML reads on/off/yes/no/true/false and bare numbers as other types): quote it, e.g. \"on\":"],
+        ),
         ("missing devices", _entry("mig-enabled: false"), ["config 'c' entry 1: missing required field 'devices': add `devices: all`"]),
         (
             "missing mig-enabled",

@@ -10,6 +10,7 @@ from kubemig import __version__
 from kubemig.cli.demo_command import demo
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
+from kubemig.cli.partition_commands import PARTITION_COMMANDS
 from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.sim_command import sim
 from kubemig.errors import KubemigError
@@ -35,6 +36,8 @@ cli.add_command(models)
 cli.add_command(geometry)
 cli.add_command(demo)
 cli.add_command(sim)
+for _command in PARTITION_COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -246,14 +246,11 @@ def plan_node(node: NodeSnapshot, target: NodeTarget, *, force: bool = False, mo
     return NodePlan(target, tuple(plans), force, mode_only)
 
 
-def rollback_plan(snapshot: GpuSnapshot, before: Layout, target: GpuTarget) -> GpuPlan:
-    """The operations that put `before` back (exact placements), never destroying a busy instance."""
-    return plan_gpu(snapshot, _pinned(target, before))
-
-
-def _pinned(target: GpuTarget, layout: Layout) -> GpuTarget:
-    specs = tuple(InstanceSpec(i.name, i.start) for i in layout)
-    return GpuTarget(target.gpu, target.entry, True, specs, layout)
+def rollback_plan(snapshot: GpuSnapshot, before_mig: bool, before: Layout, target: GpuTarget) -> GpuPlan:
+    """The operations that put back MIG mode `before_mig` and layout `before` (exact placements), never
+    destroying a busy instance."""
+    specs = tuple(InstanceSpec(i.name, i.start) for i in before) if before_mig else ()
+    return plan_gpu(snapshot, GpuTarget(target.gpu, target.entry, before_mig, specs, before if before_mig else Layout()))
 
 
 def describe_blockers(blockers: Sequence[Blocker]) -> str:

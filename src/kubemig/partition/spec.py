@@ -199,6 +199,17 @@ def config_from_data(label: str, data: object) -> ConfigFile:
         raise ConfigError(
             [f"{label}: unknown version {data['version']!r}: kubemig reads mig-parted's `version: v1` files"]
         )
+    configs = data.get("mig-configs")
+    if isinstance(configs, dict):
+        odd = [name for name in configs if not isinstance(name, str)]
+        if odd:
+            raise ConfigError(
+                [
+                    f"{label}: config name {name!r} is not text (YAML reads on/off/yes/no/true/false and bare numbers "
+                    f"as other types): quote it, e.g. \"{_yaml_word(name)}\":"
+                    for name in odd
+                ]
+            )
     try:
         spec = _Spec.model_validate(data)
     except ValidationError as exc:
@@ -218,6 +229,10 @@ def entry_from_wire(data: Mapping[str, object]) -> EntrySpec:
 
 def config_from_entries(label: str, configs: Mapping[str, list[EntrySpec]]) -> ConfigFile:
     return ConfigFile(label, {name: tuple(entries) for name, entries in configs.items()})
+
+
+def _yaml_word(value: object) -> str:
+    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
 
 
 def _kind(value: object) -> str:
