@@ -86,9 +86,11 @@ def show_plan(plan: NodePlan) -> None:
     ops = len(plan.mode_ops) + len(plan.config_ops)
     naive = sum(_destroy_all_ops(g) for g in plan.gpus if g.ops)
     kept = sum(len(g.kept) for g in plan.gpus)
+    busy_gpus = [g.index for g in plan.gpus if g.ops and g.snapshot.busy]
+    fails = f", and fail on GPU {index_ranges(busy_gpus)}, whose busy instances it cannot destroy" if busy_gpus else ""
     click.echo(
         f"{ops} NVML operations, {kept} instances kept"
-        + (f" (destroying everything and recreating, as mig-parted does, would take {naive})" if ops else "; nothing to change")
+        + (f" (destroying everything and recreating, as mig-parted does, would take {naive}{fails})" if ops else "; nothing to change")
     )
 
 

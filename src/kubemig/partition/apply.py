@@ -123,7 +123,8 @@ class _Executor:
         self.calls += 1
         self._crash_point()
         self.journal.settle(step, "done")
-        self.echo(f"  {op}" + ("" if applied else ": pending until the GPU is reset"))
+        prefix = "rollback: " if phase == "rollback" else ""
+        self.echo(f"  {prefix}{op}" + ("" if applied else ": pending until the GPU is reset"))
         return applied
 
     def _call(self, op: Op, gi_ids: dict[Instance, int]) -> bool:
