@@ -176,3 +176,25 @@ def test_every_call_of_every_nvml_function_failing_once(world: World, start_busy
             problems += _fault(world, start_busy, function, after, READ_ERROR)
     SCENARIOS_RUN["read call fails (every other call)"] = scenarios
     assert not problems, "\n".join(problems)
+
+
+def test_a_failure_after_a_kill_puts_back_what_the_gpus_held_before_the_killed_apply(world: World, start_busy: object) -> None:
+    world.restore()
+    before = world.read()
+    # crash points 1-2 enable MIG on GPU 2; 3-6 destroy GPU 0's 2g.10gb; kill right after that destroy
+    killed = run_forked(_apply_args(world), {**world.env, "KUBEMIG_APPLY_KILL_AT": "6"})
+    assert killed.killed
+    half = world.read()
+    assert "2g.10gb@0" not in str(half.gpu(0).layout) and half.gpu(2).mig_current
+    run_forked(["sim", "fail", "nvmlDeviceCreateGpuInstanceWithPlacement", "--error", "INSUFFICIENT_RESOURCES"], world.env)
+    failed = run_forked(_apply_args(world), world.env)
+    assert failed.returncode == 1
+    assert "was interrupted after step 3" in failed.stderr
+    assert "stopped on GPU 0 (A100-SXM4-40GB), phase create" in failed.stderr
+    after = world.read()
+    # GPU 0 gets its 2g.10gb back, GPU 2 its MIG mode off: the layouts from before the killed apply
+    for index in (0, 1, 2):
+        assert after.gpu(index).layout == before.gpu(index).layout, index
+        assert after.gpu(index).mig_current == before.gpu(index).mig_current, index
+    assert world.busy(after) == start_busy
+    assert not _converges(world, start_busy)

@@ -305,3 +305,19 @@ def test_a_real_kubemig_process_killed_mid_apply_is_finished_by_the_next(node_di
     assert done.returncode == 0, done.stderr
     assert "was interrupted after step 3" in done.stderr
     assert run_kubemig("assert", "-f", config, "-c", "c", env=kubemig_env(**env)).returncode == 0
+
+
+def test_mode_only_switches_mig_and_leaves_instances_alone(node_dir: Path) -> None:
+    env = _env(node_dir, "2xA100-SXM4-40GB")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  c:\n    - {devices: [0], mig-enabled: true, mig-devices: {7g.40gb: 1}}\n"
+        "    - {devices: [1], mig-enabled: false}\n",
+    )
+    result = run_forked(["apply", "--mode-only", "-f", config, "-c", "c"], env)
+    assert result.returncode == 0, result.stderr
+    with open_simulated(None, env) as nvml:
+        node = read_node(nvml)
+    assert node.gpu(0).mig_current and not node.gpu(0).gpu_instances and not node.gpu(1).mig_current
+    assert run_forked(["assert", "--mode-only", "-f", config, "-c", "c"], env).returncode == 0
+    assert run_forked(["assert", "-f", config, "-c", "c"], env).returncode == 1

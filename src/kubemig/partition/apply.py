@@ -217,10 +217,14 @@ class _Apply:
         return applied
 
     def _roll_back_unfinished(self) -> None:
-        """GPUs whose MIG mode this apply changed but whose instances it did not configure yet go back too,
-        so that every GPU ends at its target or where it was."""
+        """GPUs whose MIG mode this apply changed but whose instances it did not configure yet go back too
+        (and, when it resumes a killed apply, GPUs that one left half done), so that every GPU ends at its
+        target or where it was before."""
+        unfinished = {"mode changed", "MIG mode pending"}
+        if self.previous is not None and self.previous.status == "running":
+            unfinished.add("unchanged")
         for target in self.target.gpus:
-            if self.status[target.gpu.index] in ("mode changed", "MIG mode pending"):
+            if self.status[target.gpu.index] in unfinished:
                 self._rollback(target)
 
     def _rollback(self, target: GpuTarget) -> str:
@@ -240,6 +244,10 @@ class _Apply:
             self.status[target.gpu.index] = "rollback incomplete"
             return f"could not roll back to {what}: {'; '.join(map(str, plan.blockers))}"
         gi_ids = {gi.instance: gi.id for gi in snapshot.gpu_instances}
+        if not plan.ops:
+            if self.status[target.gpu.index] == "failed":
+                self.status[target.gpu.index] = "rolled back"
+            return f"it holds what it held before ({what})"
         for op in plan.mode_ops + plan.config_ops:
             try:
                 if not executor.run(op, gi_ids, "rollback"):
@@ -358,6 +366,9 @@ def apply(
 ) -> ApplyOutcome:
     """Plan and (unless dry-run) carry out `request` on the node behind `nvml`."""
     if request.dry_run:
+        previous = Journal.previous(journal_path)
+        if previous is not None and previous.status == "running":
+            echo(f"note: {journal_summary(previous)}; an apply will continue from what the GPUs hold now")
         snapshot = read_node(nvml, uuids=False)
         target = resolve_target(request.config, request.name, snapshot.identities)
         _notes(echo, snapshot, target)
