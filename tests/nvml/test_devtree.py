@@ -43,3 +43,29 @@ def test_mig_minors_lists_every_minor(make_nvml: MakeNvml, sim_env: dict[str, st
     assert table["157"] == "gpu1/gi2/ci0/access"
     assert table[str(3 + 135 * 31 + 9 * 14 + 1 + 7)] == "gpu31/gi14/ci7/access"
     assert len(lines) == 2 + 32 * 15 * 9
+
+
+def test_device_nodes_for_a_mig_device_exist_in_the_tree(make_nvml: MakeNvml) -> None:
+    from kubemig.nvml.caps import MigMinors, device_nodes
+
+    nvml = make_nvml("2xA100-SXM4-40GB")
+    nvml.set_mig_mode(1, True)
+    gi = nvml.create_gpu_instance(1, 19)
+    ci = nvml.create_compute_instance(1, gi.id, 0)
+    root = nvml.device_root
+    nodes = device_nodes(root, nvml.gpu(1).minor_number, gi.id, ci.id)
+    gi_minor = 3 + 135 + 9 * gi.id
+    assert nodes == [
+        "dev/nvidia1", f"dev/nvidia-caps/nvidia-cap{gi_minor}", f"dev/nvidia-caps/nvidia-cap{gi_minor + 1}",
+        "dev/nvidiactl", "dev/nvidia-uvm", "dev/nvidia-uvm-tools",
+    ]  # fmt: skip
+    assert all((root / n).is_file() for n in nodes)
+    assert MigMinors.read(root).ci(1, gi.id, 0) == gi_minor + 1
+
+
+def test_error_strings_work_without_the_c_library(make_nvml: MakeNvml) -> None:
+    import pynvml
+
+    make_nvml("1xA30")
+    assert str(pynvml.NVMLError(19)) == "In use by another client"
+    assert str(pynvml.NVMLError(23)) == "Insufficient Resources"
