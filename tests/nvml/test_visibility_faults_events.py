@@ -132,3 +132,10 @@ def test_a_container_hears_only_its_own_device(make_nvml: MakeNvml, sim_env: dic
         control.queue_xid(_store(sim_env), 2, 43)
         control.queue_xid(_store(sim_env), 1, 45, mine.gi_id, mine.ci_id)
         assert [(e.xid, e.gi_id) for e in events.wait(500)] == [(45, mine.gi_id)]
+
+
+def test_fault_names_are_pynvml_functions(sim_env: dict[str, str], make_nvml: MakeNvml) -> None:
+    make_nvml("1xA30")
+    with pytest.raises(Exception, match="no function 'nvmlDeviceGetGpuInstanceProfileInfoV'"):
+        control.add_fault(_store(sim_env), "nvmlDeviceGetGpuInstanceProfileInfoV", "UNKNOWN")  # an alias
+    assert "nvmlDeviceCreateGpuInstance" in control.nvml_functions()

@@ -527,6 +527,20 @@ class Nvml:
             )
         return found
 
+    def mig_device(self, uuid: str) -> MigDeviceInfo:
+        """The MIG device with this UUID (either UUID form); NvmlError NOT_FOUND if there is none."""
+        h = self.call("nvmlDeviceGetHandleByUUID", uuid, context=uuid)
+        if not bool(self.call("nvmlDeviceIsMigDeviceHandle", h, context=uuid)):
+            raise NvmlError(_NOT_FOUND, "nvmlDeviceGetHandleByUUID", context=f"{uuid} is a GPU, not a MIG device")
+        parent = self.call("nvmlDeviceGetDeviceHandleFromMigDeviceHandle", h, context=uuid)
+        index = int(self.call("nvmlDeviceGetIndex", parent, context=uuid))
+        gi_id = int(self.call("nvmlDeviceGetGpuInstanceId", h, context=uuid))
+        ci_id = int(self.call("nvmlDeviceGetComputeInstanceId", h, context=uuid))
+        for device in self.mig_devices(index):
+            if (device.gi_id, device.ci_id) == (gi_id, ci_id):
+                return device
+        raise NvmlError(_NOT_FOUND, "nvmlDeviceGetMigDeviceHandleByIndex", context=uuid)
+
     def _ci_profile_id(self, index: int, gi_id: int, ci_id: int) -> int:
         where = f"GPU {index} GI {gi_id} CI {ci_id}"
         ci = self.call("nvmlGpuInstanceGetComputeInstanceById", self._gi_handle(index, gi_id), ci_id, context=where)
