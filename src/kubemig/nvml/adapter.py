@@ -217,7 +217,14 @@ class Nvml:
     def layout(self, index: int) -> Layout:
         """The GPU instances that exist on GPU `index`, as a layout the layout engine reasons about."""
         geo = self.geometry(index)
-        return Layout.of(geo.instance(gi.profile_id, gi.placement.start) for gi in self.gpu_instances(index))
+        instances = self.gpu_instances(index)
+        unknown = sorted({gi.profile_id for gi in instances} - set(geo.by_id))
+        if unknown:
+            raise KubemigError(
+                f"GPU {index} has GPU instances of profile ID {', '.join(map(str, unknown))}, which {geo.label} "
+                "does not list in kubemig's catalog: the catalog needs this driver's profiles"
+            )
+        return Layout.of(geo.instance(gi.profile_id, gi.placement.start) for gi in instances)
 
     # -- MIG mode ---------------------------------------------------------------------------------
 
