@@ -31,10 +31,12 @@ def remove_socket(path: Path) -> None:
             path.unlink()
 
 
-def socket_identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the socket file, or None when there is none: a new kubelet makes a new inode."""
+def socket_identity(path: Path) -> tuple[int, int, int] | None:
+    """(device, inode, change time) of the socket file, None when there is none.
+
+    A re-created socket may get the same inode back, so the change time is part of the identity."""
     try:
         info = path.stat()
     except FileNotFoundError:
         return None
-    return (info.st_dev, info.st_ino) if stat.S_ISSOCK(info.st_mode) else None
+    return (info.st_dev, info.st_ino, info.st_ctime_ns) if stat.S_ISSOCK(info.st_mode) else None
