@@ -40,6 +40,7 @@ from kubemig.deviceplugin.resources import ResourceSet, resource_manager
 from kubemig.deviceplugin.server import AllocationRefused, ResourceServer
 from kubemig.deviceplugin.sockets import socket_identity
 from kubemig.errors import KubemigError
+from kubemig.statefile import write_atomic
 
 log = logging.getLogger("kubemig.deviceplugin")
 
@@ -272,7 +273,7 @@ class DevicePlugin:
             return
         text = self.status.to_json()
         if text != self._last_status:
-            _write_atomic(self.config.status_file, text)
+            write_atomic(self.config.status_file, text)
             self._last_status = text
 
     # --- the Backend the servers call ------------------------------------------------------------
@@ -336,16 +337,3 @@ class DevicePlugin:
         return held
 
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    # TODO(merge): use kubemig.statefile.write_atomic once the sim branch is on main
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
