@@ -15,6 +15,7 @@ from kubemig.deviceplugin.config import HealthConfig, MigStrategy, PluginConfig
 from kubemig.deviceplugin.errors import DevicePluginError
 from kubemig.deviceplugin.health import XidNotice
 from kubemig.deviceplugin.plugin import DevicePlugin
+from kubemig.deviceplugin.podresources import DeviceAssignment, PodResourcesClient
 from kubemig.deviceplugin.sockets import grpc_address
 from kubemig.testing.kubelet import Container, KubeletStandIn, Pod
 from tests.deviceplugin.nodes import DEMO_LAYOUT, FakeNode, node
@@ -209,3 +210,18 @@ def test_stop_removes_sockets(kubelet: KubeletStandIn, fake: FakeNode) -> None:
     assert sorted(p.name for p in kubelet.plugin_dir.iterdir()) == ["kubelet.sock"]
     assert fake.closed
     kubelet.wait_for(lambda k: k.allocatable() == dict.fromkeys(DEMO_COUNTS, 0), timeout_s=TIMEOUT_S, what="stream end")
+
+
+def test_pod_resources_client_names_the_holder(kubelet: KubeletStandIn, plugin: DevicePlugin) -> None:
+    kubelet.wait_for(lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node")
+    pod = kubelet.admit(Pod("trainer", [Container("main", {"nvidia.com/mig-3g.20gb": 1})], namespace="ml"))
+    [held] = pod.device_ids("main")
+    assert kubelet.pod_resources_socket is not None
+    with PodResourcesClient(kubelet.pod_resources_socket) as client:
+        assert client.holder(held) == DeviceAssignment("ml", "trainer", "main", "nvidia.com/mig-3g.20gb", held)
+        assert client.holder("MIG-free") is None
+        allocatable = client.allocatable()
+        assert {name: len(ids) for name, ids in allocatable.items()} == DEMO_COUNTS
+    kubelet.stop()
+    with PodResourcesClient(kubelet.pod_resources_socket) as client, pytest.raises(DevicePluginError, match="pod-resources List at"):
+        client.assignments()

@@ -227,3 +227,32 @@ def test_bad_flag_is_one_line(kubelet: KubeletStandIn, sim_env: dict[str, str]) 
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip() == "kubemig: error: --mig-strategy: 'half' is not one of none, single, mixed"
+
+
+def test_no_driver_fails_on_init_unless_told_not_to(kubelet: KubeletStandIn, short_dir: Path) -> None:
+    # no --sim and no KUBEMIG_SIM: NVIDIA's NVML, which this machine lacks (never a silent fallback)
+    env = {k: v for k, v in kubemig_env().items() if not k.startswith("KUBEMIG_SIM")}
+    result = run_kubemig("device-plugin", "--kubelet-dir", str(kubelet.plugin_dir), env=env)
+    if result.returncode == 0:
+        pytest.skip("this machine has an NVIDIA driver")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("kubemig: error: cannot read the node's GPUs: ")
+    assert sorted(p.name for p in kubelet.plugin_dir.iterdir()) == ["kubelet.sock"]
+
+    log_path = short_dir / "plugin.log"
+    with log_path.open("w") as log_file:
+        patient = subprocess.Popen(
+            [sys.executable, "-m", "kubemig", "device-plugin", "--fail-on-init-error=false", "--kubelet-dir", str(kubelet.plugin_dir)],
+            env=env, stdout=subprocess.DEVNULL, stderr=log_file, text=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while "serving nothing until they can be read" not in log_path.read_text() and time.monotonic() < deadline:
+            assert patient.poll() is None, log_path.read_text()
+            time.sleep(0.05)
+        assert patient.poll() is None, "it waits for the driver instead of exiting"
+    finally:
+        patient.send_signal(signal.SIGTERM)
+        code = patient.wait(timeout=30)
+    assert code == 0, log_path.read_text()
+    assert "serving nothing until they can be read" in log_path.read_text()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -15,6 +13,7 @@ import pytest
 from kubemig.deviceplugin.api import HEALTHY, UNHEALTHY, pluginapi, pluginrpc, podresourcesapi, podresourcesrpc
 from kubemig.deviceplugin.sockets import grpc_address
 from kubemig.testing.kubelet import AdmissionError, Container, KubeletStandIn, Pod
+from tests.deviceplugin.conftest import short_dir  # noqa: F401  (the fixture)
 
 
 class FakePlugin(pluginrpc.DevicePluginServicer):
@@ -103,16 +102,8 @@ class FakePlugin(pluginrpc.DevicePluginServicer):
 
 
 @pytest.fixture
-def plugin_dir() -> Iterator[Path]:
-    # short: a Unix socket path may not exceed 107 bytes, pytest's tmp_path often does
-    directory = Path(tempfile.mkdtemp(prefix="kmk", dir="/tmp"))
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-def kubelet(plugin_dir: Path) -> Iterator[KubeletStandIn]:
-    standin = KubeletStandIn(plugin_dir, pod_resources_dir=plugin_dir / "pod-resources", stopped_endpoint_grace_s=0.5)
+def kubelet(short_dir: Path) -> Iterator[KubeletStandIn]:
+    standin = KubeletStandIn(short_dir, pod_resources_dir=short_dir / "pod-resources", stopped_endpoint_grace_s=0.5)
     standin.start()
     yield standin
     standin.stop()

@@ -97,15 +97,6 @@ class HealthTracker:
                 del self._marks[uuid]
         return gone
 
-    def reset_gpu(self, gpu: GpuView) -> list[str]:
-        """A GPU reset clears the GPU and everything on it."""
-        on_gpu = {gpu.uuid, *(s.uuid for s in gpu.mig_devices)}
-        with self._lock:
-            cleared = [u for u in self._marks if u in on_gpu]
-            for uuid in cleared:
-                del self._marks[uuid]
-        return cleared
-
     def unhealthy(self) -> dict[str, str]:
         """UUID -> why, e.g. `XID 79 on GPU 0 GI 7`."""
         with self._lock:
