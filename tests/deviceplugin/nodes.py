@@ -8,6 +8,7 @@ import uuid
 
 from kubemig.deviceplugin.devices import GpuView, MigSlot, placement_blocks
 from kubemig.deviceplugin.health import XidNotice
+from kubemig.errors import KubemigError
 from kubemig.geometry import geometry_for, gi_id, parse_layout_spec, validate
 
 MODEL = "A100-SXM4-40GB"
@@ -67,8 +68,6 @@ class FakeNode:
         self._events.put(event)
 
     def read(self) -> tuple[GpuView, ...]:
-        from kubemig.errors import KubemigError
-
         if self.failing:
             raise KubemigError(self.failing)
         with self._lock:

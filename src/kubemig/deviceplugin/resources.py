@@ -81,12 +81,12 @@ class SingleStrategy:
         plain = [g.index for g in gpus if not g.mig_enabled]
         if plain:
             problems.append(
-                f"GPUs {_list(plain)} have MIG disabled while GPUs {_list(g.index for g in mig_gpus)} have it "
-                "enabled: enable MIG on every GPU, or use --mig-strategy=mixed"
+                f"{_gpus(plain)} {_has(plain)} MIG disabled while {_gpus([g.index for g in mig_gpus])} "
+                f"{_has(mig_gpus)} it enabled: enable MIG on every GPU, or use --mig-strategy=mixed"
             )
         empty = [g.index for g in mig_gpus if not g.mig_devices]
         if empty:
-            problems.append(f"GPUs {_list(empty)} have MIG enabled but no MIG devices: create instances there")
+            problems.append(f"{_gpus(empty)} {_has(empty)} MIG enabled but no MIG devices: create instances there")
         profiles: dict[str, list[int]] = {}
         for gpu in mig_gpus:
             for slot in gpu.mig_devices:
@@ -94,7 +94,7 @@ class SingleStrategy:
                 if gpu.index not in profiles[slot.profile]:
                     profiles[slot.profile].append(gpu.index)
         if len(profiles) > 1:
-            seen = "; ".join(f"{p} on GPUs {_list(idx)}" for p, idx in sorted(profiles.items()))
+            seen = "; ".join(f"{p} on {_gpus(idx)}" for p, idx in sorted(profiles.items()))
             problems.append(
                 f"MIG devices differ ({seen}): the single strategy needs one profile everywhere, "
                 "or use --mig-strategy=mixed"
@@ -130,5 +130,10 @@ def resource_manager(strategy: MigStrategy) -> ResourceManager:
     return _MANAGERS[strategy]()
 
 
-def _list(indices: Iterable[int]) -> str:
-    return ",".join(str(i) for i in indices)
+def _gpus(indices: Sequence[int]) -> str:
+    """`GPU 3` or `GPUs 0,1,2`."""
+    return ("GPU " if len(indices) == 1 else "GPUs ") + ",".join(str(i) for i in indices)
+
+
+def _has(items: Sequence[object]) -> str:
+    return "has" if len(items) == 1 else "have"
