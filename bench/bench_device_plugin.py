@@ -5,7 +5,8 @@ stand-in in this process, over real gRPC Unix sockets:
 - Allocate latency (p50, p99) over 10,000 calls, one MIG device each, with device specs;
 - time from a MIG layout change (the NVML call that finishes it) to the kubelet's updated
   ListAndWatch, over repeated changes;
-- resident memory (VmRSS, and the peak VmHWM) of the plugin process serving the 56 devices.
+- resident memory (VmRSS, and the peak VmHWM) of the plugin process serving the 56 devices, and
+  the CPU it uses while idle (polling the node every 0.5 s and waiting for XID events).
 
     nice python bench/bench_device_plugin.py [--calls 10000] [--changes 20] [--json bench/results/device_plugin.json]
 """
@@ -52,6 +53,17 @@ def _memory_kib(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0])
     return found
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_cpu_percent(pid: int, seconds: float = 10.0) -> float:
+    before, started = _cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    return 100 * (_cpu_s(pid) - before) / (time.monotonic() - started)
 
 
 def _allocate_latency(kubelet: KubeletStandIn, calls: int) -> dict[str, float]:
@@ -117,6 +129,7 @@ def run(calls: int, changes: int, poll_interval_s: float) -> dict[str, object]:
             kubelet.wait_for(lambda k: k.allocatable() == {RESOURCE: 56}, timeout_s=60, what="56 devices")
             time.sleep(1.0)
             memory_idle = _memory_kib(process.pid)
+            idle_cpu = _idle_cpu_percent(process.pid)
             allocate = _allocate_latency(kubelet, calls)
             memory_busy = _memory_kib(process.pid)
             change = _change_latency(kubelet, nvml, changes)
@@ -132,6 +145,7 @@ def run(calls: int, changes: int, poll_interval_s: float) -> dict[str, object]:
         "poll_interval_s": poll_interval_s,
         "allocate": allocate,
         "layout_change_to_list_and_watch": change,
+        "idle_cpu_percent_of_one_core": idle_cpu,
         "memory_kib": {"rss_serving": memory_idle["VmRSS"], "rss_after_allocate_loop": memory_busy["VmRSS"], "peak": memory_busy["VmHWM"]},
     }
 
@@ -152,6 +166,7 @@ def main() -> None:
          f"p50 {change['p50_ms']:.0f} ms", f"p99 {change['p99_ms']:.0f} ms (max {change['max_ms']:.0f})"),
         ("plugin resident memory, 56 MIG devices", f"{memory['rss_serving'] / 1024:.1f} MiB",
          f"peak {memory['peak'] / 1024:.1f} MiB"),
+        ("plugin CPU while idle (poll 0.5 s, XID wait)", f"{result['idle_cpu_percent_of_one_core']:.1f} % of a core", ""),
     ]  # fmt: skip
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  {'typical':<14}  tail")
