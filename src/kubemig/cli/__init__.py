@@ -8,6 +8,7 @@ import click
 
 from kubemig import __version__
 from kubemig.cli.demo_command import demo
+from kubemig.cli.device_plugin_command import device_plugin
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
@@ -35,6 +36,7 @@ cli.add_command(models)
 cli.add_command(geometry)
 cli.add_command(demo)
 cli.add_command(sim)
+cli.add_command(device_plugin)
 
 
 def main(argv: list[str] | None = None) -> None:
