@@ -10,6 +10,7 @@ from kubemig import __version__
 from kubemig.cli.demo_command import demo
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
+from kubemig.cli.plan_command import plan
 from kubemig.errors import KubemigError
 
 
@@ -22,6 +23,7 @@ def cli() -> None:
 cli.add_command(models)
 cli.add_command(geometry)
 cli.add_command(demo)
+cli.add_command(plan)
 
 
 def main(argv: list[str] | None = None) -> None:
