@@ -13,6 +13,7 @@ from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.sim_command import sim
+from kubemig.cli.plan_command import plan
 from kubemig.errors import KubemigError
 
 
@@ -37,6 +38,7 @@ cli.add_command(geometry)
 cli.add_command(demo)
 cli.add_command(sim)
 cli.add_command(device_plugin)
+cli.add_command(plan)
 
 
 def main(argv: list[str] | None = None) -> None:
