@@ -12,8 +12,8 @@ from kubemig.cli.device_plugin_command import device_plugin
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
-from kubemig.cli.sim_command import sim
 from kubemig.cli.plan_command import plan
+from kubemig.cli.sim_command import sim
 from kubemig.errors import KubemigError
 
 
