@@ -32,6 +32,7 @@ MUTATING = {
 }
 READ_ERROR = "UNKNOWN"
 SCENARIOS_RUN: dict[str, int] = {}
+TOLERATED: list[str] = []  # faults the apply rode through (and still reached the target)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,7 @@ def world() -> Iterator[World]:
     yield made
     remove_world(made)
     print(f"\napply fault scenarios run: {json.dumps(SCENARIOS_RUN)} (total {sum(SCENARIOS_RUN.values())})")
+    print(f"faults the apply rode through, reaching the target anyway: {len(TOLERATED)} {sorted({t.split()[0] for t in TOLERATED})}")
 
 
 def _apply_args(world: World) -> list[str]:
@@ -90,6 +92,8 @@ def _fault(world: World, start_busy: object, function: str, after: int, error: s
     problems = []
     if not fired:
         problems.append("the fault never fired")
+    elif result.returncode == 0 and function not in MUTATING:
+        TOLERATED.append(where)  # the adapter may do without an answer (a process name): the apply went on
     elif result.returncode != 1 or "kubemig: error: " not in result.stderr:
         problems.append(f"apply did not fail cleanly ({result.returncode}): {result.stderr.strip()[-400:]}")
     elif function in MUTATING and not ("stopped on GPU" in result.stderr and "rolled back" in result.stderr):
