@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -321,3 +322,63 @@ def test_mode_only_switches_mig_and_leaves_instances_alone(node_dir: Path) -> No
     assert node.gpu(0).mig_current and not node.gpu(0).gpu_instances and not node.gpu(1).mig_current
     assert run_forked(["assert", "--mode-only", "-f", config, "-c", "c"], env).returncode == 0
     assert run_forked(["assert", "-f", config, "-c", "c"], env).returncode == 1
+
+
+def test_an_unwritable_state_dir_is_one_clear_line(node_dir: Path) -> None:
+    env = _env(node_dir, "1xA100-SXM4-40GB")
+    config = _write(node_dir, "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: false}]\n")
+    (node_dir / "blocked").write_text("a file where a directory should be")
+    result = run_forked(["apply", "-f", config, "--state-dir", str(node_dir / "blocked" / "state")], env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("kubemig: error: cannot open the apply lock ")
+    assert "give a writable --state-dir" in result.stderr
+
+
+def test_a_job_that_starts_during_the_hooks_stops_the_apply_and_mode_changes_go_back(node_dir: Path) -> None:
+    env = _env(node_dir, "2xA100-SXM4-40GB")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  a: [{devices: [0], mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n"
+        "  b:\n    - {devices: [0], mig-enabled: true, mig-devices: {7g.40gb: 1}}\n"
+        "    - {devices: [1], mig-enabled: true, mig-devices: {7g.40gb: 1}}\n",
+    )
+    _apply(env, config, "a")
+    with open_simulated(None, env) as nvml:
+        uuid = read_node(nvml).gpu(0).gpu_instances[0].compute_instances[0].uuid
+    # the pre-apply-config hook starts a job on GPU 0's 3g.20gb@0, after the plan was made
+    hooks = _write(
+        node_dir,
+        "version: v1\nhooks:\n  pre-apply-config:\n"
+        f"    - {{command: {sys.executable}, args: ['-m', 'kubemig', 'sim', 'process', '--uuid', '{uuid}']}}\n",
+        "hooks.yaml",
+    )
+    env_with_path = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    result = run_forked(["apply", "-f", config, "-c", "b", "-k", hooks], env_with_path)
+    assert result.returncode == 1
+    assert "cannot be applied without taking away what processes use" in result.stderr
+    assert "GPU 1 (A100-SXM4-40GB): rolled back; holds MIG off" in result.stderr  # its enable went back
+    with open_simulated(None, env) as nvml:
+        node = read_node(nvml)
+    assert str(node.gpu(0).layout) == "3g.20gb@0,3g.20gb@4" and not node.gpu(1).mig_current
+    assert json.loads((Path(env["KUBEMIG_STATE_DIR"]) / JOURNAL_NAME).read_text())["status"] == "failed"
+
+
+def test_force_with_a_hook_that_stops_the_job_reaches_the_target(node_dir: Path) -> None:
+    env = _env(node_dir, "1xA100-SXM4-40GB")
+    config = _write(node_dir, "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n")
+    _apply(env, config, "a")
+    _start_process(env, 0, 4)
+    with open_simulated(None, env) as nvml:
+        uuid = next(gi for gi in read_node(nvml).gpu(0).gpu_instances if gi.busy).compute_instances[0].uuid
+    hooks = _write(
+        node_dir,
+        "version: v1\nhooks:\n  pre-apply-config:\n"
+        f"    - {{command: {sys.executable}, args: ['-m', 'kubemig', 'sim', 'process', '--stop', '--uuid', '{uuid}']}}\n",
+        "hooks.yaml",
+    )
+    env_with_path = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    assert run_forked(["apply", "-f", config, "-c", "b", "-k", hooks], env_with_path).returncode == 1  # refused
+    forced = run_forked(["apply", "--force", "-f", config, "-c", "b", "-k", hooks], env_with_path)
+    assert forced.returncode == 0, forced.stderr
+    with open_simulated(None, env) as nvml:
+        assert str(read_node(nvml).gpu(0).layout) == "7g.40gb@0"

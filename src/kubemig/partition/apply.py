@@ -314,8 +314,8 @@ class _Apply:
         if self.config_plan is None:
             now = read_node(self.nvml, uuids=False)
             self.config_plan = plan_node(now, self.target, force=self.request.force)
-            if self.config_plan.blockers:
-                raise ApplyError(blocked_message(self.target.config, self.config_plan.blockers))
+            if self.config_plan.blockers:  # a process started on an instance in the way since the first plan
+                raise self.stopped(KubemigError(blocked_message(self.target.config, self.config_plan.blockers)))
         return self.config_plan
 
     def config_differs(self) -> bool:
@@ -331,6 +331,7 @@ class _Apply:
         return True
 
     def apply_config(self) -> None:
+        self.config_plan = None  # the pre-apply-config hook may have stopped (or started) processes: read again
         for gpu_plan in self.plan_config().gpus:
             if not self._configurable(gpu_plan):
                 continue

@@ -154,8 +154,14 @@ def node_lock(journal_path: Path, *, waiting: Callable[[str], None], timeout_s: 
     it, then wait for it (up to `timeout_s`, LockError after). The kernel drops the lock when the holder
     dies, so a killed apply never leaves the node locked."""
     lock_path = journal_path.with_name(journal_path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LockError(
+            f"cannot open the apply lock {lock_path}: {exc.strerror or exc}: run as root, or give a writable "
+            "--state-dir (or KUBEMIG_STATE_DIR)"
+        ) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
