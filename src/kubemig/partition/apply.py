@@ -367,24 +367,9 @@ def apply(
 ) -> ApplyOutcome:
     """Plan and (unless dry-run) carry out `request` on the node behind `nvml`."""
     if request.dry_run:
-        previous = Journal.previous(journal_path)
-        if previous is not None and previous.status == "running":
-            echo(f"note: {journal_summary(previous)}; an apply will continue from what the GPUs hold now")
-        snapshot = read_node(nvml, uuids=False)
-        target = resolve_target(request.config, request.name, snapshot.identities)
-        _notes(echo, snapshot, target)
-        plan = plan_node(snapshot, target, force=request.force, mode_only=request.mode_only)
-        show_plan(plan)
-        return ApplyOutcome(plan)
+        return ApplyOutcome(_read_and_plan(nvml, request, journal_path, echo, show_plan, "an apply will continue")[2])
     with node_lock(journal_path, waiting=echo, timeout_s=request.lock_timeout_s):
-        previous = Journal.previous(journal_path)
-        if previous is not None and previous.status == "running":
-            echo(f"note: {journal_summary(previous)}; continuing from what the GPUs hold now")
-        snapshot = read_node(nvml, uuids=False)
-        target = resolve_target(request.config, request.name, snapshot.identities)
-        _notes(echo, snapshot, target)
-        plan = plan_node(snapshot, target, force=request.force, mode_only=request.mode_only)
-        show_plan(plan)
+        snapshot, target, plan = _read_and_plan(nvml, request, journal_path, echo, show_plan, "continuing")
         if plan.blockers:
             raise ApplyError(blocked_message(target.config, plan.blockers))
         run = _Apply(nvml, request, journal_path, echo, target, snapshot)
@@ -413,6 +398,25 @@ def apply(
         if run.pending:
             raise PendingModeError(_pending_message(run.pending), sorted(run.pending))
         return outcome
+
+
+def _read_and_plan(
+    nvml: Nvml,
+    request: ApplyRequest,
+    journal_path: Path,
+    echo: Callable[[str], None],
+    show_plan: Callable[[NodePlan], None],
+    resuming: str,
+) -> tuple[NodeSnapshot, NodeTarget, NodePlan]:
+    previous = Journal.previous(journal_path)
+    if previous is not None and previous.status == "running":
+        echo(f"note: {journal_summary(previous)}; {resuming} from what the GPUs hold now")
+    snapshot = read_node(nvml, uuids=False)
+    target = resolve_target(request.config, request.name, snapshot.identities)
+    _notes(echo, snapshot, target)
+    plan = plan_node(snapshot, target, force=request.force, mode_only=request.mode_only)
+    show_plan(plan)
+    return snapshot, target, plan
 
 
 def _notes(echo: Callable[[str], None], snapshot: NodeSnapshot, target: NodeTarget) -> None:
