@@ -12,6 +12,7 @@ from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.sim_command import sim
+from kubemig.cli.smi_command import smi
 from kubemig.errors import KubemigError
 
 
@@ -35,6 +36,7 @@ cli.add_command(models)
 cli.add_command(geometry)
 cli.add_command(demo)
 cli.add_command(sim)
+cli.add_command(smi)
 
 
 def main(argv: list[str] | None = None) -> None:

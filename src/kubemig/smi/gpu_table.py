@@ -83,8 +83,8 @@ def _mig_mode(gpu: GpuStatus) -> str:
     return shown + ("*" if pending != gpu.mig_current else "")
 
 
-def _on_off(value: bool) -> str:
-    return "On" if value else "Off"
+def _on_off(value: bool | None) -> str:
+    return "N/A" if value is None else ("On" if value else "Off")
 
 
 def _gpu_block(gpu: GpuStatus, w: _Widths) -> list[str]:
@@ -99,12 +99,13 @@ def _gpu_block(gpu: GpuStatus, w: _Widths) -> list[str]:
     cap = "N/A" if gpu.power_limit_w is None else f"{gpu.power_limit_w}W"
     first = f"{gpu.index:>4}  {name:<{w.name}}{'  ' if w is _OLD else ''}{_on_off(gpu.persistence_mode):<3}"
     first += " " * (w.first - len(first))
-    power = f" {fan:>3}   {temp:>3}    {gpu.performance_state:<2}{draw:>{w.power_draw}} / {cap:>{w.power_cap}} "
+    pstate = gpu.performance_state or "N/A"
+    power = f" {fan:>3}   {temp:>3}    {pstate:<2}{draw:>{w.power_draw}} / {cap:>{w.power_cap}} "
     memory = f" {mib(gpu.memory_used_mib):>{w.memory_used}} / {mib(gpu.memory_total_mib):>{w.memory_total}} "
     bus = f"{'':{w.bus_pad}}{gpu.pci_bus_id} {_on_off(gpu.display_active):>3} "
     return [
         cells(first, bus, f" {ecc:>{w.third - 2}} "),
-        cells(power, memory, f" {util:>7}{gpu.compute_mode:>13} "),
+        cells(power, memory, f" {util:>7}{gpu.compute_mode or 'N/A':>13} "),
         cells(" " * w.first, " " * w.second, f" {_mig_mode(gpu):>{w.third - 2}} "),
         rule([w.first, w.second, w.third]),
     ]

@@ -78,7 +78,7 @@ def _layout(gen: Generation) -> _Layout:
     return _R530 if gen >= Generation.R530 else _OLD
 
 
-def _usage(used: int, total: int, field: int, cell: int) -> str:
+def _usage(used: int | None, total: int | None, field: int, cell: int) -> str:
     return f"{f'{mib(used):>{field}} / {mib(total):>8}':<{cell}}"
 
 
@@ -105,7 +105,7 @@ def render_mig_devices_table(devices: Sequence[MigDeviceStatus], gen: Generation
         memory = _usage(dev.memory_used_mib, dev.memory_total_mib, lay.memory_field, lay.memory_cell)
         bar1 = _usage(dev.bar1_used_mib, dev.bar1_total_mib, lay.bar1_field, lay.memory_cell)
         engines = f"{dev.copy_engines:>3}{dev.encoders:>4}{dev.decoders:>5}{dev.ofa:>5}{dev.jpeg:>5} "
-        out.append(cells(ids, memory if shows_memory else blank_memory, f" {dev.sm_count:<3}{dev.ecc_errors:>6} ", engines))
+        out.append(cells(ids, memory if shows_memory else blank_memory, f" {dev.sm_count:<3}{'N/A' if dev.ecc_errors is None else dev.ecc_errors:>6} ", engines))
         out.append(cells(" " * 18, bar1 if shows_memory else blank_memory, " " * 11, " " * 23))
     out.append(full)
     return "\n".join(out)

@@ -47,15 +47,15 @@ class GpuStatus:
     pci_bus_id: str
     memory_used_mib: int
     memory_total_mib: int
-    persistence_mode: bool = True
-    display_active: bool = False
+    persistence_mode: bool | None = True
+    display_active: bool | None = False
     fan_percent: int | None = None
     temperature_c: int | None = None
-    performance_state: str = "P0"
+    performance_state: str | None = "P0"
     power_draw_w: int | None = None
     power_limit_w: int | None = None
     utilization_percent: int | None = 0
-    compute_mode: str = "Default"
+    compute_mode: str | None = "Default"
     ecc_errors: int | None = 0
     """Volatile uncorrected ECC errors; None when ECC is off."""
     mig_current: bool | None = None
@@ -73,15 +73,15 @@ class MigDeviceStatus:
     index: int
     memory_used_mib: int
     memory_total_mib: int
-    bar1_used_mib: int
-    bar1_total_mib: int
+    bar1_used_mib: int | None
+    bar1_total_mib: int | None
     sm_count: int
     copy_engines: int
     encoders: int
     decoders: int
     ofa: int
     jpeg: int
-    ecc_errors: int = 0
+    ecc_errors: int | None = 0
 
 
 @dataclass(frozen=True, slots=True)

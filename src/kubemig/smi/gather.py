@@ -1,0 +1,245 @@
+"""Filling the text rows from NVML, through the adapter only (so a real node prints the same way).
+
+A value some NVML cannot give (NOT_SUPPORTED on a board, or a call the library lacks) becomes None and
+prints `N/A`, as nvidia-smi does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from kubemig.catalog import driver_branch
+from kubemig.nvml import GpuInfo, GpuInstanceInfo, MigDeviceInfo, Nvml, NvmlError
+from kubemig.smi.generation import Generation, generation
+from kubemig.smi.rows import (
+    CiProfileRow,
+    ComputeInstanceRow,
+    DriverVersions,
+    GiPlacementsRow,
+    GiProfileRow,
+    GpuInstanceRow,
+    GpuLine,
+    GpuStatus,
+    MigDeviceLine,
+    MigDeviceStatus,
+    ProcessStatus,
+)
+
+MIB = 1 << 20
+# NVML constants (nvml.h), spelled out so any pynvml-shaped module will do
+_TEMPERATURE_GPU = 0
+_MEMORY_ERROR_UNCORRECTED = 1
+_VOLATILE_ECC = 0
+_FEATURE_ENABLED = 1
+_PSTATE_UNKNOWN = 32
+_COMPUTE_MODES = {0: "Default", 1: "E. Thread", 2: "Prohibited", 3: "E. Process"}
+
+
+def _optional(nvml: Nvml, function: str, *args: Any) -> Any | None:
+    """`function(*args)`, or None where this NVML cannot answer it."""
+    if not hasattr(nvml.lib, function):
+        return None
+    try:
+        return nvml.call(function, *args)
+    except NvmlError:
+        return None
+
+
+def now() -> datetime:
+    """The clock for the summary header: SOURCE_DATE_EPOCH (UTC) when set, for reproducible output."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+    return datetime.now()
+
+
+def text_generation(nvml: Nvml) -> Generation:
+    return generation(driver_branch(nvml.driver_version()))
+
+
+def driver_versions(nvml: Nvml) -> DriverVersions:
+    cuda = nvml.cuda_driver_version()  # 12020 for 12.2
+    return DriverVersions(nvml.driver_version(), f"{cuda // 1000}.{cuda % 1000 // 10}")
+
+
+def mig_enabled(gpus: Iterable[GpuInfo]) -> list[GpuInfo]:
+    return [g for g in gpus if g.mig_current]
+
+
+# -- nvidia-smi -L ------------------------------------------------------------------------------
+
+
+def gpu_lines(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[GpuLine]:
+    return [
+        GpuLine(
+            gpu.index,
+            gpu.name,
+            gpu.uuid,
+            tuple(MigDeviceLine(d.index, d.profile_name, d.uuid) for d in nvml.mig_devices(gpu.index)),
+        )
+        for gpu in gpus
+    ]
+
+
+# -- plain nvidia-smi ---------------------------------------------------------------------------
+
+
+def _flag(value: Any | None) -> bool | None:
+    return None if value is None else int(value) == _FEATURE_ENABLED
+
+
+def _watts(milliwatts: Any | None) -> int | None:
+    return None if milliwatts is None else int(milliwatts) // 1000
+
+
+def gpu_status(nvml: Nvml, gpu: GpuInfo) -> GpuStatus:
+    h = nvml.handle(gpu.index)
+    pstate = _optional(nvml, "nvmlDeviceGetPerformanceState", h)
+    util = _optional(nvml, "nvmlDeviceGetUtilizationRates", h)
+    mode = _optional(nvml, "nvmlDeviceGetComputeMode", h)
+    ecc = _optional(nvml, "nvmlDeviceGetTotalEccErrors", h, _MEMORY_ERROR_UNCORRECTED, _VOLATILE_ECC)
+    fan = _optional(nvml, "nvmlDeviceGetFanSpeed", h)
+    temperature = _optional(nvml, "nvmlDeviceGetTemperature", h, _TEMPERATURE_GPU)
+    return GpuStatus(
+        index=gpu.index,
+        name=gpu.name,
+        pci_bus_id=gpu.pci_bus_id,
+        memory_used_mib=gpu.memory_used_mib,
+        memory_total_mib=gpu.memory_total_mib,
+        persistence_mode=_flag(_optional(nvml, "nvmlDeviceGetPersistenceMode", h)),
+        display_active=_flag(_optional(nvml, "nvmlDeviceGetDisplayActive", h)),
+        fan_percent=None if fan is None else int(fan),
+        temperature_c=None if temperature is None else int(temperature),
+        performance_state=None if pstate is None or int(pstate) == _PSTATE_UNKNOWN else f"P{int(pstate)}",
+        power_draw_w=_watts(_optional(nvml, "nvmlDeviceGetPowerUsage", h)),
+        power_limit_w=_watts(_optional(nvml, "nvmlDeviceGetPowerManagementLimit", h)),
+        utilization_percent=None if util is None else int(util.gpu),
+        compute_mode=None if mode is None else _COMPUTE_MODES.get(int(mode), str(mode)),
+        ecc_errors=None if ecc is None else int(ecc),
+        mig_current=gpu.mig_current if gpu.mig_capable else None,
+        mig_pending=gpu.mig_pending if gpu.mig_capable else None,
+    )
+
+
+def _mig_device_status(nvml: Nvml, dev: MigDeviceInfo) -> MigDeviceStatus:
+    handle = _optional(nvml, "nvmlDeviceGetMigDeviceHandleByIndex", nvml.handle(dev.gpu_index), dev.index)
+    bar1 = None if handle is None else _optional(nvml, "nvmlDeviceGetBAR1MemoryInfo", handle)
+    ecc = None if handle is None else _optional(
+        nvml, "nvmlDeviceGetTotalEccErrors", handle, _MEMORY_ERROR_UNCORRECTED, _VOLATILE_ECC
+    )
+    return MigDeviceStatus(
+        gpu_index=dev.gpu_index,
+        gi_id=dev.gi_id,
+        ci_id=dev.ci_id,
+        index=dev.index,
+        memory_used_mib=dev.memory_used_mib,
+        memory_total_mib=dev.memory_total_mib,
+        bar1_used_mib=None if bar1 is None else int(bar1.bar1Used) // MIB,
+        bar1_total_mib=None if bar1 is None else int(bar1.bar1Total) // MIB,
+        sm_count=dev.sm_count,
+        copy_engines=dev.copy_engines,
+        encoders=dev.encoders,
+        decoders=dev.decoders,
+        ofa=dev.ofa,
+        jpeg=dev.jpeg,
+        ecc_errors=0 if ecc is None else int(ecc),
+    )
+
+
+def mig_device_statuses(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[MigDeviceStatus]:
+    return [_mig_device_status(nvml, dev) for gpu in mig_enabled(gpus) for dev in nvml.mig_devices(gpu.index)]
+
+
+def process_statuses(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[ProcessStatus]:
+    found = []
+    for gpu in gpus:
+        for proc in nvml.processes(gpu.index):
+            name = _optional(nvml, "nvmlSystemGetProcessName", proc.pid)
+            found.append(
+                ProcessStatus(
+                    gpu_index=gpu.index,
+                    pid=proc.pid,
+                    name="N/A" if name is None else str(name),
+                    gi_id=proc.gi_id,
+                    ci_id=proc.ci_id,
+                    used_memory_mib=proc.used_memory_mib,
+                )
+            )
+    return found
+
+
+# -- nvidia-smi mig listings --------------------------------------------------------------------
+
+
+def gi_profile_rows(nvml: Nvml, gpu: GpuInfo) -> list[GiProfileRow]:
+    return [
+        GiProfileRow(
+            gpu_index=gpu.index,
+            name=p.name,
+            profile_id=p.id,
+            free=nvml.gi_remaining(gpu.index, p.id),
+            total=p.instance_count,
+            memory_mib=p.memory_mib,
+            sm_count=p.sm_count,
+            decoders=p.decoders,
+            encoders=p.encoders,
+            copy_engines=p.copy_engines,
+            jpeg=p.jpeg,
+            ofa=p.ofa,
+            p2p=p.p2p_supported,
+        )
+        for p in nvml.gi_profiles(gpu.index)
+    ]
+
+
+def gi_placement_rows(nvml: Nvml, gpu: GpuInfo) -> list[GiPlacementsRow]:
+    rows = []
+    for p in nvml.gi_profiles(gpu.index):
+        placements = nvml.gi_placements(gpu.index, p.id)
+        if placements:
+            rows.append(GiPlacementsRow(gpu.index, p.id, tuple(pl.start for pl in placements), placements[0].size))
+    return rows
+
+
+def gpu_instances_in_order(nvml: Nvml, gpu: GpuInfo) -> list[GpuInstanceInfo]:
+    """The GIs as nvidia-smi walks them: by profile in `-lgip` order, then by GI ID."""
+    rank = {p.id: i for i, p in enumerate(nvml.gi_profiles(gpu.index))}
+    return sorted(nvml.gpu_instances(gpu.index), key=lambda gi: (rank.get(gi.profile_id, len(rank)), gi.id))
+
+
+def gpu_instance_row(gi: GpuInstanceInfo) -> GpuInstanceRow:
+    return GpuInstanceRow(gi.gpu_index, gi.profile_name, gi.profile_id, gi.id, gi.placement.start, gi.placement.size)
+
+
+def compute_instance_rows(nvml: Nvml, gi: GpuInstanceInfo, ci_ids: Sequence[int] | None) -> list[ComputeInstanceRow]:
+    return [
+        ComputeInstanceRow(gi.gpu_index, gi.id, ci.profile_name, ci.profile_id, ci.id, ci.placement.start, ci.placement.size)
+        for ci in nvml.compute_instances(gi.gpu_index, gi.id)
+        if ci_ids is None or ci.id in ci_ids
+    ]
+
+
+def ci_profile_rows(nvml: Nvml, gi: GpuInstanceInfo) -> list[CiProfileRow]:
+    # the default CI profile (nvidia-smi's `*`) is the one spanning the whole GPU instance
+    gi_slices = nvml.gi_profile(gi.gpu_index, gi.profile_id).slice_count
+    return [
+        CiProfileRow(
+            gpu_index=gi.gpu_index,
+            gi_id=gi.id,
+            name=p.name,
+            profile_id=p.id,
+            is_default=p.slice_count == gi_slices,
+            free=nvml.ci_remaining(gi.gpu_index, gi.id, p.id),
+            total=p.instance_count,
+            sm_count=p.sm_count,
+            decoders=p.decoders,
+            encoders=p.encoders,
+            ofa=p.ofa,
+            copy_engines=p.copy_engines,
+            jpeg=p.jpeg,
+        )
+        for p in nvml.ci_profiles(gi.gpu_index, gi.id)
+    ]
