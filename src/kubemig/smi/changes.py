@@ -7,7 +7,9 @@ compute instance) in `-lgi` order; without `-i`, every MIG-enabled GPU.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Concatenate, NoReturn, ParamSpec
 
 from kubemig.nvml import CiProfileInfo, GpuInfo, GpuInstanceInfo, Nvml, NvmlError
 from kubemig.smi import messages
@@ -16,10 +18,57 @@ from kubemig.smi.listing import no_mig_devices
 from kubemig.smi.outcome import INVALID_ARGUMENT, NOT_FOUND, Outcome, error_text
 from kubemig.smi.profiles import ci_profile_for, gi_profile_for
 
+P = ParamSpec("P")
+
 _CREATE_GI = "create GPU instances"
 _CREATE_CI = "create compute instances"
 _DESTROY_GI = "destroy GPU instances"
 _DESTROY_CI = "destroy compute instances"
+
+
+class _Stopped(Exception):
+    """A failure has been printed: the command ends here, with its status."""
+
+
+def _stop(out: Outcome, code: int, *lines: str) -> NoReturn:
+    out.fail(code, *lines)
+    raise _Stopped
+
+
+def _change(
+    func: Callable[Concatenate[Outcome, Nvml, Sequence[GpuInfo], P], None],
+) -> Callable[Concatenate[Outcome, Nvml, Sequence[GpuInfo], P], Outcome]:
+    """A change acts on the MIG-enabled GPUs among those chosen, until its first failure."""
+
+    @functools.wraps(func)
+    def run(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], /, *args: P.args, **kwargs: P.kwargs) -> Outcome:
+        targets = mig_enabled(gpus)
+        if not targets:
+            return no_mig_devices(out)
+        try:
+            func(out, nvml, targets, *args, **kwargs)
+        except _Stopped:
+            pass
+        return out
+
+    return run
+
+
+def _gpu_instances(
+    out: Outcome, nvml: Nvml, gpu: GpuInfo, gi_ids: Sequence[int] | None, action: str, missing: Callable[[int], list[str]]
+) -> list[GpuInstanceInfo]:
+    """The GIs `-gi` names (all without it) in `-lgi` order; `missing(gi_id)` prints a requested one that is not there."""
+    try:
+        gis = gpu_instances_in_order(nvml, gpu)
+    except NvmlError as exc:
+        _stop(out, exc.code, messages.failed(action, exc.nvml_message))
+    if gi_ids is None:
+        return gis
+    present = {gi.id for gi in gis}
+    for gi_id in gi_ids:
+        if gi_id not in present:
+            _stop(out, NOT_FOUND, *missing(gi_id))
+    return [gi for gi in gis if gi.id in gi_ids]
 
 
 def _default_ci_profile(nvml: Nvml, gi: GpuInstanceInfo) -> CiProfileInfo | None:
@@ -28,31 +77,31 @@ def _default_ci_profile(nvml: Nvml, gi: GpuInstanceInfo) -> CiProfileInfo | None
     return next((p for p in nvml.ci_profiles(gi.gpu_index, gi.id) if p.slice_count == slices), None)
 
 
-def _create_ci(out: Outcome, nvml: Nvml, gi: GpuInstanceInfo, token: str | None) -> bool:
-    """One compute instance of `token` (None: the default profile) in `gi`; False after a failure."""
+def _create_ci(out: Outcome, nvml: Nvml, gi: GpuInstanceInfo, token: str | None) -> None:
+    """One compute instance of `token` (None: the default profile, shown as `default`) in `gi`."""
+    shown = "default" if token is None else token
     try:
-        profile = _default_ci_profile(nvml, gi) if token is None else ci_profile_for(nvml.ci_profiles(gi.gpu_index, gi.id), token)
-        shown = token if token is not None else (str(profile.id) if profile else "default")
+        if token is None:
+            profile = _default_ci_profile(nvml, gi)
+        else:
+            profile = ci_profile_for(nvml.ci_profiles(gi.gpu_index, gi.id), token)
         if profile is None:
-            out.fail(INVALID_ARGUMENT, messages.ci_create_failed(gi.gpu_index, gi.id, shown, error_text(INVALID_ARGUMENT)),
-                     messages.failed(_CREATE_CI, error_text(INVALID_ARGUMENT)))
-            return False
+            raise NvmlError(INVALID_ARGUMENT, "nvmlGpuInstanceCreateComputeInstance")
         ci = nvml.create_compute_instance(gi.gpu_index, gi.id, profile.id)
     except NvmlError as exc:
-        shown = token if token is not None else "default"
-        out.fail(exc.code, messages.ci_create_failed(gi.gpu_index, gi.id, shown, exc.nvml_message),
-                 messages.failed(_CREATE_CI, exc.nvml_message))
-        return False
+        _stop(
+            out,
+            exc.code,
+            messages.ci_create_failed(gi.gpu_index, gi.id, shown, exc.nvml_message),
+            messages.failed(_CREATE_CI, exc.nvml_message),
+        )
     out.add(messages.ci_created(gi.gpu_index, gi.id, ci.id, profile.name, profile.id, text_generation(nvml)))
-    return True
 
 
-def create_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], tokens: Sequence[str], default_ci: bool) -> Outcome:
+@_change
+def create_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], tokens: Sequence[str], default_ci: bool) -> None:
     """`-cgi LIST [-C]`: each profile of LIST in turn, placed by the driver, on every target GPU."""
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
-    for gpu in targets:
+    for gpu in gpus:
         for token in tokens:
             try:
                 profile = gi_profile_for(nvml, gpu.index, token)
@@ -60,110 +109,99 @@ def create_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], toke
                     raise NvmlError(INVALID_ARGUMENT, "nvmlDeviceCreateGpuInstance")
                 gi = nvml.create_gpu_instance(gpu.index, profile.id)
             except NvmlError as exc:
-                return out.fail(exc.code, messages.gi_create_failed(gpu.index, token, exc.nvml_message),
-                                messages.failed(_CREATE_GI, exc.nvml_message))
+                _stop(
+                    out,
+                    exc.code,
+                    messages.gi_create_failed(gpu.index, token, exc.nvml_message),
+                    messages.failed(_CREATE_GI, exc.nvml_message),
+                )
             out.add(messages.gi_created(gpu.index, gi.id, profile.name, profile.id))
-            if default_ci and not _create_ci(out, nvml, gi, None):
-                return out
-    return out
+            if default_ci:
+                _create_ci(out, nvml, gi, None)
 
 
-def _chosen_gpu_instances(nvml: Nvml, gpu: GpuInfo, gi_ids: Sequence[int] | None) -> tuple[list[GpuInstanceInfo], list[int]]:
-    """The GIs `-gi` names (all without it), in `-lgi` order, and the requested IDs that do not exist."""
-    gis = gpu_instances_in_order(nvml, gpu)
-    if gi_ids is None:
-        return gis, []
-    present = {gi.id for gi in gis}
-    return [gi for gi in gis if gi.id in gi_ids], [i for i in gi_ids if i not in present]
-
-
+@_change
 def create_compute_instances(
     out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None, tokens: Sequence[str] | None
-) -> Outcome:
+) -> None:
     """`-cci [LIST]`: in every chosen GPU instance, each profile of LIST (its default profile without one)."""
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
+    wanted: list[str | None] = list(tokens) if tokens else [None]
+    shown = ",".join(tokens) if tokens else "default"
     any_gi = False
-    for gpu in targets:
-        try:
-            gis, missing = _chosen_gpu_instances(nvml, gpu, gi_ids)
-        except NvmlError as exc:
-            return out.fail(exc.code, messages.failed(_CREATE_CI, exc.nvml_message))
-        if missing:
-            shown = ",".join(tokens) if tokens else "default"
-            return out.fail(NOT_FOUND, messages.ci_create_failed(gpu.index, missing[0], shown, error_text(NOT_FOUND)),
-                            messages.failed(_CREATE_CI, error_text(NOT_FOUND)))
-        wanted: list[str | None] = list(tokens) if tokens else [None]
-        for gi in gis:
+    for gpu in gpus:
+
+        def missing(gi_id: int, gpu: GpuInfo = gpu) -> list[str]:
+            return [
+                messages.ci_create_failed(gpu.index, gi_id, shown, error_text(NOT_FOUND)),
+                messages.failed(_CREATE_CI, error_text(NOT_FOUND)),
+            ]
+
+        for gi in _gpu_instances(out, nvml, gpu, gi_ids, _CREATE_CI, missing):
             any_gi = True
             for token in wanted:
-                if not _create_ci(out, nvml, gi, token):
-                    return out
+                _create_ci(out, nvml, gi, token)
     if not any_gi:
-        return out.fail(NOT_FOUND, messages.none_found("GPU instances"))
-    return out
+        _stop(out, NOT_FOUND, messages.none_found("GPU instances"))
 
 
+@_change
 def destroy_compute_instances(
     out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None, ci_ids: Sequence[int] | None
-) -> Outcome:
-    """`-dci [-gi LIST] [-ci LIST]`."""
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
+) -> None:
+    """`-dci [-gi LIST] [-ci LIST]`: `-ci` with `-gi` names exact instances (a missing one is an error);
+    `-ci` alone picks those IDs in every GPU instance that has them."""
     destroyed = 0
-    for gpu in targets:
-        try:
-            gis, missing = _chosen_gpu_instances(nvml, gpu, gi_ids)
-        except NvmlError as exc:
-            return out.fail(exc.code, messages.failed(_DESTROY_CI, exc.nvml_message))
-        if missing:
-            return out.fail(NOT_FOUND, messages.none_found("GPU instances"))
-        for gi in gis:
+    for gpu in gpus:
+        for gi in _gpu_instances(out, nvml, gpu, gi_ids, _DESTROY_CI, lambda _gi: [messages.none_found("GPU instances")]):
             try:
                 present = [ci.id for ci in nvml.compute_instances(gpu.index, gi.id)]
             except NvmlError as exc:
-                return out.fail(exc.code, messages.failed(_DESTROY_CI, exc.nvml_message))
-            # -ci with -gi names exact instances (a missing one is an error); -ci alone filters each GI
-            wanted = present if ci_ids is None else (list(ci_ids) if gi_ids is not None else [c for c in ci_ids if c in present])
-            for ci_id in wanted:
+                _stop(out, exc.code, messages.failed(_DESTROY_CI, exc.nvml_message))
+            if ci_ids is None:
+                chosen = present
+            else:
+                chosen = list(ci_ids) if gi_ids is not None else [c for c in ci_ids if c in present]
+            for ci_id in chosen:
                 try:
                     if ci_id not in present:
                         raise NvmlError(NOT_FOUND, "nvmlGpuInstanceGetComputeInstanceById")
                     nvml.destroy_compute_instance(gpu.index, gi.id, ci_id)
                 except NvmlError as exc:
-                    return out.fail(exc.code, messages.ci_destroy_failed(gpu.index, gi.id, ci_id, exc.nvml_message),
-                                    messages.failed(_DESTROY_CI, exc.nvml_message))
+                    _stop(
+                        out,
+                        exc.code,
+                        messages.ci_destroy_failed(gpu.index, gi.id, ci_id, exc.nvml_message),
+                        messages.failed(_DESTROY_CI, exc.nvml_message),
+                    )
                 out.add(messages.ci_destroyed(gpu.index, gi.id, ci_id))
                 destroyed += 1
     if not destroyed:
-        return out.fail(NOT_FOUND, messages.none_found("compute instances"))
-    return out
+        _stop(out, NOT_FOUND, messages.none_found("compute instances"))
 
 
-def destroy_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None) -> Outcome:
+@_change
+def destroy_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None) -> None:
     """`-dgi [-gi LIST]`: a GPU instance that still has compute instances is In use."""
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
     destroyed = 0
-    for gpu in targets:
-        try:
-            gis, missing = _chosen_gpu_instances(nvml, gpu, gi_ids)
-        except NvmlError as exc:
-            return out.fail(exc.code, messages.failed(_DESTROY_GI, exc.nvml_message))
-        if missing:
-            return out.fail(NOT_FOUND, messages.gi_destroy_failed(gpu.index, missing[0], error_text(NOT_FOUND)),
-                            messages.failed(_DESTROY_GI, error_text(NOT_FOUND)))
-        for gi in gis:
+    for gpu in gpus:
+
+        def missing(gi_id: int, gpu: GpuInfo = gpu) -> list[str]:
+            return [
+                messages.gi_destroy_failed(gpu.index, gi_id, error_text(NOT_FOUND)),
+                messages.failed(_DESTROY_GI, error_text(NOT_FOUND)),
+            ]
+
+        for gi in _gpu_instances(out, nvml, gpu, gi_ids, _DESTROY_GI, missing):
             try:
                 nvml.destroy_gpu_instance(gpu.index, gi.id)
             except NvmlError as exc:
-                return out.fail(exc.code, messages.gi_destroy_failed(gpu.index, gi.id, exc.nvml_message),
-                                messages.failed(_DESTROY_GI, exc.nvml_message))
+                _stop(
+                    out,
+                    exc.code,
+                    messages.gi_destroy_failed(gpu.index, gi.id, exc.nvml_message),
+                    messages.failed(_DESTROY_GI, exc.nvml_message),
+                )
             out.add(messages.gi_destroyed(gpu.index, gi.id))
             destroyed += 1
     if not destroyed:
-        return out.fail(NOT_FOUND, messages.none_found("GPU instances"))
-    return out
+        _stop(out, NOT_FOUND, messages.none_found("GPU instances"))

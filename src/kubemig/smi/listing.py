@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from kubemig.nvml import GpuInfo, Nvml, NvmlError
 from kubemig.smi import messages
@@ -22,87 +23,85 @@ from kubemig.smi.gi_placements import render_gi_placements
 from kubemig.smi.gi_profiles import render_gi_profiles
 from kubemig.smi.gpu_instances import render_gpu_instances
 from kubemig.smi.outcome import NOT_FOUND, Outcome
-from kubemig.smi.rows import CiProfileRow, ComputeInstanceRow, GpuInstanceRow
+
+Row = TypeVar("Row")
 
 
 def no_mig_devices(out: Outcome) -> Outcome:
     return out.fail(NOT_FOUND, messages.NO_MIG_DEVICES)
 
 
-def _failed_display(out: Outcome, what: str, error: NvmlError) -> Outcome:
-    return out.fail(error.code, messages.failed(f"display {what}", error.nvml_message))
+def _show(
+    out: Outcome,
+    gpus: Sequence[GpuInfo],
+    what: str,
+    collect: Callable[[GpuInfo], list[Row]],
+    render: Callable[[list[Row]], str],
+    none_found: str | None = None,
+) -> Outcome:
+    """The rows `collect` finds on each MIG-enabled GPU, rendered as one table; nvidia-smi's line when
+    there is no MIG-enabled GPU, when NVML fails (`Failed to display ...`), or when a list is empty."""
+    targets = mig_enabled(gpus)
+    if not targets:
+        return no_mig_devices(out)
+    try:
+        rows = [row for gpu in targets for row in collect(gpu)]
+    except NvmlError as exc:
+        return out.fail(exc.code, messages.failed(f"display {what}", exc.nvml_message))
+    if not rows and none_found:
+        return out.fail(NOT_FOUND, messages.none_found(none_found))
+    return out.add(render(rows))
 
 
 def list_gi_profiles(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo]) -> Outcome:
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
-    try:
-        rows = [row for gpu in targets for row in gi_profile_rows(nvml, gpu)]
-    except NvmlError as exc:
-        return _failed_display(out, "GPU instance profiles", exc)
-    return out.add(render_gi_profiles(rows, text_generation(nvml)))
+    gen = text_generation(nvml)
+    return _show(out, gpus, "GPU instance profiles", lambda gpu: gi_profile_rows(nvml, gpu), lambda rows: render_gi_profiles(rows, gen))
 
 
 def list_gi_placements(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo]) -> Outcome:
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
-    try:
-        rows = [row for gpu in targets for row in gi_placement_rows(nvml, gpu)]
-    except NvmlError as exc:
-        return _failed_display(out, "GPU instance profile placements", exc)
-    return out.add(render_gi_placements(rows))
+    return _show(out, gpus, "GPU instance profile placements", lambda gpu: gi_placement_rows(nvml, gpu), render_gi_placements)
 
 
 def list_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None) -> Outcome:
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
-    try:
-        rows: list[GpuInstanceRow] = [
-            gpu_instance_row(gi)
-            for gpu in targets
-            for gi in gpu_instances_in_order(nvml, gpu)
-            if gi_ids is None or gi.id in gi_ids
-        ]
-    except NvmlError as exc:
-        return _failed_display(out, "GPU instances", exc)
-    if not rows:
-        return out.fail(NOT_FOUND, messages.none_found("GPU instances"))
-    return out.add(render_gpu_instances(rows, text_generation(nvml)))
+    gen = text_generation(nvml)
+    return _show(
+        out,
+        gpus,
+        "GPU instances",
+        lambda gpu: [gpu_instance_row(gi) for gi in gpu_instances_in_order(nvml, gpu) if gi_ids is None or gi.id in gi_ids],
+        lambda rows: render_gpu_instances(rows, gen),
+        none_found="GPU instances",
+    )
 
 
 def list_compute_instances(
     out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None, ci_ids: Sequence[int] | None
 ) -> Outcome:
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
-    try:
-        rows: list[ComputeInstanceRow] = [
+    gen = text_generation(nvml)
+    return _show(
+        out,
+        gpus,
+        "compute instances",
+        lambda gpu: [
             row
-            for gpu in targets
             for gi in gpu_instances_in_order(nvml, gpu)
             if gi_ids is None or gi.id in gi_ids
             for row in compute_instance_rows(nvml, gi, ci_ids)
-        ]
-    except NvmlError as exc:
-        return _failed_display(out, "compute instances", exc)
-    if not rows:
-        return out.fail(NOT_FOUND, messages.none_found("compute instances"))
-    return out.add(render_compute_instances(rows, text_generation(nvml)))
+        ],
+        lambda rows: render_compute_instances(rows, gen),
+        none_found="compute instances",
+    )
 
 
 def list_ci_profiles(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None) -> Outcome:
-    targets = mig_enabled(gpus)
-    if not targets:
-        return no_mig_devices(out)
-    try:
-        gis = [gi for gpu in targets for gi in gpu_instances_in_order(nvml, gpu) if gi_ids is None or gi.id in gi_ids]
-        rows: list[CiProfileRow] = [row for gi in gis for row in ci_profile_rows(nvml, gi)]
-    except NvmlError as exc:
-        return _failed_display(out, "compute instance profiles", exc)
-    if not gis:
-        return out.fail(NOT_FOUND, messages.none_found("GPU instances"))
-    return out.add(render_ci_profiles(rows))
+    # every GPU instance has compute-instance profiles: no rows means no GPU instance
+    return _show(
+        out,
+        gpus,
+        "compute instance profiles",
+        lambda gpu: [
+            row for gi in gpu_instances_in_order(nvml, gpu) if gi_ids is None or gi.id in gi_ids for row in ci_profile_rows(nvml, gi)
+        ],
+        render_ci_profiles,
+        none_found="GPU instances",
+    )
