@@ -218,3 +218,36 @@ def test_subprocess_statuses_and_output(sim_node: SimNodeFactory) -> None:
     listed = node.subprocess("smi", "mig", "-i", "0", "-lgip")
     assert listed.returncode == 0
     assert "|   0  MIG 7g.40gb          0     0/1        39.38      No     98     5     0   |" in listed.stdout
+
+
+def test_gpu_instances_that_do_not_exist(sim_node: SimNodeFactory) -> None:
+    node = sim_node(f"1x{A100}", mig=(0,))
+    node.smi("mig", "-cgi", "19")
+    create = node.smi("mig", "-cci", "-gi", "99")
+    assert create.lines == [
+        "Unable to create a compute instance on GPU  0 GPU instance ID 99 using profile default: Not Found",
+        "Failed to create compute instances: Not Found",
+    ]
+    assert create.exit_code == 6
+    destroy = node.smi("mig", "-dci", "-gi", "99")
+    assert (destroy.lines, destroy.exit_code) == (["No GPU instances found: Not Found"], 6)
+
+
+def test_a_failing_nvml_call_is_reported_like_nvidia_smi(sim_node: SimNodeFactory) -> None:
+    node = sim_node(f"1x{A100}", mig=(0,))
+    node.smi("mig", "-cgi", "19")
+    assert node.kubemig("sim", "fail", "nvmlDeviceGetGpuInstances", "--error", "UNKNOWN").exit_code == 0
+    result = node.smi("mig", "-lgi")
+    assert (result.lines, result.exit_code) == (["Failed to display GPU instances: Unknown Error"], 255)
+
+
+def test_a_container_sees_only_its_mig_device(sim_node: SimNodeFactory) -> None:
+    node = sim_node(f"2x{A100}", mig=(0, 1))
+    node.smi("mig", "-cgi", "9,19", "-C")
+    device = node.nvml().mig_devices(1)[1]  # GPU 1, GI 7 (1g.5gb at 0)
+    node.env["NVIDIA_VISIBLE_DEVICES"] = device.uuid
+    listed = node.smi("-L").lines
+    assert listed[1:] == [f"  MIG 1g.5gb      Device  0: (UUID: {device.uuid})"]
+    assert [line for line in node.smi("mig", "-lgi").lines if "MIG 1g" in line] == [
+        "|   0  MIG 1g.5gb            19        7          0:1     |"
+    ]
