@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.helpers import kubemig_env, run_kubemig
 from tests.smi.conftest import DRIVERS, SimNodeFactory
 
 A100 = "A100-SXM4-40GB"
@@ -251,3 +254,21 @@ def test_a_container_sees_only_its_mig_device(sim_node: SimNodeFactory) -> None:
     assert [line for line in node.smi("mig", "-lgi").lines if "MIG 1g" in line] == [
         "|   0  MIG 1g.5gb            19        7          0:1     |"
     ]
+
+
+def test_without_a_simulator_there_is_no_silent_fallback(tmp_path: Path) -> None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no driver on this machine: the case under test
+        pass
+    else:
+        pytest.skip("an NVIDIA driver is present: kubemig smi would use it")
+    env = kubemig_env(KUBEMIG_SIM_STATE=str(tmp_path / "state.json"))
+    env.pop("KUBEMIG_SIM", None)
+    done = run_kubemig("smi", "-L", env=env)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("kubemig: error: cannot ") and "--sim" in done.stderr
+    assert done.stderr.count("\n") == 1

@@ -73,12 +73,15 @@ def mig_enabled(gpus: Iterable[GpuInfo]) -> list[GpuInfo]:
 
 
 def gpu_lines(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[GpuLine]:
+    # only a GPU with MIG on has MIG devices (asking a GPU without MIG is NOT_SUPPORTED)
     return [
         GpuLine(
             gpu.index,
             gpu.name,
             gpu.uuid,
-            tuple(MigDeviceLine(d.index, d.profile_name, d.uuid) for d in nvml.mig_devices(gpu.index)),
+            tuple(MigDeviceLine(d.index, d.profile_name, d.uuid) for d in nvml.mig_devices(gpu.index))
+            if gpu.mig_current
+            else (),
         )
         for gpu in gpus
     ]
@@ -158,6 +161,8 @@ def process_statuses(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[ProcessStatus]
     for gpu in gpus:
         for proc in nvml.processes(gpu.index):
             name = _optional(nvml, "nvmlSystemGetProcessName", proc.pid)
+            if isinstance(name, bytes):  # older nvidia-ml-py returns bytes
+                name = name.decode(errors="replace")
             found.append(
                 ProcessStatus(
                     gpu_index=gpu.index,
