@@ -139,5 +139,5 @@ class SmiAgainstLayoutEngine(RuleBasedStateMachine):
         assert rows == free_counts(self.geo, self.layout)
 
 
-SmiAgainstLayoutEngine.TestCase.settings = settings(max_examples=12, stateful_step_count=12, deadline=None)
+SmiAgainstLayoutEngine.TestCase.settings = settings(max_examples=20, stateful_step_count=15, deadline=None)
 TestSmiAgainstLayoutEngine = SmiAgainstLayoutEngine.TestCase

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kubemig.nvml import GpuInfo, Nvml
 
 NO_DEVICES = "No devices were found"
 
 
-@dataclass(frozen=True, slots=True)
 class BadSelector(Exception):
     """A selector nvidia-smi would refuse: `message` is its line, `exit_code` its status."""
 
-    message: str
-    exit_code: int
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
 
 
 def _bus_key(bus_id: str) -> str:
