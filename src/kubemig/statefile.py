@@ -37,7 +37,7 @@ def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text`: temp file in the same directory, fsync, os.replace, fsync the directory."""
+    """Replace `path` with `text`: temp file in the same directory, fsync, os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -50,8 +50,3 @@ def write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -54,6 +54,11 @@ def _real_nvml_loads() -> bool:
     return True
 
 
+def test_a_bad_sim_spec_is_one_clear_error(env: dict[str, str], gpu_count_command: None) -> None:
+    result = CliRunner().invoke(cli, ["--sim", "8xA100-SXM9", "gpu-count"], env=env, catch_exceptions=True)
+    assert "unknown GPU model" in str(result.exception) and "kubemig models" in str(result.exception)
+
+
 def test_without_sim_there_is_no_silent_fallback(env: dict[str, str], gpu_count_command: None) -> None:
     if _real_nvml_loads():
         pytest.skip("this machine has an NVIDIA driver")

@@ -187,3 +187,65 @@ def test_gpu_instance_operations_need_mig_mode(make_nvml: MakeNvml) -> None:
     with pytest.raises(NvmlError, match="NOT_SUPPORTED|Not Supported"):
         nvml.gi_profiles(0)
     assert nvml.gpu_instances(0) == [] and nvml.mig_devices(0) == []
+
+
+def test_readings_for_the_plain_table(make_nvml: MakeNvml) -> None:
+    nvml = make_nvml("1xA100-SXM4-40GB,1xH100-80GB-HBM3")
+    idle = nvml.readings(0)
+    assert (idle.persistence_mode, idle.display_active, idle.fan_percent, idle.performance_state) == (True, False, None, 0)
+    assert (idle.power_limit_w, idle.utilization_gpu_percent, idle.compute_mode) == (400, 0, 0)
+    assert (idle.ecc_enabled, idle.ecc_uncorrected_volatile, idle.bar1_total_mib) == (True, 0, 65536)
+    assert idle.cuda_capability == (8, 0) and nvml.readings(1).cuda_capability == (9, 0)
+    assert idle.temperature_c is not None and 20 < idle.temperature_c < 50
+    nvml.set_mig_mode(0, True)
+    assert nvml.readings(0).utilization_gpu_percent is None  # N/A with MIG on
+    assert nvml.cuda_driver_version() == 13000
+
+
+def test_mig_device_bar1_is_the_slice_share_less_one_mib(make_nvml: MakeNvml) -> None:
+    nvml = make_nvml("1xA100-SXM4-40GB")
+    nvml.set_mig_mode(0, True)
+    for profile in (19, 14, 9):
+        gi = nvml.create_gpu_instance(0, profile)
+        nvml.create_compute_instance(0, gi.id, max(p.id for p in nvml.ci_profiles(0, gi.id)))
+    assert sorted(d.bar1_total_mib or 0 for d in nvml.mig_devices(0)) == [8191, 16383, 32767]
+
+
+def test_process_names(make_nvml: MakeNvml, sim_env: dict[str, str]) -> None:
+    from kubemig.nvml.simulated import SimConfig, StateStore, control
+
+    nvml = make_nvml("1xA30")
+    control.start_process(StateStore(SimConfig.from_env(None, sim_env)), nvml.gpu(0).uuid, pid=99, name="trainer", memory_mib=10)
+    assert [(p.pid, p.name, p.used_memory_mib, p.gi_id) for p in nvml.processes(0)] == [(99, "trainer", 10, None)]
+
+
+def test_mig_device_by_uuid(make_nvml: MakeNvml) -> None:
+    nvml = _enabled(make_nvml, "2xA100-SXM4-40GB")
+    gi = nvml.create_gpu_instance(1, 9)
+    assert str(nvml.create_compute_instance(1, gi.id, 1).placement) == "0:2"  # 2c starts only at 0 in a 3g
+    assert str(nvml.create_compute_instance(1, gi.id, 0).placement) == "2:1"
+    second = nvml.mig_devices(1)[1]
+    assert (second.profile_name, second.sm_count, second.ci_slice_count) == ("1c.3g.20gb", 14, 1)
+    assert nvml.mig_device(second.uuid) == second
+    with pytest.raises(NvmlError) as caught:
+        nvml.mig_device(nvml.gpu(0).uuid)
+    assert caught.value.name == "NOT_FOUND"
+    with pytest.raises(NvmlError, match="Not Found"):
+        nvml.mig_device("MIG-00000000-0000-0000-0000-000000000000")
+
+
+def test_compute_instance_placements_in_a_full_gpu_instance(make_nvml: MakeNvml) -> None:
+    nvml = _enabled(make_nvml)
+    gi = nvml.create_gpu_instance(0, 0)
+    starts = {p.name: [str(pl) for pl in nvml.ci_placements(0, gi.id, p.id)] for p in nvml.ci_profiles(0, gi.id)}
+    assert starts == {
+        "1c.7g.40gb": [f"{s}:1" for s in range(7)],
+        "2c.7g.40gb": ["0:2", "2:2", "4:2"],
+        "3c.7g.40gb": ["0:3", "4:3"],
+        "4c.7g.40gb": ["0:4"],
+        "7g.40gb": ["0:7"],
+    }
+    nvml.create_compute_instance(0, gi.id, 3, Placement(0, 4))
+    assert nvml.ci_remaining(0, gi.id, 2) == 1
+    nvml.create_compute_instance(0, gi.id, 2)  # 4c + 3c share the 7 slices
+    assert [nvml.ci_remaining(0, gi.id, p) for p in range(5)] == [0, 0, 0, 0, 0]

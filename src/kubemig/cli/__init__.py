@@ -8,9 +8,11 @@ import click
 
 from kubemig import __version__
 from kubemig.cli.demo_command import demo
+from kubemig.cli.device_plugin_command import device_plugin
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
+from kubemig.cli.plan_command import plan
 from kubemig.cli.sim_command import sim
 from kubemig.cli.smi_command import smi
 from kubemig.errors import KubemigError
@@ -36,6 +38,8 @@ cli.add_command(models)
 cli.add_command(geometry)
 cli.add_command(demo)
 cli.add_command(sim)
+cli.add_command(device_plugin)
+cli.add_command(plan)
 cli.add_command(smi)
 
 

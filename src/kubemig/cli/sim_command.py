@@ -12,7 +12,7 @@ from kubemig.cli.output import console, echo_json
 from kubemig.nvml.returns import return_name
 from kubemig.nvml.simulated import SimConfig, StateStore, parse_spec
 from kubemig.nvml.simulated import control
-from kubemig.nvml.simulated.driver import geometry, mig_device_pairs
+from kubemig.nvml.simulated.driver import geometry
 from kubemig.nvml.simulated.identity import mig_uuid, pci_bus_id, product_name
 from kubemig.nvml.simulated.spec import parse_index_list
 from kubemig.nvml.simulated.state import NodeState
@@ -60,6 +60,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     out = console()
     out.print(f"node {state.node}: {state.spec}, driver {state.driver}  (state {store.path}, devices {store.config.root})")
     out.print(_gpu_table(state))
+    if (instances := _instance_table(state)) is not None:
+        out.print(instances)
     if state.processes:
         table = Table("PID", "Name", "GPU", "GI", "CI", "Memory MiB", "Device UUID", title="Processes")
         for p in state.processes:
@@ -85,27 +87,28 @@ def _mode(current: bool, pending: bool) -> str:
 
 def _gpu_table(state: NodeState) -> Table:
     branch = driver_branch(state.driver)
-    table = Table("GPU", "Name", "Bus-Id", "UUID", "MIG", "GPU instances (ID profile@start: CIs)", "MIG devices")
+    table = Table("GPU", "Name", "Bus-Id", "UUID", "MIG", "GI numbering", title="GPUs")
     for index, gpu in enumerate(state.gpus):
-        model = find_model(gpu.model)
+        name = product_name(find_model(gpu.model), branch)
+        mode = _mode(gpu.mig_current, gpu.mig_pending)
+        table.add_row(str(index), name, pci_bus_id(gpu.pci_bus), gpu.uuid, mode, gpu.numbering.value)
+    return table
+
+
+def _instance_table(state: NodeState) -> Table | None:
+    branch = driver_branch(state.driver)
+    table = Table("GPU", "GI", "Profile", "Placement", "CI", "CI profile", "MIG device UUID", title="GPU and compute instances")
+    for index, gpu in enumerate(state.gpus):
         geo = geometry(state, index)
-        instances = []
         for gi in gpu.gpu_instances:
             shape = geo.shape(gi.profile_id)
-            cis = ",".join(str(ci.id) for ci in gi.compute_instances) or "none"
-            instances.append(f"{gi.id} {shape.name}@{gi.start}: CI {cis}")
-        devices = [mig_uuid(gpu.uuid, gi.id, ci.id, branch) for gi, ci in mig_device_pairs(gpu)]
-        numbering = " (swapped)" if gpu.numbering.value == "swapped" else ""
-        table.add_row(
-            str(index),
-            product_name(model, branch) + numbering,
-            pci_bus_id(gpu.pci_bus),
-            gpu.uuid,
-            _mode(gpu.mig_current, gpu.mig_pending),
-            "\n".join(instances) or "-",
-            "\n".join(devices) or "-",
-        )
-    return table
+            cells = [str(index), str(gi.id), f"{shape.name} ({gi.profile_id})", f"{gi.start}:{gi.size}"]
+            if not gi.compute_instances:
+                table.add_row(*cells, "-", "-", "-")
+            for ci in gi.compute_instances:
+                ci_name = next((c.name for c in shape.profile.ci_profiles if c.id == ci.profile_id), "?")
+                table.add_row(*cells, str(ci.id), f"{ci_name} ({ci.profile_id})", mig_uuid(gpu.uuid, gi.id, ci.id, branch))
+    return table if table.row_count else None
 
 
 @sim.command()

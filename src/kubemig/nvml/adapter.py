@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +27,7 @@ from kubemig.nvml.info import (
     GiProfileInfo,
     GpuInfo,
     GpuInstanceInfo,
+    GpuReadings,
     MigDeviceInfo,
     MigModeChange,
     ProcessInfo,
@@ -70,7 +72,13 @@ class Nvml:
 
     @property
     def simulated(self) -> bool:
-        return type(self._lib).__name__ == "SimulatedNvml"
+        return hasattr(self._lib, "kubemig_device_root")
+
+    @property
+    def device_root(self) -> Path:
+        """Where the driver's /dev and /proc files are: `/` on a real node, the simulated node's root
+        (KUBEMIG_SIM_ROOT) otherwise. Device paths for containers are relative to it."""
+        return Path(getattr(self._lib, "kubemig_device_root", "/"))
 
     def close(self) -> None:
         if self._open:
@@ -145,6 +153,54 @@ class Nvml:
             mig_pending=bool(pending),
         )
 
+    def optional(self, function: str, *args: Any, context: str = "") -> Any:
+        """`call`, but None where NVML answers Not Supported (what nvidia-smi prints as N/A)."""
+        try:
+            return self.call(function, *args, context=context)
+        except NvmlError as exc:
+            if exc.code == _NOT_SUPPORTED:
+                return None
+            raise
+
+    def readings(self, index: int) -> GpuReadings:
+        """Persistence, temperature, power, utilization, ECC, BAR1: the rest of nvidia-smi's GPU table."""
+        h = self.handle(index)
+        where = f"GPU {index}"
+        lib = self._lib
+
+        def get(function: str, *args: Any) -> Any:
+            return self.optional(function, h, *args, context=where)
+
+        power, limit = get("nvmlDeviceGetPowerUsage"), get("nvmlDeviceGetEnforcedPowerLimit")
+        utilization = get("nvmlDeviceGetUtilizationRates")
+        ecc = get("nvmlDeviceGetEccMode")
+        ecc_on = None if ecc is None else bool(ecc[0])
+        bar1 = get("nvmlDeviceGetBAR1MemoryInfo")
+        persistence, display = get("nvmlDeviceGetPersistenceMode"), get("nvmlDeviceGetDisplayActive")
+        capability = get("nvmlDeviceGetCudaComputeCapability")
+        return GpuReadings(
+            gpu_index=index,
+            persistence_mode=None if persistence is None else bool(persistence),
+            display_active=None if display is None else bool(display),
+            fan_percent=get("nvmlDeviceGetFanSpeed"),
+            temperature_c=get("nvmlDeviceGetTemperature", lib.NVML_TEMPERATURE_GPU),
+            performance_state=get("nvmlDeviceGetPerformanceState"),
+            power_draw_w=None if power is None else int(power) // 1000,
+            power_limit_w=None if limit is None else int(limit) // 1000,
+            utilization_gpu_percent=None if utilization is None else int(utilization.gpu),
+            utilization_memory_percent=None if utilization is None else int(utilization.memory),
+            compute_mode=get("nvmlDeviceGetComputeMode"),
+            ecc_enabled=ecc_on,
+            ecc_uncorrected_volatile=(
+                get("nvmlDeviceGetTotalEccErrors", lib.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, lib.NVML_VOLATILE_ECC)
+                if ecc_on
+                else None
+            ),
+            bar1_total_mib=None if bar1 is None else int(bar1.bar1Total) // MIB,
+            bar1_used_mib=None if bar1 is None else int(bar1.bar1Used) // MIB,
+            cuda_capability=None if capability is None else (int(capability[0]), int(capability[1])),
+        )
+
     def model(self, index: int) -> GpuModel:
         info = self.gpu(index)
         if info.model is None:
@@ -161,7 +217,14 @@ class Nvml:
     def layout(self, index: int) -> Layout:
         """The GPU instances that exist on GPU `index`, as a layout the layout engine reasons about."""
         geo = self.geometry(index)
-        return Layout.of(geo.instance(gi.profile_id, gi.placement.start) for gi in self.gpu_instances(index))
+        instances = self.gpu_instances(index)
+        unknown = sorted({gi.profile_id for gi in instances} - set(geo.by_id))
+        if unknown:
+            raise KubemigError(
+                f"GPU {index} has GPU instances of profile ID {', '.join(map(str, unknown))}, which {geo.label} "
+                "does not list in kubemig's catalog: the catalog needs this driver's profiles"
+            )
+        return Layout.of(geo.instance(gi.profile_id, gi.placement.start) for gi in instances)
 
     # -- MIG mode ---------------------------------------------------------------------------------
 
@@ -441,6 +504,7 @@ class Nvml:
             ci_profile = self._ci_profile_id(index, gi_id, ci_id)
             attrs = self.call("nvmlDeviceGetAttributes", mig, context=where)
             memory = self.call("nvmlDeviceGetMemoryInfo", mig, context=where)
+            bar1 = self.optional("nvmlDeviceGetBAR1MemoryInfo", mig, context=where)
             found.append(
                 MigDeviceInfo(
                     gpu_index=index,
@@ -464,9 +528,25 @@ class Nvml:
                     ofa=int(attrs.sharedOfaCount),
                     gi_slice_count=int(attrs.gpuInstanceSliceCount),
                     ci_slice_count=int(attrs.computeInstanceSliceCount),
+                    bar1_total_mib=None if bar1 is None else int(bar1.bar1Total) // MIB,
+                    bar1_used_mib=None if bar1 is None else int(bar1.bar1Used) // MIB,
                 )
             )
         return found
+
+    def mig_device(self, uuid: str) -> MigDeviceInfo:
+        """The MIG device with this UUID (either UUID form); NvmlError NOT_FOUND if there is none."""
+        h = self.call("nvmlDeviceGetHandleByUUID", uuid, context=uuid)
+        if not bool(self.call("nvmlDeviceIsMigDeviceHandle", h, context=uuid)):
+            raise NvmlError(_NOT_FOUND, "nvmlDeviceGetHandleByUUID", context=f"{uuid} is a GPU, not a MIG device")
+        parent = self.call("nvmlDeviceGetDeviceHandleFromMigDeviceHandle", h, context=uuid)
+        index = int(self.call("nvmlDeviceGetIndex", parent, context=uuid))
+        gi_id = int(self.call("nvmlDeviceGetGpuInstanceId", h, context=uuid))
+        ci_id = int(self.call("nvmlDeviceGetComputeInstanceId", h, context=uuid))
+        for device in self.mig_devices(index):
+            if (device.gi_id, device.ci_id) == (gi_id, ci_id):
+                return device
+        raise NvmlError(_NOT_FOUND, "nvmlDeviceGetMigDeviceHandleByIndex", context=uuid)
 
     def _ci_profile_id(self, index: int, gi_id: int, ci_id: int) -> int:
         where = f"GPU {index} GI {gi_id} CI {ci_id}"
@@ -492,9 +572,16 @@ class Nvml:
                 gpu_index=gpu_index,
                 gi_id=None if p.gpuInstanceId in (None, _NO_ID) else int(p.gpuInstanceId),
                 ci_id=None if p.computeInstanceId in (None, _NO_ID) else int(p.computeInstanceId),
+                name=self._process_name(int(p.pid)),
             )
             for p in self.call("nvmlDeviceGetComputeRunningProcesses", h, context=where)
         ]
+
+    def _process_name(self, pid: int) -> str | None:
+        try:
+            return str(self.call("nvmlSystemGetProcessName", pid))
+        except NvmlError:
+            return None  # the process ended, or this user may not see it
 
     # -- XID events -------------------------------------------------------------------------------
 

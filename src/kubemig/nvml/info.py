@@ -33,6 +33,31 @@ class GpuInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuReadings:
+    """What plain `nvidia-smi` shows of a GPU beyond `GpuInfo`; None where NVML answers Not Supported
+    (nvidia-smi prints `N/A`)."""
+
+    gpu_index: int
+    persistence_mode: bool | None
+    display_active: bool | None
+    fan_percent: int | None
+    temperature_c: int | None
+    performance_state: int | None
+    """0 for P0."""
+    power_draw_w: int | None
+    power_limit_w: int | None
+    utilization_gpu_percent: int | None
+    utilization_memory_percent: int | None
+    compute_mode: int | None
+    """NVML_COMPUTEMODE_*: 0 Default, 2 Prohibited, 3 Exclusive_Process."""
+    ecc_enabled: bool | None
+    ecc_uncorrected_volatile: int | None
+    bar1_total_mib: int | None
+    bar1_used_mib: int | None
+    cuda_capability: tuple[int, int] | None
+
+
+@dataclass(frozen=True, slots=True)
 class MigModeChange:
     """What `set_mig_mode` did: on Ampere a change waits for a GPU reset, which fails while a process runs."""
 
@@ -136,6 +161,8 @@ class MigDeviceInfo:
     ofa: int
     gi_slice_count: int
     ci_slice_count: int
+    bar1_total_mib: int | None
+    bar1_used_mib: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +172,8 @@ class ProcessInfo:
     gpu_index: int
     gi_id: int | None
     ci_id: int | None
+    name: str | None
+    """The process name NVML gives (nvmlSystemGetProcessName), None when it cannot say."""
 
 
 @dataclass(frozen=True, slots=True)

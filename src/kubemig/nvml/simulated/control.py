@@ -18,8 +18,11 @@ from kubemig.nvml.simulated.store import StateStore, new_state
 
 def nvml_functions() -> list[str]:
     """The NVML functions the simulator offers (the names `fail` accepts)."""
+    # aliases (nvmlDeviceGetGpuInstanceProfileInfoV) are the same function, counted under its own name
     return sorted(
-        name for name, value in inspect.getmembers(SimulatedNvml, inspect.isfunction) if name.startswith("nvml")
+        name
+        for name, value in inspect.getmembers(SimulatedNvml, inspect.isfunction)
+        if name.startswith("nvml") and value.__name__ == name
     )
 
 

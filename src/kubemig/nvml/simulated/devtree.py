@@ -65,28 +65,44 @@ def desired_files(state: NodeState) -> dict[str, str]:
     return files
 
 
-def sync_device_tree(root: Path, state: NodeState) -> None:
-    """Make the files under `root` match `state`: add what is missing, remove what no longer exists."""
+def sync_device_tree(root: Path, state: NodeState, before: dict[str, str] | None = None) -> None:
+    """Make the files under `root` match `state`. With `before` (the files of the state the tree last
+    matched) only the difference is written; without it the whole tree is checked."""
     wanted = desired_files(state)
     minors = root / MIG_MINORS
     if not minors.exists():
         minors.parent.mkdir(parents=True, exist_ok=True)
         minors.write_text(mig_minors_text(), encoding="ascii")
-    for managed in ("dev", CAPABILITIES_DIR):
-        base = root / managed
-        if not base.exists():
-            continue
-        for path in sorted(base.rglob("*"), reverse=True):
-            rel = path.relative_to(root).as_posix()
-            if path.is_file() and rel not in wanted and _is_managed_file(rel):
-                path.unlink()
-            elif path.is_dir() and rel.startswith(f"{CAPABILITIES_DIR}/gpu") and not any(path.iterdir()):
-                path.rmdir()
+    if before is None:
+        stale = [p.relative_to(root).as_posix() for managed in ("dev", CAPABILITIES_DIR) for p in _files(root / managed)]
+    else:
+        stale = list(before)
+    for rel in stale:
+        if rel not in wanted and _is_managed_file(rel):
+            path = root / rel
+            path.unlink(missing_ok=True)
+            _remove_empty_parents(root, path.parent)
     for rel, content in wanted.items():
+        if before is not None and before.get(rel) == content:
+            continue
         path = root / rel
         if not path.exists() or path.read_text(encoding="ascii") != content:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="ascii")
+
+
+def _files(base: Path) -> list[Path]:
+    return [p for p in base.rglob("*") if p.is_file()] if base.exists() else []
+
+
+def _remove_empty_parents(root: Path, directory: Path) -> None:
+    # the driver drops a GI's or CI's capability directory with it
+    while directory.as_posix().startswith((root / CAPABILITIES_DIR).as_posix() + "/gpu"):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
 
 
 def _is_managed_file(rel: str) -> bool:

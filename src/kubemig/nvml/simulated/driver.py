@@ -15,6 +15,7 @@ from kubemig.geometry import (
     GpuGeometry,
     Instance,
     Layout,
+    Placement,
     ProfileShape,
     can_add,
     default_start,
@@ -22,7 +23,6 @@ from kubemig.geometry import (
     geometry_for,
     gi_id,
 )
-from kubemig.geometry import Placement as GeoPlacement
 from kubemig.nvml.returns import return_code
 from kubemig.nvml.simulated.state import ComputeInstanceState, GpuInstanceState, GpuState, NodeState
 
@@ -65,7 +65,7 @@ def remaining_gpu_instances(state: NodeState, gpu: int, profile_id: int) -> int:
 
 
 def create_gpu_instance(
-    state: NodeState, gpu: int, profile_id: int, placement: GeoPlacement | None = None
+    state: NodeState, gpu: int, profile_id: int, placement: Placement | None = None
 ) -> GpuInstanceState:
     """A new GI at `placement`, or where the driver's preference list puts it (mig-facts section 5)."""
     geo = geometry(state, gpu)
@@ -83,7 +83,7 @@ def create_gpu_instance(
         if not can_add(geo, existing, shape, placement.start):
             fail("INSUFFICIENT_RESOURCES")
         start = placement.start
-    new_id = gi_id(geo, GeoPlacement(start, shape.size), gpu_state.numbering)
+    new_id = gi_id(geo, Placement(start, shape.size), gpu_state.numbering)
     if gpu_state.gpu_instance(new_id) is not None:  # the layout engine and the numbering disagree: a bug
         raise AssertionError(f"GI ID {new_id} taken on GPU {gpu} though {shape.name}@{start} is free")
     gi = GpuInstanceState(id=new_id, profile_id=shape.id, start=start, size=shape.size, serial=state.take_serial())

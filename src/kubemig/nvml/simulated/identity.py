@@ -73,3 +73,42 @@ def gi_minor(gpu: int, gi_id: int) -> int:
 
 def ci_minor(gpu: int, gi_id: int, ci_id: int) -> int:
     return gi_minor(gpu, gi_id) + 1 + ci_id
+
+
+# What an idle board reports that the catalog does not hold: power limit and idle draw (W), CUDA
+# compute capability. All unconfirmed: typical published figures, not read from a driver.
+_BOARD: dict[str, tuple[int, int, tuple[int, int]]] = {
+    "A100-SXM4-40GB": (400, 52, (8, 0)),
+    "A100-PCIE-40GB": (250, 35, (8, 0)),
+    "A100-SXM4-80GB": (400, 60, (8, 0)),
+    "A100-80GB-PCIe": (300, 45, (8, 0)),
+    "A30": (165, 30, (8, 0)),
+    "H100-80GB-HBM3": (700, 70, (9, 0)),
+    "H100-PCIe": (350, 50, (9, 0)),
+    "H100-NVL": (400, 60, (9, 0)),
+    "H200": (700, 75, (9, 0)),
+    "B200": (1000, 140, (10, 0)),
+    "RTX-PRO-6000-Blackwell-Server-Edition": (600, 30, (12, 0)),
+}
+_GENERIC_BOARD = (300, 50, (8, 0))
+
+
+def power_limit_w(model_key: str) -> int:
+    return _BOARD.get(model_key, _GENERIC_BOARD)[0]
+
+
+def idle_power_w(model_key: str) -> int:
+    return _BOARD.get(model_key, _GENERIC_BOARD)[1]
+
+
+def compute_capability(model_key: str) -> tuple[int, int]:
+    return _BOARD.get(model_key, _GENERIC_BOARD)[2]
+
+
+def idle_temperature_c(index: int) -> int:
+    """A plausible idle temperature that differs a little between GPUs of one node."""
+    return 30 + (index * 3) % 7
+
+
+def serial_number(gpu_uuid_: str) -> str:
+    return str(int(gpu_uuid_.replace("-", "")[-12:], 16) % 10**13).zfill(13)

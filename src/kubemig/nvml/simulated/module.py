@@ -25,16 +25,21 @@ import pynvml
 
 from kubemig.catalog import GpuModel, find_model
 from kubemig.geometry import Placement, ProfileShape
-from kubemig.nvml.returns import return_string
+from kubemig.nvml.returns import RETURN_CODES, return_string
 from kubemig.nvml.simulated import driver
 from kubemig.nvml.simulated.driver import fail
 from kubemig.nvml.simulated.identity import (
     R470,
+    compute_capability,
     cuda_version,
+    idle_power_w,
+    idle_temperature_c,
     mig_uuid,
     parse_legacy_mig_uuid,
     pci_bus_id,
+    power_limit_w,
     product_name,
+    serial_number,
 )
 from kubemig.nvml.simulated.state import ComputeInstanceState, GpuInstanceState, GpuState, NodeState
 from kubemig.nvml.simulated.store import SimConfig, StateStore
@@ -110,6 +115,15 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _teach_pynvml_error_strings() -> None:
+    """pynvml asks the C library for most error strings, so with no library `str(NVMLError(19))`
+    reads "NVML Error with code 19". Give pynvml the strings NVML has (only codes it lacks)."""
+    table = pynvml.NVMLError._errcode_to_string
+    for code, text in RETURN_CODES.values():
+        if code:
+            table.setdefault(code, text)
+
+
 def _api(method: Callable[Concatenate[SimulatedNvml, P], R]) -> Callable[Concatenate[SimulatedNvml, P], R]:
     """Every NVML entry point: refuses before nvmlInit, and fails where a fault was injected."""
 
@@ -152,7 +166,10 @@ class SimulatedNvml:
     del _name, _value
 
     def __init__(self, config: SimConfig) -> None:
+        _teach_pynvml_error_strings()
         self.config = config
+        self.kubemig_device_root = config.root
+        """Where this node's /dev and /proc live (not an NVML name: kubemig's adapter reads it)."""
         self._store = StateStore(config)
         self._refcount = 0
         self._event_sets: dict[int, _EventSet] = {}
@@ -416,6 +433,92 @@ class SimulatedNvml:
             slices = max(1, device.gi.size * device.model.memory_slices // device.model.placement_units)
             total_mib = device.model.bar1_mib * slices // device.model.memory_slices - 1
         return pynvml.c_nvmlBAR1Memory_t(bar1Total=total_mib * MIB, bar1Free=total_mib * MIB, bar1Used=0)
+
+    # -- what plain nvidia-smi shows of an idle board ------------------------------------------------
+
+    @_api
+    def nvmlDeviceGetPersistenceMode(self, handle: object) -> int:
+        self._whole_gpu(self._state(), handle)
+        return 1
+
+    @_api
+    def nvmlDeviceGetDisplayActive(self, handle: object) -> int:
+        self._whole_gpu(self._state(), handle)
+        return 0
+
+    @_api
+    def nvmlDeviceGetDisplayMode(self, handle: object) -> int:
+        self._whole_gpu(self._state(), handle)
+        return 0
+
+    @_api
+    def nvmlDeviceGetFanSpeed(self, handle: object) -> int:
+        self._whole_gpu(self._state(), handle)
+        fail("NOT_SUPPORTED")  # data-center boards are cooled by the chassis: nvidia-smi shows N/A
+
+    @_api
+    def nvmlDeviceGetTemperature(self, handle: object, sensor: int) -> int:
+        found = self._whole_gpu(self._state(), handle)
+        if sensor != pynvml.NVML_TEMPERATURE_GPU:
+            fail("NOT_SUPPORTED")
+        return idle_temperature_c(found.gpu)
+
+    @_api
+    def nvmlDeviceGetPerformanceState(self, handle: object) -> int:
+        self._whole_gpu(self._state(), handle)
+        return 0
+
+    @_api
+    def nvmlDeviceGetPowerUsage(self, handle: object) -> int:
+        state = self._state()
+        found = self._whole_gpu(state, handle)
+        busy = len(state.processes_on(found.gpu))
+        return 1000 * min(power_limit_w(found.model.key), idle_power_w(found.model.key) + 25 * busy)
+
+    @_api
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: object) -> int:
+        return 1000 * power_limit_w(self._whole_gpu(self._state(), handle).model.key)
+
+    @_api
+    def nvmlDeviceGetPowerManagementLimit(self, handle: object) -> int:
+        return 1000 * power_limit_w(self._whole_gpu(self._state(), handle).model.key)
+
+    @_api
+    def nvmlDeviceGetUtilizationRates(self, handle: object) -> Any:
+        found = self._whole_gpu(self._state(), handle)
+        if found.gpu_state.mig_current:
+            fail("NOT_SUPPORTED")  # with MIG on, utilization is per MIG device: nvidia-smi shows N/A
+        return pynvml.c_nvmlUtilization_t(gpu=0, memory=0)
+
+    @_api
+    def nvmlDeviceGetComputeMode(self, handle: object) -> int:
+        self._device(self._state(), handle)
+        return int(pynvml.NVML_COMPUTEMODE_DEFAULT)
+
+    @_api
+    def nvmlDeviceGetEccMode(self, handle: object) -> list[int]:
+        self._device(self._state(), handle)
+        return [1, 1]
+
+    @_api
+    def nvmlDeviceGetTotalEccErrors(self, handle: object, errorType: int, counterType: int) -> int:
+        self._device(self._state(), handle)
+        return 0
+
+    @_api
+    def nvmlDeviceGetCudaComputeCapability(self, handle: object) -> tuple[int, int]:
+        return compute_capability(self._device(self._state(), handle).model.key)
+
+    @_api
+    def nvmlDeviceGetSerial(self, handle: object) -> str:
+        return serial_number(self._whole_gpu(self._state(), handle).gpu_state.uuid)
+
+    @_api
+    def nvmlSystemGetProcessName(self, pid: int) -> str:
+        for process in self._state().processes:
+            if process.pid == pid:
+                return process.name
+        fail("NOT_FOUND")
 
     # -- MIG mode ---------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from kubemig.catalog import DEFAULT_DRIVER, driver_branch, find_model
 from kubemig.errors import CatalogError
 from kubemig.geometry import Numbering, geometry_for
 from kubemig.nvml.errors import SimulatorError
-from kubemig.nvml.simulated.devtree import sync_device_tree
+from kubemig.nvml.simulated.devtree import desired_files, sync_device_tree
 from kubemig.nvml.simulated.identity import gpu_uuid, pci_bus
 from kubemig.nvml.simulated.spec import EXAMPLE, NodeSpec, parse_spec
 from kubemig.nvml.simulated.state import STATE_VERSION, GpuState, NodeState
@@ -150,8 +150,9 @@ class StateStore:
         block ends without an exception, all under the node's lock."""
         with locked(self.path):
             state = self._parse(self.path.read_text(encoding="utf-8"))
+            before = desired_files(state)
             yield state
-            self._write(state)
+            self._write(state, before)
 
     def replace(self, state: NodeState) -> None:
         with locked(self.path):
@@ -171,6 +172,6 @@ class StateStore:
             find_model(gpu.model)
         return state
 
-    def _write(self, state: NodeState) -> None:
+    def _write(self, state: NodeState, tree_before: dict[str, str] | None = None) -> None:
         write_atomic(self.path, state.model_dump_json(indent=1))
-        sync_device_tree(self.config.root, state)
+        sync_device_tree(self.config.root, state, tree_before)
