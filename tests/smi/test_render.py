@@ -102,7 +102,7 @@ def test_old_gpu_table_truncates_long_names_and_stars_a_pending_mode() -> None:
 
 def test_gpu_without_mig_shows_errors_utilization_and_na_mode() -> None:
     gpu = GpuStatus(0, "Tesla V100-SXM2-32GB", "00000000:00:08.0", 31589, 32768, temperature_c=60, power_draw_w=183,
-                    power_limit_w=300, utilization_percent=88, ecc_errors=None)
+                    power_limit_w=300, utilization_percent=88, ecc_enabled=None)
     lines = render_gpu_table([gpu], DriverVersions("580.65.06", "13.0"), Generation.R580).splitlines()
     assert lines[7] == "|   0  Tesla V100-SXM2-32GB           On  |   00000000:00:08.0 Off |                  N/A |"
     assert lines[8] == "| N/A   60C    P0            183W /  300W |   31589MiB /  32768MiB |     88%      Default |"
@@ -158,3 +158,9 @@ def test_compute_instances_before_r470_have_no_placement() -> None:
     row = ComputeInstanceRow(0, 1, "1c.3g.20gb", 0, 2, 2, 1)
     lines = render_compute_instances([row], Generation.R450).splitlines()
     assert lines[6] == "|   0      1       MIG 1c.3g.20gb       0         2     |"
+
+
+def test_ecc_column_says_off_when_ecc_is_disabled() -> None:
+    gpu = GpuStatus(0, "NVIDIA A100-SXM4-40GB", "00000000:07:00.0", 0, 40960, ecc_enabled=False, mig_current=False)
+    lines = render_gpu_table([gpu], DriverVersions("535.104.05", "12.2"), Generation.R530).splitlines()
+    assert lines[7].endswith("|                  Off |")

@@ -1,7 +1,6 @@
 """Filling the text rows from NVML, through the adapter only (so a real node prints the same way).
 
-A value some NVML cannot give (NOT_SUPPORTED on a board, or a call the library lacks) becomes None and
-prints `N/A`, as nvidia-smi does.
+A value NVML does not give on a board (Not Supported) is None and prints `N/A`, as nvidia-smi does.
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any
 
 from kubemig.catalog import driver_branch
 from kubemig.nvml import GpuInfo, GpuInstanceInfo, MigDeviceInfo, Nvml, NvmlError
@@ -28,24 +26,11 @@ from kubemig.smi.rows import (
     ProcessStatus,
 )
 
-MIB = 1 << 20
 # NVML constants (nvml.h), spelled out so any pynvml-shaped module will do
-_TEMPERATURE_GPU = 0
 _MEMORY_ERROR_UNCORRECTED = 1
 _VOLATILE_ECC = 0
-_FEATURE_ENABLED = 1
 _PSTATE_UNKNOWN = 32
 _COMPUTE_MODES = {0: "Default", 1: "E. Thread", 2: "Prohibited", 3: "E. Process"}
-
-
-def _optional(nvml: Nvml, function: str, *args: Any) -> Any | None:
-    """`function(*args)`, or None where this NVML cannot answer it."""
-    if not hasattr(nvml.lib, function):
-        return None
-    try:
-        return nvml.call(function, *args)
-    except NvmlError:
-        return None
 
 
 def now() -> datetime:
@@ -90,49 +75,34 @@ def gpu_lines(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[GpuLine]:
 # -- plain nvidia-smi ---------------------------------------------------------------------------
 
 
-def _flag(value: Any | None) -> bool | None:
-    return None if value is None else int(value) == _FEATURE_ENABLED
-
-
-def _watts(milliwatts: Any | None) -> int | None:
-    return None if milliwatts is None else int(milliwatts) // 1000
-
-
 def gpu_status(nvml: Nvml, gpu: GpuInfo) -> GpuStatus:
-    h = nvml.handle(gpu.index)
-    pstate = _optional(nvml, "nvmlDeviceGetPerformanceState", h)
-    util = _optional(nvml, "nvmlDeviceGetUtilizationRates", h)
-    mode = _optional(nvml, "nvmlDeviceGetComputeMode", h)
-    ecc = _optional(nvml, "nvmlDeviceGetTotalEccErrors", h, _MEMORY_ERROR_UNCORRECTED, _VOLATILE_ECC)
-    fan = _optional(nvml, "nvmlDeviceGetFanSpeed", h)
-    temperature = _optional(nvml, "nvmlDeviceGetTemperature", h, _TEMPERATURE_GPU)
+    r = nvml.readings(gpu.index)
+    pstate = r.performance_state
     return GpuStatus(
         index=gpu.index,
         name=gpu.name,
         pci_bus_id=gpu.pci_bus_id,
         memory_used_mib=gpu.memory_used_mib,
         memory_total_mib=gpu.memory_total_mib,
-        persistence_mode=_flag(_optional(nvml, "nvmlDeviceGetPersistenceMode", h)),
-        display_active=_flag(_optional(nvml, "nvmlDeviceGetDisplayActive", h)),
-        fan_percent=None if fan is None else int(fan),
-        temperature_c=None if temperature is None else int(temperature),
-        performance_state=None if pstate is None or int(pstate) == _PSTATE_UNKNOWN else f"P{int(pstate)}",
-        power_draw_w=_watts(_optional(nvml, "nvmlDeviceGetPowerUsage", h)),
-        power_limit_w=_watts(_optional(nvml, "nvmlDeviceGetPowerManagementLimit", h)),
-        utilization_percent=None if util is None else int(util.gpu),
-        compute_mode=None if mode is None else _COMPUTE_MODES.get(int(mode), str(mode)),
-        ecc_errors=None if ecc is None else int(ecc),
+        persistence_mode=r.persistence_mode,
+        display_active=r.display_active,
+        fan_percent=r.fan_percent,
+        temperature_c=r.temperature_c,
+        performance_state=None if pstate is None or pstate == _PSTATE_UNKNOWN else f"P{pstate}",
+        power_draw_w=r.power_draw_w,
+        power_limit_w=r.power_limit_w,
+        utilization_percent=r.utilization_gpu_percent,
+        compute_mode=None if r.compute_mode is None else _COMPUTE_MODES.get(r.compute_mode, str(r.compute_mode)),
+        ecc_enabled=r.ecc_enabled,
+        ecc_errors=r.ecc_uncorrected_volatile,
         mig_current=gpu.mig_current if gpu.mig_capable else None,
         mig_pending=gpu.mig_pending if gpu.mig_capable else None,
     )
 
 
 def _mig_device_status(nvml: Nvml, dev: MigDeviceInfo) -> MigDeviceStatus:
-    handle = _optional(nvml, "nvmlDeviceGetMigDeviceHandleByIndex", nvml.handle(dev.gpu_index), dev.index)
-    bar1 = None if handle is None else _optional(nvml, "nvmlDeviceGetBAR1MemoryInfo", handle)
-    ecc = None if handle is None else _optional(
-        nvml, "nvmlDeviceGetTotalEccErrors", handle, _MEMORY_ERROR_UNCORRECTED, _VOLATILE_ECC
-    )
+    handle = nvml.call("nvmlDeviceGetMigDeviceHandleByIndex", nvml.handle(dev.gpu_index), dev.index)
+    ecc = nvml.optional("nvmlDeviceGetTotalEccErrors", handle, _MEMORY_ERROR_UNCORRECTED, _VOLATILE_ECC)
     return MigDeviceStatus(
         gpu_index=dev.gpu_index,
         gi_id=dev.gi_id,
@@ -140,15 +110,15 @@ def _mig_device_status(nvml: Nvml, dev: MigDeviceInfo) -> MigDeviceStatus:
         index=dev.index,
         memory_used_mib=dev.memory_used_mib,
         memory_total_mib=dev.memory_total_mib,
-        bar1_used_mib=None if bar1 is None else int(bar1.bar1Used) // MIB,
-        bar1_total_mib=None if bar1 is None else int(bar1.bar1Total) // MIB,
+        bar1_used_mib=dev.bar1_used_mib,
+        bar1_total_mib=dev.bar1_total_mib,
         sm_count=dev.sm_count,
         copy_engines=dev.copy_engines,
         encoders=dev.encoders,
         decoders=dev.decoders,
         ofa=dev.ofa,
         jpeg=dev.jpeg,
-        ecc_errors=0 if ecc is None else int(ecc),
+        ecc_errors=None if ecc is None else int(ecc),
     )
 
 
@@ -157,23 +127,18 @@ def mig_device_statuses(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[MigDeviceSt
 
 
 def process_statuses(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[ProcessStatus]:
-    found = []
-    for gpu in gpus:
-        for proc in nvml.processes(gpu.index):
-            name = _optional(nvml, "nvmlSystemGetProcessName", proc.pid)
-            if isinstance(name, bytes):  # older nvidia-ml-py returns bytes
-                name = name.decode(errors="replace")
-            found.append(
-                ProcessStatus(
-                    gpu_index=gpu.index,
-                    pid=proc.pid,
-                    name="N/A" if name is None else str(name),
-                    gi_id=proc.gi_id,
-                    ci_id=proc.ci_id,
-                    used_memory_mib=proc.used_memory_mib,
-                )
-            )
-    return found
+    return [
+        ProcessStatus(
+            gpu_index=gpu.index,
+            pid=proc.pid,
+            name=proc.name or "N/A",
+            gi_id=proc.gi_id,
+            ci_id=proc.ci_id,
+            used_memory_mib=proc.used_memory_mib,
+        )
+        for gpu in gpus
+        for proc in nvml.processes(gpu.index)
+    ]
 
 
 # -- nvidia-smi mig listings --------------------------------------------------------------------

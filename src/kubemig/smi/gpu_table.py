@@ -83,6 +83,12 @@ def _mig_mode(gpu: GpuStatus) -> str:
     return shown + ("*" if pending != gpu.mig_current else "")
 
 
+def _ecc(gpu: GpuStatus) -> str:
+    if gpu.ecc_enabled is None or (gpu.ecc_enabled and gpu.ecc_errors is None):
+        return "N/A"
+    return str(gpu.ecc_errors) if gpu.ecc_enabled else "Off"
+
+
 def _on_off(value: bool | None) -> str:
     return "N/A" if value is None else ("On" if value else "Off")
 
@@ -91,7 +97,7 @@ def _gpu_block(gpu: GpuStatus, w: _Widths) -> list[str]:
     name = truncate_end(gpu.name, w.name)
     mig = bool(gpu.mig_current)
     # with MIG on, errors and utilization belong to the MIG devices: the GPU row shows On and N/A
-    ecc = "On" if mig else ("N/A" if gpu.ecc_errors is None else str(gpu.ecc_errors))
+    ecc = "On" if mig else _ecc(gpu)
     util = "N/A" if mig or gpu.utilization_percent is None else f"{gpu.utilization_percent}%"
     fan = "N/A" if gpu.fan_percent is None else f"{gpu.fan_percent}%"
     temp = "N/A" if gpu.temperature_c is None else f"{gpu.temperature_c}C"

@@ -56,8 +56,10 @@ class GpuStatus:
     power_limit_w: int | None = None
     utilization_percent: int | None = 0
     compute_mode: str | None = "Default"
+    ecc_enabled: bool | None = True
+    """None: the board has no ECC (`N/A`); False: ECC off (`Off`)."""
     ecc_errors: int | None = 0
-    """Volatile uncorrected ECC errors; None when ECC is off."""
+    """Volatile uncorrected ECC errors (None: not known)."""
     mig_current: bool | None = None
     """None for a GPU without MIG."""
     mig_pending: bool | None = None
