@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from kubemig.cli import cli, demo_command
+from kubemig.nvml import open_simulated
 from tests.helpers import kubemig_env, run_kubemig
 
 SIM = "kubemig --sim 8xA100-SXM4-40GB smi"
@@ -60,9 +61,11 @@ def test_later_parts_append_steps(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def count_gpus(tour: demo_command.Tour) -> None:
         seen.append(len(tour.nvml.gpus()))
+        with open_simulated(tour.spec, tour.env) as again:  # the same node, as a separate step would open it
+            seen.append(len(again.gpus()))
 
     monkeypatch.setattr(demo_command, "STEPS", [demo_command.list_gpus, count_gpus])
     result = CliRunner().invoke(cli, ["demo"], env={"KUBEMIG_SIM": None}, catch_exceptions=False)
     assert result.exit_code == 0
-    assert seen == [8]
+    assert seen == [8, 8]
     assert sum(line.startswith("GPU ") for line in result.output.splitlines()) == 8

@@ -38,11 +38,14 @@ FIRST_LAYOUT = "9,14,19,19"
 
 @dataclass
 class Tour:
-    """The simulated node of the tour and how each step shows itself."""
+    """The simulated node of the tour and how each step shows itself. A step that needs its own NVML
+    or a subprocess reaches the same node with `open_simulated(tour.spec, tour.env)` or `tour.env`."""
 
     nvml: Nvml
     spec: str
     home: Path
+    env: dict[str, str]
+    """The node's KUBEMIG_SIM_* variables (state file, device tree, node name)."""
 
     def heading(self, command: str, why: str = "") -> None:
         click.echo()
@@ -177,7 +180,7 @@ def demo(keep: bool) -> None:
     env = {"KUBEMIG_SIM_STATE": str(home / "state.json"), "KUBEMIG_SIM_ROOT": str(home / "root"), "KUBEMIG_SIM_NODE": "demo"}
     try:
         with open_simulated(NODE_SPEC, env) as nvml:
-            tour = Tour(nvml, NODE_SPEC, home)
+            tour = Tour(nvml, NODE_SPEC, home, env)
             click.echo(f"A simulated node of {NODE_SPEC.replace('x', ' x ', 1)} with driver {nvml.driver_version()}: no GPU needed.")
             for step in STEPS:
                 step(tour)
