@@ -12,6 +12,7 @@ is needed; the text and exit statuses are nvidia-smi's (kubemig.smi), printed pl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NoReturn
 
 import click
@@ -69,8 +70,7 @@ def smi(ctx: click.Context, list_gpus: bool, ids: str | None, mig_mode: str | No
     if list_gpus:
         _run(ctx, ids, overview.list_gpus)
     elif mig_mode is not None:
-        enabled = mig_mode == "1"
-        _run(ctx, ids, lambda out, nvml, gpus: overview.set_mig_mode(out, nvml, gpus, enabled))
+        _run(ctx, ids, partial(overview.set_mig_mode, enabled=mig_mode == "1"))
     else:
         _run(ctx, ids, overview.summary)
 
@@ -111,36 +111,24 @@ def mig(
 ) -> None:
     """nvidia-smi mig: list, create and destroy GPU and compute instances."""
     ids = ids if ids is not None else ctx.meta.get(_IDS_KEY)
-    chosen = [
-        list_gpu_instances, list_gpu_instance_profiles, list_gpu_instance_possible_placements, list_compute_instances,
-        list_compute_instance_profiles, cgi is not None, cci is not None, destroy_compute_instance, destroy_gpu_instance,
-    ]
-    if sum(chosen) != 1 or (default_ci and cgi is None):
-        _invalid("kubemig smi mig")
     try:
         gi_ids, ci_ids = parse_ids(gi, "-gi"), parse_ids(ci, "-ci")
     except BadSelector as exc:
         click.echo(exc.message)
         _exit(exc.exit_code)
-    action: Action
-    if list_gpu_instance_profiles:
-        action = listing.list_gi_profiles
-    elif list_gpu_instance_possible_placements:
-        action = listing.list_gi_placements
-    elif list_gpu_instances:
-        action = lambda out, nvml, gpus: listing.list_gpu_instances(out, nvml, gpus, gi_ids)  # noqa: E731
-    elif list_compute_instances:
-        action = lambda out, nvml, gpus: listing.list_compute_instances(out, nvml, gpus, gi_ids, ci_ids)  # noqa: E731
-    elif list_compute_instance_profiles:
-        action = lambda out, nvml, gpus: listing.list_ci_profiles(out, nvml, gpus, gi_ids)  # noqa: E731
-    elif cgi is not None:
-        tokens = split_list(cgi)
-        action = lambda out, nvml, gpus: changes.create_gpu_instances(out, nvml, gpus, tokens, default_ci)  # noqa: E731
-    elif cci is not None:
-        ci_tokens = split_list(cci) or None
-        action = lambda out, nvml, gpus: changes.create_compute_instances(out, nvml, gpus, gi_ids, ci_tokens)  # noqa: E731
-    elif destroy_compute_instance:
-        action = lambda out, nvml, gpus: changes.destroy_compute_instances(out, nvml, gpus, gi_ids, ci_ids)  # noqa: E731
-    else:
-        action = lambda out, nvml, gpus: changes.destroy_gpu_instances(out, nvml, gpus, gi_ids)  # noqa: E731
-    _run(ctx, ids, action)
+    # each action takes the GPUs the selectors leave; exactly one may be asked for
+    actions: list[tuple[bool, Action]] = [
+        (list_gpu_instance_profiles, listing.list_gi_profiles),
+        (list_gpu_instance_possible_placements, listing.list_gi_placements),
+        (list_gpu_instances, partial(listing.list_gpu_instances, gi_ids=gi_ids)),
+        (list_compute_instances, partial(listing.list_compute_instances, gi_ids=gi_ids, ci_ids=ci_ids)),
+        (list_compute_instance_profiles, partial(listing.list_ci_profiles, gi_ids=gi_ids)),
+        (cgi is not None, partial(changes.create_gpu_instances, tokens=split_list(cgi or ""), default_ci=default_ci)),
+        (cci is not None, partial(changes.create_compute_instances, gi_ids=gi_ids, tokens=split_list(cci or "") or None)),
+        (destroy_compute_instance, partial(changes.destroy_compute_instances, gi_ids=gi_ids, ci_ids=ci_ids)),
+        (destroy_gpu_instance, partial(changes.destroy_gpu_instances, gi_ids=gi_ids)),
+    ]
+    chosen = [action for asked, action in actions if asked]
+    if len(chosen) != 1 or (default_ci and cgi is None):
+        _invalid("kubemig smi mig")
+    _run(ctx, ids, chosen[0])
