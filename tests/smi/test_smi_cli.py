@@ -272,3 +272,15 @@ def test_without_a_simulator_there_is_no_silent_fallback(tmp_path: Path) -> None
     assert done.stdout == ""
     assert done.stderr.startswith("kubemig: error: cannot ") and "--sim" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("profiles", "gi_ids"),
+    [("9,19,14,19", [2, 7, 4, 8]), ("14,19,19,19,19,19", [5, 13, 7, 8, 9, 10]), ("19,14,5", [13, 5, 1])],
+)
+def test_default_placements_give_the_gpu_instance_ids_seen_on_real_boards(
+    sim_node: SimNodeFactory, profiles: str, gi_ids: list[int]
+) -> None:
+    node = sim_node(f"1x{A100}", mig=(0,))  # mig-facts section 5, direct numbering
+    lines = node.smi("mig", "-cgi", profiles).lines
+    assert [int(line.split()[5]) for line in lines] == gi_ids
