@@ -41,6 +41,11 @@ def test_demo_walks_through_mig_and_leaves_nothing_behind(tmp_path: Path) -> Non
     assert "|  0   10   0   3  |               0MiB /  4864MiB    | 14      0 |  1   0    0    0    0 |" in out
     assert out.count("  MIG 3g.20gb     Device  0: (UUID: MIG-") == 8
     assert out.count("  MIG 1g.5gb      Device  3: (UUID: MIG-") == 8
+    # the device plugin's part: the node's resources, then the walkthrough pod sees one MIG device
+    assert "Capacity:\n  nvidia.com/mig-1g.5gb:   16\n  nvidia.com/mig-2g.10gb:  8\n  nvidia.com/mig-3g.20gb:  8\n" in out
+    pod_view = out.split("kubectl logs mig-walkthrough")[1].split("\n$ ")[0]
+    assert pod_view.count("\nGPU ") == 1 and pod_view.count("  MIG 2g.10gb     Device  0: (UUID: MIG-") == 1
+    assert pod_view.count("(UUID: MIG-") == 1
     assert "19 maximal layouts" in out  # the layout tour still follows
     assert list(tmp_path.iterdir()) == []
 

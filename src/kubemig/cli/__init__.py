@@ -46,7 +46,10 @@ cli.add_command(smi)
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a KubemigError is a user's problem, one line and exit 1; anything else is a bug."""
     try:
-        cli.main(args=argv, prog_name="kubemig", standalone_mode=False)
+        # without standalone mode click returns a command's `ctx.exit(code)` instead of exiting
+        status = cli.main(args=argv, prog_name="kubemig", standalone_mode=False)
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except click.exceptions.Abort:
         click.echo("kubemig: aborted", err=True)
         sys.exit(130)

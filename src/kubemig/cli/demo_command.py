@@ -160,6 +160,13 @@ def geometry_tour(tour: Tour) -> None:
     click.echo(render_slots(geo, plan.target))
 
 
+def device_plugin(tour: Tour) -> None:
+    """The node's MIG devices become Kubernetes resources and one reaches a pod (issue 5's walkthrough)."""
+    from kubemig.cli.demo_device_plugin import device_plugin_step
+
+    device_plugin_step(tour.env, sim_spec=tour.spec, step=tour.heading)
+
+
 STEPS: list[Step] = [
     list_gpus,
     enable_mig,
@@ -168,6 +175,7 @@ STEPS: list[Step] = [
     create_compute_instances,
     show_mig_devices,
     remaining_gpus,
+    device_plugin,
     geometry_tour,
 ]
 
