@@ -137,7 +137,10 @@ def assemble(
     destroyed = touched = 0
     for gpu in cluster.gpus:
         target = targets.get(gpu.key, gpu.current)
-        transition = plan_transition(gpu.geo, gpu.current, target, gpu.busy)
+        if target == gpu.current:  # checked when the snapshot was read: nothing to plan
+            transition = TransitionPlan(gpu.current, target, target.instances, (), (), ())
+        else:
+            transition = plan_transition(gpu.geo, gpu.current, target, gpu.busy)
         pods = {**gpu.pods, **assigned.get(gpu.key, {})}
         gpus[gpu.key] = GpuPlan(gpu, target, transition, pods)
         destroyed += len(transition.destroy)
