@@ -151,15 +151,15 @@ class OnlineAllocator:
     def set_state(self, gpu_id: str, busy: Mapping[Instance, str | None], free: Sequence[Instance] = ()) -> None:
         """Start from instances that already exist on a GPU (in use, with their pod or None, and free)."""
         gpu = self._gpus[gpu_id]
-        for owner in {owner for owner in gpu.busy.values() if owner is not None}:
-            slots = [s for s in self._pods.get(owner, []) if s[0] != gpu_id]
+        for old in {pod for pod in gpu.busy.values() if pod is not None}:
+            slots = [s for s in self._pods.get(old, []) if s[0] != gpu_id]
             if slots:
-                self._pods[owner] = slots
+                self._pods[old] = slots
             else:
-                self._pods.pop(owner, None)
-        for inst, owner in busy.items():
-            if owner is not None:
-                self._pods.setdefault(owner, []).append((gpu_id, inst))
+                self._pods.pop(old, None)
+        for inst, new in busy.items():
+            if new is not None:
+                self._pods.setdefault(new, []).append((gpu_id, inst))
         self._set_state(gpu, dict(busy), set(free))
 
     # -- decisions ---------------------------------------------------------------------------------
