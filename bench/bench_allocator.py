@@ -162,9 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                 pods = stream(mix, geo, gpus, seed)
                 best = bound(geo, pods, gpus)
                 ids = [str(n) for n in range(gpus)]
+                node_of = {i: f"node-{int(i) // 8}" for i in ids}  # nodes of 8 GPUs: a pod stays on one node
                 policies = {
-                    "kubemig": OnlineAllocator([(i, geo) for i in ids], expected_load=1.3),
-                    "kubemig-wc": OnlineAllocator([(i, geo) for i in ids]),
+                    "kubemig": OnlineAllocator([(i, geo) for i in ids], node_of=node_of, expected_load=1.3),
+                    "kubemig-wc": OnlineAllocator([(i, geo) for i in ids], node_of=node_of),
                     "first-fit": FirstFit(geo, gpus),
                 }
                 for name, policy in policies.items():

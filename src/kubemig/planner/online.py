@@ -80,6 +80,8 @@ class OnlineAllocator:
         self._gpus: dict[str, _Gpu] = {}
         self._books: dict[GeometryKey, PatternBook] = {}
         self._buckets: dict[GeometryKey, dict[Layout, dict[str, None]]] = {}
+        # the same buckets per node, when pods must stay on one node
+        self._node_buckets: dict[str, dict[GeometryKey, dict[Layout, dict[str, None]]]] = defaultdict(dict)
         self._reusable: dict[tuple[GeometryKey, Layout, Instance], dict[str, None]] = defaultdict(dict)
         self._pods: dict[str, list[tuple[str, Instance]]] = {}
         self._shapes: dict[str, dict[GeometryKey, ProfileShape]] = {}
@@ -95,7 +97,8 @@ class OnlineAllocator:
                 self._demand[key] = [0.0] * len(geo.shapes)
             gpu = _Gpu(gpu_id, key, geo, None if node_of is None else node_of[gpu_id])
             self._gpus[gpu_id] = gpu
-            self._buckets[key].setdefault(gpu.pattern, {})[gpu_id] = None
+            for buckets in self._bucket_maps(gpu):
+                buckets.setdefault(gpu.pattern, {})[gpu_id] = None
         self._by_node = node_of is not None
         capacity = sum(gpu.geo.model.compute_slices for gpu in self._gpus.values())
         self._admission = None if expected_load is None else AdmissionPlan(capacity, expected_load)
@@ -121,7 +124,7 @@ class OnlineAllocator:
             placed = self._place_all(pod, shapes, count, None, allowed)
         else:
             placed = None
-            for node in self._candidate_nodes(shapes):
+            for node in self._candidate_nodes(shapes, count):
                 placed = self._place_all(pod, shapes, count, node, None)
                 if placed is not None:
                     break
@@ -237,9 +240,8 @@ class OnlineAllocator:
             book = self._books[key]
             weights = self._weights(key)
             slices = shape.compute_slices
-            for pattern, members in self._buckets[key].items():
-                if node is not None and not any(self._gpus[g].node == node for g in members):
-                    continue
+            buckets = self._buckets[key] if node is None else self._node_buckets[node].get(key, {})
+            for pattern in buckets:
                 info = book.info(pattern)
                 frag_before = _fragmentation(info, weights, book)
                 for inst, after in book.moves(info, shape):
@@ -263,38 +265,44 @@ class OnlineAllocator:
         return [d / total for d in demand] if total else demand
 
     def _pick_gpu(self, choice: _Choice, node: str | None) -> _Gpu:
-        members = self._buckets[choice.gpu_key][choice.pattern]
+        """A GPU of the chosen pattern: one holding that very instance free if any, else one where
+        no free instance is in the way (looking at a few), else any."""
+        buckets = self._buckets if node is None else self._node_buckets[node]
+        members = buckets[choice.gpu_key][choice.pattern]
         reuse = self._reusable.get((choice.gpu_key, choice.pattern, choice.instance))
-        candidates = [g for g in (reuse or {}) if node is None or self._gpus[g].node == node]
-        if candidates:
-            return self._gpus[candidates[0]]
+        for gpu_id in reuse or ():
+            if node is None or self._gpus[gpu_id].node == node:
+                return self._gpus[gpu_id]
         fallback = None
         for n, gpu_id in enumerate(members):
             gpu = self._gpus[gpu_id]
-            if node is not None and gpu.node != node:
-                continue
             if not any(f.mask & choice.instance.mask for f in gpu.free):
                 return gpu
             fallback = fallback or gpu
-            if n >= 16 and node is None:
+            if n >= 16:
                 break
         assert fallback is not None
         return fallback
 
-    def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape]) -> list[str]:
-        room: dict[str, int] = defaultdict(int)
-        for key, shape in shapes.items():
-            book = self._books[key]
-            column = book.index[shape.id]
-            for pattern, members in self._buckets[key].items():
-                capacity = book.info(pattern).capacity[column]
-                if capacity:
-                    for gpu_id in members:
-                        node = self._gpus[gpu_id].node
-                        assert node is not None
-                        room[node] += capacity
-        # the node with least room that still has some first: best fit at node level
+    def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape], count: int) -> list[str]:
+        """Nodes with room for `count` instances, least room first (best fit at node level)."""
+        room: dict[str, int] = {}
+        for node, by_key in self._node_buckets.items():
+            total = 0
+            for key, shape in shapes.items():
+                book = self._books[key]
+                column = book.index[shape.id]
+                for pattern, members in by_key.get(key, {}).items():
+                    total += book.info(pattern).capacity[column] * len(members)
+            if total >= count:
+                room[node] = total
         return sorted(room, key=lambda n: (room[n], n))
+
+    def _bucket_maps(self, gpu: _Gpu) -> list[dict[Layout, dict[str, None]]]:
+        maps = [self._buckets[gpu.key]]
+        if gpu.node is not None:
+            maps.append(self._node_buckets[gpu.node].setdefault(gpu.key, {}))
+        return maps
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -325,14 +333,17 @@ class OnlineAllocator:
                 index.pop(gpu.id, None)
                 if not index:
                     del self._reusable[(key, gpu.pattern, inst)]
-        bucket = self._buckets[key][gpu.pattern]
-        del bucket[gpu.id]
-        if not bucket:
-            del self._buckets[key][gpu.pattern]
+        maps = self._bucket_maps(gpu)
+        for buckets in maps:
+            bucket = buckets[gpu.pattern]
+            del bucket[gpu.id]
+            if not bucket:
+                del buckets[gpu.pattern]
         gpu.busy = busy
         gpu.free = free
         gpu.pattern = Layout.of(busy)
-        self._buckets[key].setdefault(gpu.pattern, {})[gpu.id] = None
+        for buckets in maps:
+            buckets.setdefault(gpu.pattern, {})[gpu.id] = None
         for inst in free:
             self._reusable[(key, gpu.pattern, inst)][gpu.id] = None
 
