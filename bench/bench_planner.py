@@ -3,7 +3,8 @@
 Nodes of 8 GPUs (A100-SXM4-40GB, every fourth node H100-80GB-HBM3). Scenario `busy`: each GPU starts
 from a random maximal layout whose instances are each in use with probability 0.5 (free otherwise),
 or empty, and as many pods as GPUs are pending; scenario `empty`: every GPU empty and the pending pods
-ask 130 % of the cluster's compute slices. Pods draw profiles 1g..7g, with a few 2 x 7g pods and
+ask 130 % of the cluster's compute slices; scenario `fragmented`: one or two small pods run on each
+GPU at random starts and the pending pods, mostly 3g and 4g, ask 130 %. Pods draw profiles 1g..7g, with a few 2 x 7g pods and
 random priorities. Prints a table and writes JSON.
 
     PYTHONPATH=src python bench/bench_planner.py [--gpus 16 64 256] [--seeds 3] [--time-limit 60] [--json OUT]
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubemig.geometry import geometry_for, maximal_layouts, resolve_profile
+from kubemig.geometry import can_add, geometry_for, maximal_layouts, resolve_profile
 from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot
 
 NAMES = {
@@ -27,6 +28,7 @@ NAMES = {
     "H100-80GB-HBM3": ["1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"],
 }
 MIX = [("1g", 4), ("2g", 10), ("3g", 12), ("4g", 20), ("7g", 50), ("7g x2", 4)]
+FRAGMENTED_MIX = [("1g", 10), ("2g", 15), ("3g", 35), ("4g", 35), ("7g", 5)]
 
 
 def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
@@ -47,6 +49,17 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
                         item["pod"] = f"running-{running}"
                         running += 1
                     instances.append(item)
+            elif scenario == "fragmented":
+                # one or two small pods running at random starts: the halves they break decide the packing
+                small = [resolve_profile(geo, name) for name in NAMES[model][:2]]
+                taken: list[Any] = []
+                for _ in range(rng.randint(1, 2)):
+                    shape = rng.choice(small)
+                    start = rng.choice(shape.starts)
+                    if can_add(geo, taken, shape, start):
+                        taken.append(shape.at(start))
+                        instances.append({"profile": shape.name, "start": start, "pod": f"running-{running}"})
+                        running += 1
             gpu_list.append({"index": index, "model": model, "instances": instances})
         nodes.append({"name": f"node-{n:03d}", "gpus": gpu_list})
     present = sorted({gpu["model"] for node in nodes for gpu in node["gpus"]})
@@ -55,7 +68,8 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
     r = 0
     # busy: as many pods as GPUs; empty: pods asking 130 % of the compute slices
     while (r < max(4, gpus)) if scenario == "busy" else (demand < 1.3 * 7 * gpus):
-        kind = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX])[0]
+        mix = MIX if scenario != "fragmented" else FRAGMENTED_MIX
+        kind = rng.choices([k for k, _ in mix], weights=[w for _, w in mix])[0]
         model = rng.choices(present, weights=[3 if m.startswith("A100") else 1 for m in present])[0]
         profile = NAMES[model][[1, 2, 3, 4, 7].index(int(kind[0]))]
         count = 2 if "x2" in kind else 1
@@ -72,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--scenario", nargs="+", choices=["busy", "empty"], default=["busy", "empty"])
+    parser.add_argument("--scenario", nargs="+", choices=["busy", "empty", "fragmented"], default=["busy", "empty", "fragmented"])
     parser.add_argument("--json", type=Path, default=Path("bench/results/planner.json"))
     args = parser.parse_args(argv)
     rows = []
