@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from kubemig.geometry import GpuGeometry, Instance, Layout, can_add, geometry_for, maximal_layouts, resolve_profile
+from kubemig.geometry import (
+    GpuGeometry,
+    Instance,
+    Layout,
+    can_add,
+    geometry_for,
+    maximal_layouts,
+    resolve_profile,
+)
 from kubemig.planner import OnlineAllocator
 
 Pod = tuple[str, int]  # (profile name, count)
@@ -77,14 +85,22 @@ def bound(geo: GpuGeometry, pods: Sequence[Pod], gpus: int) -> int:
     lo, hi = [gpus], [gpus]
     for shape in shapes:
         row = np.concatenate(
-            [[-layout.count(shape.id) for layout in layouts], [k if resolve_profile(geo, p).id == shape.id else 0 for p, k in kind_list]]
+            [
+                [-layout.count(shape.id) for layout in layouts],
+                [k if resolve_profile(geo, p).id == shape.id else 0 for p, k in kind_list],
+            ]
         )
         rows.append(row)
         lo.append(-np.inf)
         hi.append(0)
     upper = np.concatenate([np.full(n_x, gpus), [kinds[k] for k in kind_list]])
-    res = milp(c, integrality=np.ones(n_x + n_y), bounds=Bounds(0, upper), constraints=LinearConstraint(np.array(rows), lo, hi),
-               options={"time_limit": 60})
+    res = milp(
+        c,
+        integrality=np.ones(n_x + n_y),
+        bounds=Bounds(0, upper),
+        constraints=LinearConstraint(np.array(rows), lo, hi),
+        options={"time_limit": 60},
+    )
     return int(round(-res.fun))
 
 
@@ -145,17 +161,25 @@ def check_allocator(alloc: OnlineAllocator, ids: Sequence[str], geo: GpuGeometry
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gpus", type=int, nargs="+", default=[64])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--gpu", default="A100-SXM4-40GB")
-    parser.add_argument("--trace", type=Path, nargs="*", default=[], help="openb pod list files; none: synthetic mix")
+    parser.add_argument(
+        "--trace", type=Path, nargs="*", default=[], help="openb pod list files; none: synthetic mix"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     geo = geometry_for(args.gpu)
-    mixes: dict[str, Sequence[Pod] | dict[str, float]] = {p.name: trace_mix(p, geo) for p in args.trace} or {"synthetic": SYNTHETIC}
+    mixes: dict[str, Sequence[Pod] | dict[str, float]] = {p.name: trace_mix(p, geo) for p in args.trace} or {
+        "synthetic": SYNTHETIC
+    }
     results = []
-    print(f"{'mix':<34} {'gpus':>5} {'seed':>4} {'policy':<10} {'alloc':>6} {'bound':>6} {'ratio':>7} {'p99 ms':>7}")
+    print(
+        f"{'mix':<34} {'gpus':>5} {'seed':>4} {'policy':<10} {'alloc':>6} {'bound':>6} {'ratio':>7} {'p99 ms':>7}"
+    )
     for mix_name, mix in mixes.items():
         for gpus in args.gpus:
             for seed in range(args.seeds):
@@ -172,19 +196,41 @@ def main(argv: list[str] | None = None) -> int:
                     row = run(policy, geo, pods, gpus)
                     if isinstance(policy, OnlineAllocator):
                         check_allocator(policy, ids, geo)
-                    row.update(mix=mix_name, gpus=gpus, seed=seed, policy=name, bound_slices=best,
-                               ratio_to_bound=row["allocated_slices"] / best)
+                    row.update(
+                        mix=mix_name,
+                        gpus=gpus,
+                        seed=seed,
+                        policy=name,
+                        bound_slices=best,
+                        ratio_to_bound=row["allocated_slices"] / best,
+                    )
                     results.append(row)
-                    print(f"{mix_name:<34} {gpus:>5} {seed:>4} {name:<10} {row['allocated_slices']:>6} {best:>6} "
-                          f"{row['ratio_to_bound']:>7.4f} {row['decision_ms_p99']:>7.3f}")
+                    print(
+                        f"{mix_name:<34} {gpus:>5} {seed:>4} {name:<10} {row['allocated_slices']:>6} {best:>6} "
+                        f"{row['ratio_to_bound']:>7.4f} {row['decision_ms_p99']:>7.3f}"
+                    )
     print()
     for mix_name in mixes:
         for gpus in args.gpus:
             for name in ("kubemig", "kubemig-wc", "first-fit"):
-                ratios = [r["ratio_to_bound"] for r in results if r["mix"] == mix_name and r["gpus"] == gpus and r["policy"] == name]
-                print(f"{mix_name:<34} {gpus:>5} {name:<10} mean {statistics.mean(ratios):.4f} min {min(ratios):.4f}")
+                ratios = [
+                    r["ratio_to_bound"]
+                    for r in results
+                    if r["mix"] == mix_name and r["gpus"] == gpus and r["policy"] == name
+                ]
+                print(
+                    f"{mix_name:<34} {gpus:>5} {name:<10} mean {statistics.mean(ratios):.4f} min {min(ratios):.4f}"
+                )
     if args.json:
-        args.json.write_text(json.dumps({"config": vars(args) | {"trace": [str(p) for p in args.trace], "json": str(args.json)}, "results": results}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "config": vars(args) | {"trace": [str(p) for p in args.trace], "json": str(args.json)},
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

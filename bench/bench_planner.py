@@ -73,7 +73,14 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
         model = rng.choices(present, weights=[3 if m.startswith("A100") else 1 for m in present])[0]
         profile = NAMES[model][[1, 2, 3, 4, 7].index(int(kind[0]))]
         count = 2 if "x2" in kind else 1
-        requests.append({"pod": f"pending-{r}", "profile": profile, "count": count, "priority": rng.choice([0, 0, 0, 1, 5])})
+        requests.append(
+            {
+                "pod": f"pending-{r}",
+                "profile": profile,
+                "count": count,
+                "priority": rng.choice([0, 0, 0, 1, 5]),
+            }
+        )
         demand += int(kind[0]) * count
         r += 1
     snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests})
@@ -82,41 +89,68 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--gpus", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--scenario", nargs="+", choices=["busy", "empty", "fragmented"], default=["busy", "empty", "fragmented"])
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        choices=["busy", "empty", "fragmented"],
+        default=["busy", "empty", "fragmented"],
+    )
     parser.add_argument("--json", type=Path, default=Path("bench/results/planner.json"))
     args = parser.parse_args(argv)
     rows = []
-    header = (f"{'scenario':<8} {'gpus':>5} {'seed':>4} {'pods':>5} {'slices exact':>12} {'online':>7} {'ratio':>6} "
-              f"{'destroyed/touched exact':>23} {'online':>7} {'exact s':>8} {'online s':>8}  exact status")
+    header = (
+        f"{'scenario':<8} {'gpus':>5} {'seed':>4} {'pods':>5} {'slices exact':>12} {'online':>7} {'ratio':>6} "
+        f"{'destroyed/touched exact':>23} {'online':>7} {'exact s':>8} {'online s':>8}  exact status"
+    )
     print(header)
-    for scenario, gpus, seed in ((sc, g, s) for sc in args.scenario for g in args.gpus for s in range(args.seeds)):
+    for scenario, gpus, seed in (
+        (sc, g, s) for sc in args.scenario for g in args.gpus for s in range(args.seeds)
+    ):
         snapshot = generate(gpus, seed, scenario)
         t0 = time.perf_counter()
         exact = ExactPlanner(args.time_limit).plan(snapshot)
         t1 = time.perf_counter()
         online = OnlinePlanner().plan(snapshot)
         t2 = time.perf_counter()
-        ratio = online.objective.scheduled_slices / exact.objective.scheduled_slices if exact.objective.scheduled_slices else 1.0
+        ratio = (
+            online.objective.scheduled_slices / exact.objective.scheduled_slices
+            if exact.objective.scheduled_slices
+            else 1.0
+        )
         row = {
             "scenario": scenario,
-            "gpus": gpus, "seed": seed, "pods": len(snapshot.requests),
-            "exact": exact.objective.to_json(), "online": online.objective.to_json(),
-            "online_to_exact_slices": ratio, "exact_s": t1 - t0, "online_s": t2 - t1,
+            "gpus": gpus,
+            "seed": seed,
+            "pods": len(snapshot.requests),
+            "exact": exact.objective.to_json(),
+            "online": online.objective.to_json(),
+            "online_to_exact_slices": ratio,
+            "exact_s": t1 - t0,
+            "online_s": t2 - t1,
             "exact_status": exact.status.to_json(),
         }
         rows.append(row)
         e, o = exact.objective, online.objective
-        print(f"{scenario:<8} {gpus:>5} {seed:>4} {len(snapshot.requests):>5} {e.scheduled_slices:>12} {o.scheduled_slices:>7} "
-              f"{ratio:>6.3f} {f'{e.free_destroyed}/{e.gpus_touched}':>23} {f'{o.free_destroyed}/{o.gpus_touched}':>7} "
-              f"{t1 - t0:>8.3f} {t2 - t1:>8.3f}  {exact.status}", flush=True)
+        print(
+            f"{scenario:<8} {gpus:>5} {seed:>4} {len(snapshot.requests):>5} {e.scheduled_slices:>12} {o.scheduled_slices:>7} "
+            f"{ratio:>6.3f} {f'{e.free_destroyed}/{e.gpus_touched}':>23} {f'{o.free_destroyed}/{o.gpus_touched}':>7} "
+            f"{t1 - t0:>8.3f} {t2 - t1:>8.3f}  {exact.status}",
+            flush=True,
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    config = {"gpus": args.gpus, "seeds": args.seeds, "time_limit_s": args.time_limit, "scenario": args.scenario}
-    args.json.write_text(json.dumps({"config": config,
-                                     "results": rows}, indent=2) + "\n")
+    config = {
+        "gpus": args.gpus,
+        "seeds": args.seeds,
+        "time_limit_s": args.time_limit,
+        "scenario": args.scenario,
+    }
+    args.json.write_text(json.dumps({"config": config, "results": rows}, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0
 

@@ -116,7 +116,9 @@ class ExactPlanner:
         targets, assignments = build.decode(solution)
         return assemble(cluster, targets, assignments, status)
 
-    def _solve(self, model: _Model, objective: dict[int, float], time_limit_s: float) -> tuple[np.ndarray | None, int, float | None]:
+    def _solve(
+        self, model: _Model, objective: dict[int, float], time_limit_s: float
+    ) -> tuple[np.ndarray | None, int, float | None]:
         n = len(model.lower)
         rows, cols, vals, lo, hi = [], [], [], [], []
         for r, (coefs, lower, upper) in enumerate(model.rows):
@@ -205,8 +207,10 @@ class _Builder:
             nodes = sorted({gpu.node for gpu in self.cluster.gpus})
             for request in self.multis:
                 fits = [
-                    n for n in nodes
-                    if sum(most.get((n, key, shape.id), 0) for key, shape in request.shapes.items()) >= request.count
+                    n
+                    for n in nodes
+                    if sum(most.get((n, key, shape.id), 0) for key, shape in request.shapes.items())
+                    >= request.count
                 ]
                 self.multi_nodes[request.pod] = fits
                 multi_nodes.update(fits)
@@ -315,7 +319,9 @@ class _Builder:
             for inst in layout:
                 if inst not in gpu.busy:
                     created = inst not in gpu.current.instances
-                    pool[(gpu.node, geometry_key(gpu.geo), inst.profile_id)].append((created, gpu.node, gpu.index, inst))
+                    pool[(gpu.node, geometry_key(gpu.geo), inst.profile_id)].append(
+                        (created, gpu.node, gpu.index, inst)
+                    )
         for items in pool.values():
             items.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
         assignments: dict[str, list[Slot]] = {}

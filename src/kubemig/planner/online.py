@@ -22,7 +22,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubemig.errors import KubemigError, ProfileError
-from kubemig.geometry import GpuGeometry, Instance, Layout, ProfileShape, can_add, geometry_for, resolve_profile
+from kubemig.geometry import (
+    GpuGeometry,
+    Instance,
+    Layout,
+    ProfileShape,
+    can_add,
+    geometry_for,
+    resolve_profile,
+)
 from kubemig.planner.cluster import Cluster, GeometryKey, geometry_key
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
@@ -151,7 +159,9 @@ class OnlineAllocator:
     def assignments(self) -> dict[str, list[tuple[str, Instance]]]:
         return {pod: list(slots) for pod, slots in self._pods.items()}
 
-    def set_state(self, gpu_id: str, busy: Mapping[Instance, str | None], free: Sequence[Instance] = ()) -> None:
+    def set_state(
+        self, gpu_id: str, busy: Mapping[Instance, str | None], free: Sequence[Instance] = ()
+    ) -> None:
         """Start from instances that already exist on a GPU (in use, with their pod or None, and free)."""
         gpu = self._gpus[gpu_id]
         for old in {pod for pod in gpu.busy.values() if pod is not None}:
@@ -368,7 +378,8 @@ class OnlinePlanner:
         started = time.perf_counter()
         ids = {str(n): gpu for n, gpu in enumerate(cluster.gpus)}
         allocator = OnlineAllocator(
-            [(gpu_id, gpu.geo) for gpu_id, gpu in ids.items()], node_of={gpu_id: gpu.node for gpu_id, gpu in ids.items()}
+            [(gpu_id, gpu.geo) for gpu_id, gpu in ids.items()],
+            node_of={gpu_id: gpu.node for gpu_id, gpu in ids.items()},
         )
         for gpu_id, gpu in ids.items():
             allocator.set_state(gpu_id, {inst: gpu.pods.get(inst) for inst in gpu.busy}, gpu.free)
