@@ -12,6 +12,8 @@ For every way to add the pod's instance to a pattern, the allocator weighs:
 
 Free space is repartitioned freely (a free instance in the way is destroyed), an instance in use is
 never moved or destroyed. Released instances stay created and are reused when a later pod fits them.
+With `expected_load`, an admission plan (`admission.py`) may decline a pod that fits, and narrows
+the moves to those its plan keeps room for.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from kubemig.geometry import (
     geometry_for,
     resolve_profile,
 )
+from kubemig.planner.admission import AdmissionPlan, Moves
 from kubemig.planner.cluster import Cluster, GeometryKey, geometry_key
+from kubemig.planner.patterns import PatternBook, PatternInfo
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
-from kubemig.planner.admission import AdmissionPlan, Moves
-from kubemig.planner.patterns import PatternBook, PatternInfo
 
 WASTE_WEIGHT = 10.0
 """How many slices of fragmentation one slice lost for good is worth."""
@@ -115,7 +117,7 @@ class OnlineAllocator:
 
     def allocate(self, pod: str, profile: str, count: int = 1) -> list[tuple[str, Instance]] | None:
         """`count` instances of `profile` for `pod` (GPU id and instance each), or None when they do
-        not all fit; then nothing changed."""
+        not all fit (on one node, with `node_of`) or admission declines the pod; then nothing changed."""
         if pod in self._pods:
             raise ValueError(f"pod {pod!r} already holds instances: release it first")
         if count < 1:
