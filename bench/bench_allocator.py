@@ -133,17 +133,22 @@ def run(policy: object, geo: GpuGeometry, pods: Sequence[Pod], gpus: int) -> dic
     first_rejection = None
     times = []
     cpu = []
+    seen: Counter[str] = Counter()
+    taken: Counter[str] = Counter()
     placed = 0
     for n, (profile, count) in enumerate(pods):
         t0, c0 = time.perf_counter(), time.thread_time()
         got = allocate(f"pod-{n}", profile, count)
         times.append(time.perf_counter() - t0)
         cpu.append(time.thread_time() - c0)
+        kind = profile if count == 1 else f"{count}x{profile}"
+        seen[kind] += 1
         if got is None:
             if first_rejection is None:
                 first_rejection = allocated / capacity
             continue
         placed += 1
+        taken[kind] += 1
         allocated += resolve_profile(geo, profile).compute_slices * count
     times.sort()
     cpu.sort()
@@ -155,6 +160,8 @@ def run(policy: object, geo: GpuGeometry, pods: Sequence[Pod], gpus: int) -> dic
         "decision_ms_p99": 1000 * times[min(len(times) - 1, int(len(times) * 0.99))],
         # CPU time of the deciding thread: what the decision costs on one core, whatever else runs
         "decision_cpu_ms_p99": 1000 * cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))],
+        # pods placed / pods asked, per profile: what a policy gives up to fill the cluster
+        "placed_by_profile": {kind: [taken[kind], seen[kind]] for kind in sorted(seen)},
     }
 
 
@@ -218,13 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     for mix_name in mixes:
         for gpus in args.gpus:
             for name in ("kubemig", "kubemig-wc", "first-fit"):
-                ratios = [
-                    r["ratio_to_bound"]
-                    for r in results
-                    if r["mix"] == mix_name and r["gpus"] == gpus and r["policy"] == name
-                ]
+                rows = [r for r in results if r["mix"] == mix_name and r["gpus"] == gpus and r["policy"] == name]
+                ratios = [r["ratio_to_bound"] for r in rows]
+                placed: Counter[str] = Counter()
+                asked: Counter[str] = Counter()
+                for r in rows:
+                    for kind, (took, saw) in r["placed_by_profile"].items():
+                        placed[kind] += took
+                        asked[kind] += saw
+                share = " ".join(f"{kind} {placed[kind] / asked[kind]:.0%}" for kind in sorted(asked))
                 print(
-                    f"{mix_name:<34} {gpus:>5} {name:<10} mean {statistics.mean(ratios):.4f} min {min(ratios):.4f}"
+                    f"{mix_name:<34} {gpus:>5} {name:<10} mean {statistics.mean(ratios):.4f} "
+                    f"min {min(ratios):.4f}  placed: {share}"
                 )
     if args.json:
         args.json.write_text(
