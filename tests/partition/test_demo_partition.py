@@ -57,3 +57,21 @@ def test_the_tour_applies_inference_then_all_balanced_to_gpus_1_to_7(stage: Stag
     busy = [gi for gi in node.gpu(1).gpu_instances if gi.busy]
     assert [str(gi.instance) for gi in busy] == ["3g.20gb@4"]
     assert "busy" in out.split("$ kubemig --sim 8xA100-SXM4-40GB show")[-1]
+
+
+def test_the_step_fits_the_real_tour_after_remaining_gpus(capsys: pytest.CaptureFixture[str]) -> None:
+    from kubemig.cli import demo_command
+
+    home = fast_directory()
+    env = {"KUBEMIG_SIM_STATE": str(home / "state.json"), "KUBEMIG_SIM_ROOT": str(home / "root"), "KUBEMIG_SIM_NODE": "demo"}
+    steps = list(demo_command.STEPS)
+    steps.insert(steps.index(demo_command.remaining_gpus) + 1, partition_tour)
+    try:
+        with click.Context(demo_command.demo), open_simulated(demo_command.NODE_SPEC, env) as nvml:
+            tour = demo_command.Tour(nvml, demo_command.NODE_SPEC, home, env)
+            for step in steps:
+                step(tour)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    out = capsys.readouterr().out
+    assert "Plan for 'all-balanced'" in out and "applied: 42 NVML operations" in out
