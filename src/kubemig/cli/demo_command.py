@@ -160,6 +160,13 @@ def geometry_tour(tour: Tour) -> None:
     click.echo(render_slots(geo, plan.target))
 
 
+def partition_tour(tour: Tour) -> None:
+    """Declarative layouts on GPUs 1-7 with a job running on one of them (issue 4's walkthrough)."""
+    from kubemig.cli.demo_partition import partition_tour as run
+
+    run(tour)
+
+
 def device_plugin(tour: Tour) -> None:
     """The node's MIG devices become Kubernetes resources and one reaches a pod (issue 5's walkthrough)."""
     from kubemig.cli.demo_device_plugin import device_plugin_step
@@ -175,6 +182,7 @@ STEPS: list[Step] = [
     create_compute_instances,
     show_mig_devices,
     remaining_gpus,
+    partition_tour,
     device_plugin,
     geometry_tour,
 ]
