@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache
 
-from kubemig.geometry import GpuGeometry, Instance
+from kubemig.geometry import GpuGeometry, Instance, geometry_for
 
 
 def is_valid(geo: GpuGeometry, instances: Iterable[Instance]) -> bool:
@@ -34,7 +35,13 @@ def is_valid(geo: GpuGeometry, instances: Iterable[Instance]) -> bool:
 
 def all_layouts(geo: GpuGeometry, profile_ids: Iterable[int] | None = None) -> set[frozenset[Instance]]:
     """Every valid layout by tiling the units left to right (a different walk than the engine's)."""
-    ids = set(geo.by_id) if profile_ids is None else set(profile_ids)
+    ids = frozenset(geo.by_id) if profile_ids is None else frozenset(profile_ids)
+    return set(_all_layouts(geo.model.key, geo.branch, ids))
+
+
+@cache
+def _all_layouts(model_key: str, branch: int, ids: frozenset[int]) -> frozenset[frozenset[Instance]]:
+    geo = geometry_for(model_key, branch)
     by_start: dict[int, list[Instance]] = {}
     for pid in ids:
         shape = geo.by_id[pid]
@@ -52,4 +59,4 @@ def all_layouts(geo: GpuGeometry, profile_ids: Iterable[int] | None = None) -> s
             walk(unit + inst.size, [*chosen, inst])
 
     walk(0, [])
-    return found
+    return frozenset(found)
