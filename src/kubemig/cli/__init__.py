@@ -7,6 +7,7 @@ import sys
 import click
 
 from kubemig import __version__
+from kubemig.cli.bench_command import bench
 from kubemig.cli.demo_command import demo
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
@@ -22,6 +23,7 @@ def cli() -> None:
 cli.add_command(models)
 cli.add_command(geometry)
 cli.add_command(demo)
+cli.add_command(bench)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,46 @@
+"""`hami`: HAMi's MIG mode (Project-HAMi/HAMi, pkg/device/nvidia/mig_topology.go).
+
+HAMi reserves a GPU, a profile and an exact placement per pod: 1g and 3g profiles take the highest
+free start, every other profile the lowest (`orderedMigPlacements`); the instance is created when the
+pod is allocated and destroyed when it ends. GPUs are chosen by HAMi's `binpack` policies: the most
+used node first, then the most used GPU on it (used compute slices; name order among equals).
+"""
+
+from __future__ import annotations
+
+from kubemig.bench.cluster import ClusterView, Decision
+from kubemig.bench.policies.base import Policy, create_decision, destroy_on_release, first_start, room_for
+from kubemig.bench.trace import PodRequest
+from kubemig.geometry import Instance, Layout, ProfileShape
+
+
+def hami_starts(shape: ProfileShape) -> list[int]:
+    """HAMi's placement order: highest start first for 1g and 3g, lowest first for the others."""
+    high = shape.name.startswith(("1g.", "3g."))
+    return sorted(shape.starts, reverse=high)
+
+
+class Hami(Policy):
+    name = "hami"
+    rule = "binpack nodes then GPUs (most used first); 1g/3g at the highest free start, others at the lowest (HAMi)"
+
+    def place(self, pod: PodRequest, cluster: ClusterView) -> Decision | None:
+        shape = self.geo.shape(pod.profile_id)
+        starts = hami_starts(shape)
+        used = [cluster.used_slices(gpu) for gpu in range(self.spec.gpus)]
+        per = self.spec.gpus_per_node
+        node_used = [sum(used[n * per : (n + 1) * per]) for n in range(self.spec.nodes)]
+        for node in sorted(range(self.spec.nodes), key=lambda n: -node_used[n]):
+            chosen: list[tuple[int, Instance]] = []
+            for gpu in sorted(self.spec.node_gpus(node), key=lambda g: -used[g]):
+                if not room_for(self.spec, cluster, gpu, shape):
+                    continue
+                start = first_start(self.geo, cluster.layout(gpu), shape, starts)
+                if start is not None:
+                    chosen.append((gpu, shape.at(start)))
+                    if len(chosen) == pod.count:
+                        return create_decision(chosen, cluster)
+        return None
+
+    def release(self, pod: PodRequest, cluster: ClusterView) -> dict[int, Layout]:
+        return destroy_on_release(pod, cluster)
