@@ -9,11 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubemig.bench.cluster import ClusterSpec, Decision
-from kubemig.bench.policies import POLICIES, PolicyContext, make_policy
+from kubemig.bench.policies import PolicyContext, make_policy, policy_names
 from kubemig.bench.policies.fgd import Fgd
 from kubemig.bench.policies.first_fit import FirstFit
 from kubemig.bench.policies.hami import Hami, hami_starts
-from kubemig.bench.policies.kubemig import planner_available
 from kubemig.bench.policies.nos import Nos
 from kubemig.bench.policies.static_balanced import StaticBalanced
 from kubemig.bench.policies.static_best import StaticBest
@@ -187,7 +186,7 @@ def test_static_best_picks_the_layout_that_serves_the_run() -> None:
 KINDS = [("1g.5gb", 1), ("2g.10gb", 1), ("3g.20gb", 1), ("4g.20gb", 1), ("7g.40gb", 1), ("7g.40gb", 2), ("7g.40gb", 4)]
 OPS = st.lists(st.tuples(st.booleans(), st.integers(0, len(KINDS) - 1), st.integers(0, 50)), min_size=1, max_size=60)
 SMALL = ClusterSpec(A100, 8, gpus_per_node=4)
-NAMES = [n for n in POLICIES if n != "kubemig" or planner_available()]
+NAMES = policy_names(None)
 
 
 def run_random(name: str, ops: list[tuple[bool, int, int]]) -> Session:

@@ -60,9 +60,15 @@ class FillReport:
 
 
 def fill_once(
-    name: str, spec: ClusterSpec, mapped: MappedTrace, stream: Sequence[PodRequest], seed: int, bound: int
+    name: str,
+    spec: ClusterSpec,
+    mapped: MappedTrace,
+    stream: Sequence[PodRequest],
+    seed: int,
+    bound: int,
+    factor: float = DEMAND_FACTOR,
 ) -> dict[str, object]:
-    policy = build_policy(name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream))
+    policy = build_policy(name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream), factor)
     session, first_refusal, placed = fill_in_order(policy, stream)
     p50, p99 = decision_ms(session.decision_ns)
     allocated = session.cluster.allocated_slices
@@ -92,10 +98,10 @@ def run_fill(
     bounds: list[dict[str, object]] = []
     for seed in range(seeds):
         stream = sample_stream(mapped, spec, seed, factor)
-        bound = solve_bound(spec.geo, spec.gpus, demand_of(stream))
+        bound = solve_bound(spec.geo, spec.gpus, demand_of(stream), spec.gpus_per_node)
         bounds.append({"seed": seed, "bound_slices": bound.slices, "layouts": bound.layouts})
         for name in policies:
-            results.append(fill_once(name, spec, mapped, stream, seed, bound.slices))
+            results.append(fill_once(name, spec, mapped, stream, seed, bound.slices, factor))
     config: dict[str, object] = {
         "benchmark": "fill",
         "gpu_model": spec.geo.model.key,

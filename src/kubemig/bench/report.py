@@ -149,3 +149,118 @@ def fill_plot(report: Mapping[str, Any], path: Path) -> None:
         f"mapping {mapping['mapping']}, {config['seeds']} seeds (bars: mean, whiskers: min-max)"
     )
     save_figure(fig, path)
+
+
+def churn_table(report: Mapping[str, Any]) -> Table:
+    config = report["config"]
+    table = Table(
+        title=f"bench churn: {config['gpus']} x {config['gpu_model']} ({config['capacity_slices']} slices)",
+        title_justify="left",
+    )
+    headers = ("workload", "policy", "allocated", "bound", "of bound", "wait p50 s", "wait p95 s", "never placed", "reconf", "p99 ms")
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("workload", "policy") else "right")
+    for row in report["results"]:
+        table.add_row(
+            str(row["workload"]),
+            str(row["policy"]),
+            f"{row['time_avg_allocated_slices']:.1f}",
+            f"{row['time_avg_bound_slices']:.1f}",
+            f"{100 * row['ratio_to_bound']:.2f}%",
+            f"{row['wait_s_p50']:.0f}",
+            f"{row['wait_s_p95']:.0f}",
+            f"{row['pods_never_placed']}/{row['pods']}",
+            str(row["reconfigurations"]),
+            f"{row['decision_ms_p99']:.3f}",
+        )
+    return table
+
+
+def churn_plot(report: Mapping[str, Any], path: Path) -> None:
+    config = report["config"]
+    workloads = list(dict.fromkeys(str(r["workload"]) for r in report["results"]))
+    fig, axes = plt.subplots(len(workloads), 2, figsize=(13, 4 * len(workloads)), squeeze=False)
+    for (timeline_ax, bar_ax), workload in zip(axes, workloads, strict=True):
+        rows = [r for r in report["results"] if r["workload"] == workload]
+        for row in rows:
+            points = row["timeline"]
+            if points:
+                hours = [(t - points[0][0]) / 3600 for t, _, _ in points]
+                timeline_ax.plot(hours, [a for _, a, _ in points], linewidth=1, label=str(row["policy"]))
+        timeline_ax.set_title(f"{workload}: allocated slices over the measured window")
+        timeline_ax.axhline(float(config["capacity_slices"]), color="black", linewidth=0.8, linestyle=":")
+        timeline_ax.set_xlabel("hours")
+        if any(line.get_label() and not line.get_label().startswith("_") for line in timeline_ax.get_lines()):
+            timeline_ax.legend(fontsize=7, loc="lower right")
+        names = [str(r["policy"]) for r in rows]
+        bar_ax.bar(names, [100 * float(r["ratio_to_bound"]) for r in rows], color="#4c72b0")
+        bar_ax.set_ylim(0, 102)
+        bar_ax.set_ylabel("time-averaged allocated / bound (%)")
+        bar_ax.tick_params(axis="x", rotation=30)
+        bar_ax.set_title(f"{workload}: against the bound at every event")
+    fig.suptitle(f"churn: {config['gpus']} x {config['gpu_model']}, mapping {config['mapping']['mapping']}")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def speed_table(report: Mapping[str, Any]) -> Table:
+    table = Table(title=f"bench speed ({report['config']['machine']})", title_justify="left")
+    for header in ("GPUs", "what", "pods", "p50 ms", "p99 ms", "max ms", "time s", "state", "scheduled"):
+        table.add_column(header, justify="left" if header in ("what", "state") else "right")
+    for row in report["results"]:
+        if row["mode"] == "online":
+            table.add_row(
+                str(row["gpus"]),
+                f"online {row['policy']} (per pod)",
+                str(row["pods"]),
+                f"{row['decision_ms_p50']:.3f}",
+                f"{row['decision_ms_p99']:.3f}",
+                f"{row['decision_ms_max']:.3f}",
+                "",
+                "",
+                f"{row['pods_placed']}",
+            )
+        else:
+            table.add_row(
+                str(row["gpus"]),
+                f"batch {row['solver']} (per {row['pending_pods']} pending)",
+                str(row["pending_pods"]),
+                "",
+                "",
+                "",
+                f"{row['time_s']:.3f}",
+                str(row["state"]),
+                f"{row['pods_scheduled']} pods, {row['slices_scheduled']} slices",
+            )
+    return table
+
+
+def speed_plot(report: Mapping[str, Any], path: Path) -> None:
+    fig, (online_ax, batch_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    online = [r for r in report["results"] if r["mode"] == "online"]
+    for policy in dict.fromkeys(str(r["policy"]) for r in online):
+        rows = sorted((r for r in online if r["policy"] == policy), key=lambda r: int(r["gpus"]))
+        gpus = [int(r["gpus"]) for r in rows]
+        online_ax.plot(gpus, [float(r["decision_ms_p99"]) for r in rows], marker="o", label=f"{policy} p99")
+        online_ax.plot(gpus, [float(r["decision_ms_p50"]) for r in rows], marker=".", linestyle="--", label=f"{policy} p50")
+    online_ax.axhline(5, color="#c44e52", linestyle=":", linewidth=1, label="5 ms target")
+    online_ax.set_xscale("log")
+    online_ax.set_yscale("log")
+    online_ax.set_xlabel("GPUs")
+    online_ax.set_ylabel("decision per pod (ms)")
+    online_ax.legend(fontsize=7)
+    batch = [r for r in report["results"] if r["mode"] == "batch"]
+    for solver in dict.fromkeys(str(r["solver"]) for r in batch):
+        rows = sorted((r for r in batch if r["solver"] == solver), key=lambda r: int(r["gpus"]))
+        batch_ax.plot([int(r["gpus"]) for r in rows], [float(r["time_s"]) for r in rows], marker="o", label=solver)
+    if batch_ax.get_lines():
+        batch_ax.set_xscale("log")
+        batch_ax.set_yscale("log")
+    batch_ax.set_xlabel("GPUs")
+    batch_ax.set_ylabel("plan per batch of pending pods (s)")
+    if batch_ax.get_lines():
+        batch_ax.legend(fontsize=7)
+    else:
+        batch_ax.text(0.5, 0.5, "planners not timed (--no-exact)", ha="center", transform=batch_ax.transAxes)
+    fig.suptitle("speed: online decisions per pod, planner per batch")
+    save_figure(fig, path)

@@ -84,5 +84,6 @@ def build_policy(
     stream: Sequence[PodRequest],
     seed: int,
     score_static: Callable[[Layout], float] | None,
+    expected_load: float | None = None,
 ) -> Policy:
-    return make_policy(name, PolicyContext(spec, mix, stream, seed, score_static))
+    return make_policy(name, PolicyContext(spec, mix, stream, seed, score_static, expected_load))

@@ -102,3 +102,102 @@ def fill_command(
     mapped = map_trace(read_trace(trace), geo, Mapping(mapping))
     report = run_fill(mapped, ClusterSpec(geo, gpus), seeds, names).to_json()
     _emit(report, fill_table(report), json_out, plot_out, print_json, fill_plot)
+
+
+@bench.command("churn")
+@_cluster_options
+@click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
+@click.option("--load", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Offered demand / compute slices.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Poisson workload.")
+@click.option("--pods", type=click.IntRange(min=1), default=4000, show_default=True, help="Pods of the Poisson workload.")
+@click.option("--median-s", type=click.FloatRange(min=1), default=3600.0, show_default=True, help="Median pod duration (Poisson).")
+@click.option("--sigma", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Log-normal shape of durations (Poisson).")
+@click.option(
+    "--workloads",
+    default="trace,poisson",
+    show_default=True,
+    help="Comma list: trace (the trace's times, compressed), poisson (seeded arrivals).",
+)
+def churn_command(
+    trace: str,
+    gpu: str,
+    driver: str,
+    mapping: str,
+    policies: str | None,
+    json_out: Path | None,
+    plot_out: Path | None,
+    print_json: bool,
+    gpus: int,
+    load: float,
+    seed: int,
+    pods: int,
+    median_s: float,
+    sigma: float,
+    workloads: str,
+) -> None:
+    """Pods arrive and leave: time-averaged allocation against the bound, waiting, reconfigurations."""
+    from kubemig.bench.churn import run_churn
+    from kubemig.bench.cluster import ClusterSpec
+    from kubemig.bench.policies import policy_names
+    from kubemig.bench.report import churn_plot, churn_table
+    from kubemig.bench.trace import Mapping, map_trace, read_trace
+    from kubemig.errors import KubemigError
+
+    chosen = [w.strip() for w in workloads.split(",") if w.strip()]
+    unknown = [w for w in chosen if w not in ("trace", "poisson")]
+    if unknown or not chosen:
+        raise KubemigError(f"--workloads {workloads!r}: choose from trace, poisson")
+    geo = _geometry(gpu, driver)
+    names = policy_names(policies)
+    mapped = map_trace(read_trace(trace), geo, Mapping(mapping))
+    report = run_churn(
+        mapped, ClusterSpec(geo, gpus), names, load=load, seed=seed, poisson_pods=pods,
+        median_s=median_s, sigma=sigma, workloads=chosen,
+    )
+    _emit(report, churn_table(report), json_out, plot_out, print_json, churn_plot)
+
+
+@bench.command("speed")
+@_cluster_options
+@click.option("--gpus", "sizes", default="100,1000,10000", show_default=True, help="Comma list of cluster sizes.")
+@click.option("--exact/--no-exact", default=True, show_default=True, help="Also time the planners on batches.")
+@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True, help="Pending pods per batch.")
+@click.option("--batches", type=click.IntRange(min=1), default=1, show_default=True, help="Batches per cluster size.")
+@click.option("--time-limit-s", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Exact planner's limit.")
+def speed_command(
+    trace: str,
+    gpu: str,
+    driver: str,
+    mapping: str,
+    policies: str | None,
+    json_out: Path | None,
+    plot_out: Path | None,
+    print_json: bool,
+    sizes: str,
+    exact: bool,
+    batch: int,
+    batches: int,
+    time_limit_s: float,
+) -> None:
+    """Decision time per pod (online policies) and per batch of pending pods (planners)."""
+    from kubemig.bench.cluster import ClusterSpec
+    from kubemig.bench.policies import policy_names
+    from kubemig.bench.report import speed_plot, speed_table
+    from kubemig.bench.speed import run_speed
+    from kubemig.bench.trace import Mapping, map_trace, read_trace
+    from kubemig.errors import KubemigError
+
+    try:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise KubemigError(f"--gpus {sizes!r}: give a comma list of numbers, e.g. 100,1000,10000") from None
+    if not counts or min(counts) < 1:
+        raise KubemigError(f"--gpus {sizes!r}: give a comma list of positive numbers")
+    geo = _geometry(gpu, driver)
+    names = policy_names(policies or "kubemig,kubemig-fit")
+    mapped = map_trace(read_trace(trace), geo, Mapping(mapping))
+    report = run_speed(
+        mapped, [ClusterSpec(geo, n) for n in counts], names, exact=exact, batch=batch, batches=batches,
+        time_limit_s=time_limit_s,
+    )
+    _emit(report, speed_table(report), json_out, plot_out, print_json, speed_plot)

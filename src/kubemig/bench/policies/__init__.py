@@ -8,7 +8,7 @@ from kubemig.bench.policies.base import Policy, PolicyContext
 from kubemig.bench.policies.fgd import Fgd
 from kubemig.bench.policies.first_fit import FirstFit
 from kubemig.bench.policies.hami import Hami
-from kubemig.bench.policies.kubemig import Kubemig, planner_available
+from kubemig.bench.policies.kubemig import Kubemig, KubemigFit, planner_available
 from kubemig.bench.policies.nos import Nos
 from kubemig.bench.policies.static_balanced import StaticBalanced
 from kubemig.bench.policies.static_best import StaticBest
@@ -17,14 +17,14 @@ from kubemig.errors import KubemigError
 PolicyFactory = Callable[[PolicyContext], Policy]
 
 POLICIES: dict[str, type[Policy]] = {
-    cls.name: cls for cls in (StaticBalanced, StaticBest, FirstFit, Nos, Hami, Fgd, Kubemig)
+    cls.name: cls for cls in (StaticBalanced, StaticBest, FirstFit, Nos, Hami, Fgd, Kubemig, KubemigFit)
 }
 
 
 def policy_names(text: str | None) -> list[str]:
     """`static-best,fgd` -> names in table order; None -> all (kubemig only when the planner is there)."""
     if not text:
-        return [n for n in POLICIES if n != Kubemig.name or planner_available()]
+        return [n for n in POLICIES if not issubclass(POLICIES[n], Kubemig) or planner_available()]
     wanted = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in POLICIES]
     if unknown:

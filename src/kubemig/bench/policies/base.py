@@ -20,6 +20,8 @@ class PolicyContext:
     `stream`: the pods of this run, in order; only static-best looks at it (hindsight).
     `score_static`: how a fixed layout on every GPU would do on this run (static-best's hindsight);
     the benchmark that runs the policy supplies it.
+    `expected_load`: what the whole stream will ask, as a multiple of the cluster's compute slices,
+    when the benchmark defines it (fill: 1.3); only kubemig's allocator uses it (admission).
     """
 
     spec: ClusterSpec
@@ -27,6 +29,7 @@ class PolicyContext:
     stream: Sequence[PodRequest] = ()
     seed: int = 0
     score_static: Callable[[Layout], float] | None = None
+    expected_load: float | None = None
 
 
 class Policy(ABC):

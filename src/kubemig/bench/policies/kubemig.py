@@ -12,8 +12,9 @@ caught too.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
-from typing import Protocol, cast
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, cast
 
 from kubemig.bench.cluster import ClusterView, Decision, InvalidDecisionError
 from kubemig.bench.policies.base import Policy, PolicyContext
@@ -36,20 +37,33 @@ class OnlineAllocatorLike(Protocol):
 
 
 class AllocatorFactory(Protocol):
-    def __call__(self, gpus: Sequence[tuple[str, str]]) -> OnlineAllocatorLike: ...
+    def __call__(
+        self, gpus: Sequence[tuple[str, str]], *, node_of: Mapping[str, str] | None = None, **options: Any
+    ) -> OnlineAllocatorLike: ...
 
 
-def load_allocator_class() -> AllocatorFactory:
-    """`kubemig.planner.OnlineAllocator`, or a clear error when this build does not have the planner."""
+def load_planner() -> Any:
+    """The `kubemig.planner` module, or a clear error when this build does not have the planner."""
     try:
         module = importlib.import_module("kubemig.planner")
-        factory = module.OnlineAllocator
+        module.OnlineAllocator  # noqa: B018 - the contract's entry point must be there
     except (ImportError, AttributeError) as exc:
         raise KubemigError(
             "the kubemig policy needs kubemig.planner.OnlineAllocator, which this build does not have "
             f"({exc}); run the other policies with --policies, or use a build with the planner"
         ) from None
-    return cast(AllocatorFactory, factory)
+    return module
+
+
+def load_allocator_class() -> AllocatorFactory:
+    return cast(AllocatorFactory, load_planner().OnlineAllocator)
+
+
+def accepts_expected_load(factory: AllocatorFactory) -> bool:
+    try:
+        return "expected_load" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def planner_available() -> bool:
@@ -62,14 +76,24 @@ def planner_available() -> bool:
 
 class Kubemig(Policy):
     name = "kubemig"
-    rule = "kubemig.planner.OnlineAllocator: exact placements per arrival, in-use instances never moved"
+    rule = (
+        "kubemig.planner.OnlineAllocator: exact placements per arrival, in-use instances never moved; "
+        "told the expected load where the benchmark defines one (fill: 1.3), it may decline a pod that fits"
+    )
+    uses_expected_load = True
 
     def __init__(self, context: PolicyContext, factory: AllocatorFactory | None = None) -> None:
         super().__init__(context)
         factory = factory or load_allocator_class()
+        options: dict[str, Any] = {}
+        if self.uses_expected_load and context.expected_load is not None and accepts_expected_load(factory):
+            options["expected_load"] = context.expected_load
+        self.options = options
         self.gpu_ids = [self.spec.gpu_name(gpu) for gpu in range(self.spec.gpus)]
         self.index = {gpu_id: gpu for gpu, gpu_id in enumerate(self.gpu_ids)}
-        self.allocator = factory([(gpu_id, self.geo.model.key) for gpu_id in self.gpu_ids])
+        # node_of keeps a multi-GPU pod on one node, as Kubernetes must
+        node_of = {gpu_id: self.spec.node_name(self.spec.node_of(gpu)) for gpu, gpu_id in enumerate(self.gpu_ids)}
+        self.allocator = factory([(gpu_id, self.geo.model.key) for gpu_id in self.gpu_ids], node_of=node_of, **options)
 
     def place(self, pod: PodRequest, cluster: ClusterView) -> Decision | None:
         answer = self.allocator.allocate(pod.name, pod.profile, pod.count)
@@ -97,4 +121,12 @@ class Kubemig(Policy):
                 )
 
     def counters(self) -> dict[str, object]:
-        return {"allocator_reconfigurations": self.allocator.reconfigurations}
+        return {"allocator_reconfigurations": self.allocator.reconfigurations, "allocator_options": dict(self.options)}
+
+
+class KubemigFit(Kubemig):
+    """kubemig's allocator without admission: every pod that fits is placed, like the other policies."""
+
+    name = "kubemig-fit"
+    rule = "kubemig.planner.OnlineAllocator without the expected load: places every pod that fits"
+    uses_expected_load = False
