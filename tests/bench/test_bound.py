@@ -100,6 +100,6 @@ def test_no_policy_allocates_more_than_the_bound(kinds: list[tuple[str, int]]) -
     bound = solve_bound(A100, SPEC.gpus, demand_of(stream), SPEC.gpus_per_node).slices
     mix = {(p.profile_id, p.count): 1.0 for p in stream}
     for name in NAMES:
-        policy = make_policy(name, PolicyContext(SPEC, mix, stream, 0, static_fill_score(SPEC, stream)))
+        policy = make_policy(name, PolicyContext(SPEC, mix, stream, 0, static_fill_score(SPEC, stream), 1.3))
         session, _, _ = fill_in_order(policy, stream)
         assert session.cluster.allocated_slices <= bound, name

@@ -11,7 +11,7 @@ from kubemig.bench.churn import Job, busy_window, poisson_workload, run_churn, s
 from kubemig.bench.cluster import ClusterSpec
 from kubemig.bench.policies import PolicyContext, make_policy
 from kubemig.bench.run import Session
-from kubemig.bench.speed import snapshot_data
+from kubemig.bench.speed import run_speed, snapshot_data
 from kubemig.bench.trace import Mapping, TraceError, map_trace, read_trace
 from kubemig.cli import cli
 from tests.bench.helpers import A100, pod
@@ -118,3 +118,16 @@ def test_snapshot_data_lists_busy_and_free_instances() -> None:
     assert {"profile": "1g.5gb", "start": 2} in first["instances"]
     assert data["requests"] == [{"pod": "b", "profile": "7g.40gb", "count": 2}]
     assert [n["name"] for n in data["nodes"]] == ["node-0000", "node-0001"]
+
+
+def test_speed_times_the_planners_on_a_batch(tmp_path: Path) -> None:
+    mapped = map_trace(read_trace(tiny_trace(tmp_path)), A100)
+    report = run_speed(mapped, [ClusterSpec(A100, 16)], ["kubemig-fit"], batch=10, time_limit_s=10.0)
+    rows = report["results"]
+    assert [(r["mode"], r.get("solver") or r.get("policy")) for r in rows] == [  # type: ignore[union-attr]
+        ("online", "kubemig-fit"), ("batch", "exact"), ("batch", "online")
+    ]
+    exact, online = rows[1], rows[2]  # type: ignore[index]
+    assert exact["pending_pods"] == 10 and exact["state"] in ("optimal", "time_limit")
+    # the exact planner schedules at least as many slices as the online one on the same snapshot
+    assert exact["slices_scheduled"] >= online["slices_scheduled"]

@@ -1,6 +1,5 @@
 """The kubemig policy's translation of the planner's OnlineAllocator contract, with stand-ins for the
-allocator (the real one lives on the planner branch; where it is importable, the random-stream tests
-in test_policies.py run it too)."""
+allocator (the real one runs in the random-stream tests of test_policies.py and test_bound.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +8,10 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from kubemig.bench.cluster import ClusterSpec, InvalidDecisionError
-from kubemig.bench.policies import PolicyContext, policy_names
+from kubemig.bench.policies import PolicyContext
 from kubemig.bench.policies.base import fits
-from kubemig.bench.policies.kubemig import Kubemig, KubemigFit, planner_available
+from kubemig.bench.policies.kubemig import Kubemig, KubemigFit
 from kubemig.bench.run import Session
-from kubemig.errors import KubemigError
 from kubemig.geometry import Instance, Layout, geometry_for, resolve_profile
 from tests.bench.helpers import A100, pod
 
@@ -112,10 +110,3 @@ def test_an_unknown_gpu_is_an_invalid_decision() -> None:
     session = Session.start(Kubemig(PolicyContext(SPEC), factory=StrangerFake))
     with pytest.raises(InvalidDecisionError, match="unknown GPU 'gpu-x'"):
         session.offer(pod("a", "1g.5gb"))
-
-
-@pytest.mark.skipif(planner_available(), reason="this build has the planner")
-def test_without_the_planner_the_policy_says_so() -> None:
-    assert "kubemig" not in policy_names(None)
-    with pytest.raises(KubemigError, match="needs kubemig.planner.OnlineAllocator"):
-        Kubemig(PolicyContext(SPEC))

@@ -23,9 +23,9 @@ import numpy as np
 from kubemig import __version__
 from kubemig.bench.cluster import Cluster, ClusterSpec
 from kubemig.bench.fill import DEMAND_FACTOR, sample_stream
-from kubemig.bench.policies.kubemig import load_planner
 from kubemig.bench.run import Session, build_policy, static_fill_score
 from kubemig.bench.trace import MappedTrace, PodRequest
+from kubemig.planner import ExactPlanner, OnlinePlanner, Planner, Snapshot
 
 
 def online_speed(mapped: MappedTrace, spec: ClusterSpec, name: str, seed: int = 0) -> dict[str, object]:
@@ -78,7 +78,6 @@ def exact_speed(
     time_limit_s: float = 60.0,
     seed: int = 0,
 ) -> list[dict[str, object]]:
-    planner = load_planner()
     stream = sample_stream(mapped, spec, seed, factor=DEMAND_FACTOR + 1.0)
     session = Session.start(build_policy("kubemig-fit", spec, mapped.mix(), stream, seed, None))
     position = 0
@@ -89,11 +88,12 @@ def exact_speed(
     for number in range(batches):
         pending = stream[position : position + batch]
         position += batch
-        snapshot = planner.Snapshot.model_validate(snapshot_data(session.cluster, pending))
+        snapshot = Snapshot.model_validate(snapshot_data(session.cluster, pending))
         snapshot.check("<bench speed>")
-        for solver, make in (("exact", lambda: planner.ExactPlanner(time_limit_s)), ("online", planner.OnlinePlanner)):
+        solvers: tuple[tuple[str, Planner], ...] = (("exact", ExactPlanner(time_limit_s)), ("online", OnlinePlanner()))
+        for solver, planner in solvers:
             began = time.perf_counter()
-            plan = make().plan(snapshot)
+            plan = planner.plan(snapshot)
             elapsed = time.perf_counter() - began
             scheduled = plan.assignments
             rows.append(

@@ -9,20 +9,37 @@ import click
 from kubemig import __version__
 from kubemig.cli.bench_command import bench
 from kubemig.cli.demo_command import demo
+from kubemig.cli.device_plugin_command import device_plugin
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
+from kubemig.cli.nvml_context import SIM_KEY
+from kubemig.cli.plan_command import plan
+from kubemig.cli.sim_command import sim
 from kubemig.errors import KubemigError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kubemig")
-def cli() -> None:
+@click.option(
+    "--sim",
+    "sim_spec",
+    envvar="KUBEMIG_SIM",
+    metavar="SPEC",
+    help="Use a simulated node instead of the NVIDIA driver, e.g. 8xA100-SXM4-40GB or 2xH100-80GB-HBM3,1xA30 "
+    "(env KUBEMIG_SIM; state in KUBEMIG_SIM_STATE).",
+)
+@click.pass_context
+def cli(ctx: click.Context, sim_spec: str | None) -> None:
     """NVIDIA MIG on Kubernetes, end to end."""
+    ctx.meta[SIM_KEY] = sim_spec
 
 
 cli.add_command(models)
 cli.add_command(geometry)
 cli.add_command(demo)
+cli.add_command(sim)
+cli.add_command(device_plugin)
+cli.add_command(plan)
 cli.add_command(bench)
 
 

@@ -8,7 +8,7 @@ from kubemig.bench.policies.base import Policy, PolicyContext
 from kubemig.bench.policies.fgd import Fgd
 from kubemig.bench.policies.first_fit import FirstFit
 from kubemig.bench.policies.hami import Hami
-from kubemig.bench.policies.kubemig import Kubemig, KubemigFit, planner_available
+from kubemig.bench.policies.kubemig import Kubemig, KubemigFit
 from kubemig.bench.policies.nos import Nos
 from kubemig.bench.policies.static_balanced import StaticBalanced
 from kubemig.bench.policies.static_best import StaticBest
@@ -22,9 +22,9 @@ POLICIES: dict[str, type[Policy]] = {
 
 
 def policy_names(text: str | None) -> list[str]:
-    """`static-best,fgd` -> names in table order; None -> all (kubemig only when the planner is there)."""
+    """`static-best,fgd` -> names in table order; None -> all."""
     if not text:
-        return [n for n in POLICIES if not issubclass(POLICIES[n], Kubemig) or planner_available()]
+        return list(POLICIES)
     wanted = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in POLICIES]
     if unknown:

@@ -1,4 +1,4 @@
-"""`kubemig`: kubemig's own online allocator (`kubemig.planner.OnlineAllocator`, branch planner).
+"""`kubemig`: kubemig's own online allocator (`kubemig.planner.OnlineAllocator`).
 
 The allocator owns its view of the GPUs (model per GPU, layouts with exact placements, which instance
 serves which pod) and decides per arrival: `allocate(pod, profile, count)` answers exact placements,
@@ -11,7 +11,6 @@ caught too.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast
@@ -19,12 +18,12 @@ from typing import Any, Protocol, cast
 from kubemig.bench.cluster import ClusterView, Decision, InvalidDecisionError
 from kubemig.bench.policies.base import Policy, PolicyContext
 from kubemig.bench.trace import PodRequest
-from kubemig.errors import KubemigError
 from kubemig.geometry import Instance, Layout
+from kubemig.planner import OnlineAllocator
 
 
 class OnlineAllocatorLike(Protocol):
-    """The planner's contract (issue 6, agreed with the planner branch)."""
+    """The planner's contract (issue 6); tests hand the policy stand-ins that keep it."""
 
     def allocate(self, pod: str, profile: str, count: int = 1) -> list[tuple[str, Instance]] | None: ...
 
@@ -42,36 +41,11 @@ class AllocatorFactory(Protocol):
     ) -> OnlineAllocatorLike: ...
 
 
-def load_planner() -> Any:
-    """The `kubemig.planner` module, or a clear error when this build does not have the planner."""
-    try:
-        module = importlib.import_module("kubemig.planner")
-        module.OnlineAllocator  # noqa: B018 - the contract's entry point must be there
-    except (ImportError, AttributeError) as exc:
-        raise KubemigError(
-            "the kubemig policy needs kubemig.planner.OnlineAllocator, which this build does not have "
-            f"({exc}); run the other policies with --policies, or use a build with the planner"
-        ) from None
-    return module
-
-
-def load_allocator_class() -> AllocatorFactory:
-    return cast(AllocatorFactory, load_planner().OnlineAllocator)
-
-
 def accepts_expected_load(factory: AllocatorFactory) -> bool:
     try:
         return "expected_load" in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return False
-
-
-def planner_available() -> bool:
-    try:
-        load_allocator_class()
-    except KubemigError:
-        return False
-    return True
 
 
 class Kubemig(Policy):
@@ -84,7 +58,7 @@ class Kubemig(Policy):
 
     def __init__(self, context: PolicyContext, factory: AllocatorFactory | None = None) -> None:
         super().__init__(context)
-        factory = factory or load_allocator_class()
+        factory = factory or cast(AllocatorFactory, OnlineAllocator)
         options: dict[str, Any] = {}
         if self.uses_expected_load and context.expected_load is not None and accepts_expected_load(factory):
             options["expected_load"] = context.expected_load

@@ -1,0 +1,102 @@
+"""`kubemig plan`: choose MIG layouts and place pending pods for a whole cluster snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from kubemig.cli.output import console, echo_json
+from kubemig.geometry import Instance, render_slots
+from kubemig.planner import ExactPlanner, GpuPlan, OnlinePlanner, Plan, Snapshot
+
+SOLVERS = ("exact", "online")
+
+
+@click.command()
+@click.option(
+    "--snapshot",
+    "snapshot_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Cluster snapshot, YAML or JSON (see docs/snapshot.md).",
+)
+@click.option(
+    "--solver",
+    type=click.Choice(SOLVERS),
+    default="exact",
+    show_default=True,
+    help="exact: optimal MILP (HiGHS); online: the fast arrival-by-arrival rule.",
+)
+@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="S",
+              help="Seconds the exact solver may use; it reports its gap when stopped early.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(snapshot_path: Path, solver: str, time_limit_s: float, as_json: bool) -> None:
+    """Plan layouts and assignments for the pending pods of a cluster snapshot."""
+    snapshot = Snapshot.load(snapshot_path)
+    planner = ExactPlanner(time_limit_s) if solver == "exact" else OnlinePlanner()
+    result = planner.plan(snapshot)
+    if as_json:
+        echo_json({"snapshot": str(snapshot_path), "solver": solver, **result.to_json()})
+        return
+    _print(snapshot_path, snapshot, result)
+
+
+def _print(path: Path, snapshot: Snapshot, result: Plan) -> None:
+    out = console()
+    gpus = sum(len(node.gpus) for node in snapshot.nodes)
+    out.print(
+        f"plan for {path}: {len(snapshot.nodes)} nodes, {gpus} GPUs, {len(snapshot.requests)} pending pods; "
+        f"solver {result.status}",
+        markup=False,
+    )
+    table = Table(title="Assignments")
+    for column in ("Pod", "Profile", "Count", "Priority", "Node", "GPU", "Instance", "Instance is"):
+        table.add_column(column, no_wrap=True)
+    for request in snapshot.requests:
+        slots = result.assignments.get(request.pod)
+        if not slots:
+            table.add_row(request.pod, str(request.profile), str(request.count), str(request.priority), "-", "-", "unscheduled", "-")
+            continue
+        for n, slot in enumerate(slots):
+            created = slot.instance in result.gpus[(slot.node, slot.gpu)].transition.create
+            first = n == 0
+            table.add_row(
+                request.pod if first else "",
+                str(request.profile) if first else "",
+                str(request.count) if first else "",
+                str(request.priority) if first else "",
+                slot.node,
+                str(slot.gpu),
+                str(slot.instance),
+                "new" if created else "existing",
+            )
+    out.print(table)
+    changed = [p for p in result.gpus.values() if p.changes]
+    out.print(f"{len(changed)} of {len(result.gpus)} GPUs change", markup=False)
+    for gpu_plan in changed:
+        _print_change(gpu_plan)
+    o = result.objective
+    out.print(
+        f"objective: {o.scheduled_slices} compute slices scheduled, priority {o.priority}, "
+        f"{o.free_destroyed} free instances destroyed, {o.gpus_touched} GPUs touched; "
+        f"unscheduled: {', '.join(result.unscheduled) or 'none'}",
+        markup=False,
+    )
+
+
+def _print_change(gpu_plan: GpuPlan) -> None:
+    gpu = gpu_plan.gpu
+    steps = "; ".join(str(step) for step in gpu_plan.transition.steps)
+    click.echo(f"\n{gpu.node} GPU {gpu.index} ({gpu.geo.model.key}): {steps}")
+
+    def owner(inst: Instance) -> str:
+        if inst in gpu_plan.pods:
+            return gpu_plan.pods[inst]
+        return "in use" if inst in gpu.busy else "free"
+
+    for label, layout in (("before", gpu.current), ("after", gpu_plan.target)):
+        click.echo(f"  {label}:")
+        click.echo(render_slots(gpu.geo, layout, rows=(lambda i: i.name, owner), indent="  "))

@@ -1,0 +1,165 @@
+"""Admission for an overloaded stream: accept a pod only when that beats keeping its room.
+
+When more is asked of a cluster than it holds, placing every pod that fits is not best: a 4g.20gb on
+an empty A100 leaves slices only 3g/2g/1g pods can use, and when those are scarce they stay empty
+while the whole-GPU pods that would have filled the GPU are turned away. Given how much the stream is
+expected to ask in all (`expected_load` times the cluster's compute slices), the admission plan solves,
+for every decision, a small linear program over the GPUs as they are now: each pattern of busy
+instances may be completed by any maximal layout, the demand still to come is the mix seen so far
+scaled to what remains, and the pod at hand is one more (certain) item, preferred at equal value.
+The pod is accepted when the program takes it, and it goes where the program's completions have
+room for it. The program has one column per (pattern, completion), not per GPU, so it stays small
+(tens of patterns) whatever the cluster size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import csr_array
+
+from kubemig.geometry import Instance, Layout, ProfileShape
+from kubemig.planner.cluster import GeometryKey
+from kubemig.planner.layouts import maximal_extensions, shape_candidates
+from kubemig.planner.patterns import PatternBook
+
+CERTAIN_BONUS = 0.01
+"""Extra value of the pod at hand over an equal pod that may come later."""
+
+Demand = tuple[str, int]  # (profile as asked, instance count)
+Moves = dict[GeometryKey, set[tuple[Layout, Instance]]]
+
+
+class AdmissionPlan:
+    def __init__(self, capacity_slices: int, expected_load: float) -> None:
+        if expected_load <= 0:
+            raise ValueError(f"expected_load must be positive, got {expected_load}")
+        self.capacity_slices = capacity_slices
+        self.expected_load = expected_load
+        self.seen: Counter[Demand] = Counter()
+        self.requested_slices = 0
+        self._cache: dict[tuple[object, ...], tuple[tuple[Layout, tuple[tuple[int, int], ...]], ...]] = {}
+
+    def observe(self, demand: Demand, slices: int) -> None:
+        self.seen[demand] += 1
+        self.requested_slices += slices
+
+    def decide(
+        self,
+        demand: Demand,
+        resolved: Mapping[Demand, Mapping[GeometryKey, ProfileShape]],
+        books: Mapping[GeometryKey, PatternBook],
+        patterns: Mapping[GeometryKey, Mapping[Layout, int]],
+    ) -> Moves | None:
+        """None to decline the pod; else, per GPU model, the (pattern, instance) moves the plan
+        keeps room for. `resolved` maps each demand seen to its profile per model."""
+        pods = sum(self.seen.values())
+        left = max(0.0, self.expected_load * self.capacity_slices - self.requested_slices)
+        remaining_pods = left * pods / self.requested_slices if self.requested_slices else 0.0
+        kinds = sorted(self.seen)
+        lp = _Program()
+        # columns: each pattern's completions, with the instances each adds per profile
+        columns: list[tuple[GeometryKey, Layout, Layout, int]] = []
+        capacity: dict[tuple[GeometryKey, int], dict[int, float]] = {}
+        for key, by_pattern in patterns.items():
+            shapes = frozenset(resolved[k][key] for k in kinds if key in resolved[k])
+            if not shapes:
+                continue
+            for pattern, count in by_pattern.items():
+                row: dict[int, float] = {}
+                for layout, added in self._completions(books[key], pattern, shapes):
+                    j = lp.var(np.inf, 0.0)
+                    row[j] = 1.0
+                    columns.append((key, pattern, layout, j))
+                    for profile_id, n in added:
+                        capacity.setdefault((key, profile_id), {})[j] = -float(n)
+                if row:
+                    lp.row(row, count)
+        # the demand still to come, and the pod at hand
+        now: dict[GeometryKey, int] = {}
+        items = [(k, self.seen[k] / pods * remaining_pods, 0.0) for k in kinds] + [(demand, 1.0, CERTAIN_BONUS)]
+        for n, (kind, bound, bonus) in enumerate(items):
+            total: dict[int, float] = {}
+            for key, shape in resolved[kind].items():
+                cell = capacity.get((key, shape.id))
+                if cell is None:
+                    continue
+                j = lp.var(np.inf, shape.compute_slices * kind[1] + bonus)
+                total[j] = 1.0
+                cell[j] = cell.get(j, 0.0) + kind[1]
+                if n == len(items) - 1:
+                    now[key] = j
+            if total:
+                lp.row(total, bound)
+        if not now:
+            return None
+        for cell in capacity.values():
+            lp.row(cell, 0.0)
+        x = lp.solve()
+        if x is None or sum(x[j] for j in now.values()) < 0.5:
+            return None
+        wanted = {key: resolved[demand][key].id for key in now}
+        moves: Moves = {}
+        for key, pattern, layout, j in columns:
+            if key in wanted and x[j] > 1e-7:
+                for inst in layout:
+                    if inst.profile_id == wanted[key] and inst not in pattern.instances:
+                        moves.setdefault(key, set()).add((pattern, inst))
+        return moves
+
+
+    def _completions(
+        self, book: PatternBook, pattern: Layout, shapes: frozenset[ProfileShape]
+    ) -> tuple[tuple[Layout, tuple[tuple[int, int], ...]], ...]:
+        """The maximal layouts a pattern can grow into, each with (profile ID, instances added)."""
+        cache_key = (book.geo.model.key, book.geo.branch, pattern, shapes)
+        found = self._cache.get(cache_key)
+        if found is None:
+            candidates = shape_candidates(sorted(shapes, key=lambda s: s.id))
+            found = tuple(
+                (layout, tuple(sorted(Counter(i.profile_id for i in layout if i not in pattern.instances).items())))
+                for layout in maximal_extensions(book.geo, pattern.instances, candidates)
+                if layout != pattern
+            )
+            self._cache[cache_key] = found
+        return found
+
+
+class _Program:
+    """A maximisation LP with rows `sum <= bound`, solved by HiGHS."""
+
+    def __init__(self) -> None:
+        self.value: list[float] = []
+        self.upper: list[float] = []
+        self.rows: list[tuple[dict[int, float], float]] = []
+
+    def var(self, upper: float, value: float) -> int:
+        """A variable in [0, upper] worth `value` per unit."""
+        self.value.append(value)
+        self.upper.append(upper)
+        return len(self.value) - 1
+
+    def row(self, coefs: dict[int, float], bound: float) -> None:
+        self.rows.append((coefs, bound))
+
+    def solve(self) -> np.ndarray | None:
+        n = len(self.value)
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for r, (coefs, _) in enumerate(self.rows):
+            rows += [r] * len(coefs)
+            cols += coefs.keys()
+            vals += coefs.values()
+        matrix = csr_array((vals, (rows, cols)), shape=(len(self.rows), n))
+        result = linprog(
+            -np.array(self.value),
+            A_ub=matrix,
+            b_ub=np.array([bound for _, bound in self.rows]),
+            bounds=np.column_stack([np.zeros(n), np.array(self.upper)]),
+            method="highs",
+        )
+        return result.x if result.status == 0 else None

@@ -1,0 +1,90 @@
+"""The snapshot resolved against the layout engine: each GPU's geometry, current layout and which
+instances are busy, and each pending pod's profile on every GPU model it can use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kubemig.catalog import DEFAULT_DRIVER, find_model
+from kubemig.errors import KubemigError
+from kubemig.geometry import GpuGeometry, Instance, Layout, Numbering, ProfileShape, geometry_for, resolve_profile
+from kubemig.planner.snapshot import Snapshot
+
+GeometryKey = tuple[str, int]
+"""(model key, driver branch): GPUs with the same key share profiles, placements and rules."""
+
+
+def geometry_key(geo: GpuGeometry) -> GeometryKey:
+    return (geo.model.key, geo.branch)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterGpu:
+    node: str
+    index: int
+    geo: GpuGeometry = field(repr=False)
+    numbering: Numbering
+    current: Layout
+    busy: frozenset[Instance]
+    pods: Mapping[Instance, str] = field(repr=False)
+    """Busy instance -> the pod using it (instances in use by an unknown process are absent)."""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.node, self.index)
+
+    @property
+    def free(self) -> tuple[Instance, ...]:
+        return tuple(i for i in self.current if i not in self.busy)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPod:
+    pod: str
+    profile: str
+    count: int
+    priority: int
+    shapes: Mapping[GeometryKey, ProfileShape] = field(repr=False)
+    """The profile on each GPU model (and driver) of the cluster where it exists."""
+
+    def slices_on(self, key: GeometryKey) -> int:
+        return self.shapes[key].compute_slices * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    gpus: tuple[ClusterGpu, ...]
+    requests: tuple[PendingPod, ...]
+
+    @staticmethod
+    def of(snapshot: Snapshot) -> Cluster:
+        """Resolve a checked snapshot (Snapshot.parse/load have checked it)."""
+        gpus = []
+        geometries: dict[GeometryKey, GpuGeometry] = {}
+        for node in snapshot.nodes:
+            for gpu in node.gpus:
+                geo = geometry_for(gpu.model, node.driver or DEFAULT_DRIVER)
+                geometries[geometry_key(geo)] = geo
+                instances, busy, pods = [], set(), {}
+                for item in gpu.instances:
+                    inst = resolve_profile(geo, item.profile).at(item.start)
+                    instances.append(inst)
+                    if item.in_use:
+                        busy.add(inst)
+                        if item.pod is not None:
+                            pods[inst] = item.pod
+                numbering = gpu.numbering or find_model(gpu.model).gi_id_numbering
+                gpus.append(
+                    ClusterGpu(node.name, gpu.index, geo, Numbering(numbering), Layout.of(instances), frozenset(busy), pods)
+                )
+        requests = []
+        for request in snapshot.requests:
+            shapes = {}
+            for key, geo in geometries.items():
+                try:
+                    shapes[key] = resolve_profile(geo, request.profile)
+                except KubemigError:
+                    continue
+            requests.append(PendingPod(request.pod, str(request.profile), request.count, request.priority, shapes))
+        return Cluster(tuple(gpus), tuple(requests))

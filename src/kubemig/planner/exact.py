@@ -1,0 +1,356 @@
+"""The exact planner: one mixed-integer program solved by HiGHS (`scipy.optimize.milp`).
+
+Model. GPUs with the same node (where it matters), model, current layout and busy instances form a
+class; a class of n GPUs chooses how many of them take each candidate layout (the maximal extensions
+of its busy instances by its free instances and the requested profiles, plus "leave it as it is").
+Pods with one instance are grouped by (profile, priority): an integer per group and GPU model says how
+many of them are scheduled there, bounded by the free instances of that profile in the chosen layouts.
+A pod with k > 1 instances picks one node (binary per node that could hold it) and takes k instances
+there; its node's capacity is counted separately, which is exact because one-instance pods can go to
+any node. The objective is lexicographic and solved in stages, each fixing the best value of the one
+before: compute slices scheduled, then priority, then (free instances destroyed, GPUs touched).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_array
+
+from kubemig.geometry import Instance, Layout
+from kubemig.planner.cluster import Cluster, ClusterGpu, GeometryKey, PendingPod, geometry_key
+from kubemig.planner.layouts import maximal_extensions, shape_candidates
+from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
+from kubemig.planner.snapshot import Snapshot
+
+
+@dataclass(slots=True)
+class _Class:
+    gpus: list[ClusterGpu]
+    node: str | None
+    columns: tuple[Layout, ...] = ()
+
+
+@dataclass(slots=True)
+class _Model:
+    """Variables (bounds, integrality, objective parts) and constraint rows, built up incrementally."""
+
+    lower: list[float] = field(default_factory=list)
+    upper: list[float] = field(default_factory=list)
+    rows: list[tuple[dict[int, float], float, float]] = field(default_factory=list)
+    slices: dict[int, float] = field(default_factory=dict)
+    priority: dict[int, float] = field(default_factory=dict)
+    destroyed: dict[int, float] = field(default_factory=dict)
+    touched: dict[int, float] = field(default_factory=dict)
+
+    def var(self, upper: float, lower: float = 0.0) -> int:
+        self.lower.append(lower)
+        self.upper.append(upper)
+        return len(self.lower) - 1
+
+    def row(self, coefs: dict[int, float], lower: float, upper: float) -> None:
+        self.rows.append((coefs, lower, upper))
+
+    def vector(self, coefs: dict[int, float]) -> np.ndarray:
+        out = np.zeros(len(self.lower))
+        for j, v in coefs.items():
+            out[j] = v
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    name: str
+    objective: dict[int, float]  # minimized
+    status: int
+    gap: float | None
+
+
+class ExactPlanner:
+    """Optimal plans through HiGHS, within `time_limit_s` for all stages together."""
+
+    def __init__(self, time_limit_s: float = 60.0, *, mip_rel_gap: float = 0.0) -> None:
+        self.time_limit_s = time_limit_s
+        self.mip_rel_gap = mip_rel_gap
+
+    def plan(self, snapshot: Snapshot) -> Plan:
+        return self.plan_cluster(Cluster.of(snapshot))
+
+    def plan_cluster(self, cluster: Cluster) -> Plan:
+        started = time.perf_counter()
+        build = _Builder(cluster)
+        model = build.model
+        stages: list[tuple[str, dict[int, float]]] = [("slices", {j: -v for j, v in model.slices.items()})]
+        if any(model.priority.values()):
+            stages.append(("priority", {j: -v for j, v in model.priority.items()}))
+        weight = len(cluster.gpus) + 1  # every GPU touched weighs less than one instance destroyed
+        stages.append(("changes", _add(model.destroyed, model.touched, weight)))
+        solution = build.start_solution()
+        done: list[_Stage] = []
+        for name, objective in stages:
+            left = self.time_limit_s - (time.perf_counter() - started)
+            if left <= 0.01:
+                break
+            found, code, gap = self._solve(model, objective, left)
+            if found is None:
+                break
+            solution = found
+            done.append(_Stage(name, objective, code, gap))
+            # the next stages keep this stage's value (rounded: objective coefficients are integers)
+            value = float(np.round(model.vector(objective) @ found))
+            model.row(objective, -np.inf, value)
+        elapsed = time.perf_counter() - started
+        cut = next((s for s in done if s.status != 0), None)
+        if len(done) == len(stages) and cut is None:
+            status = SolverStatus(SolverState.OPTIMAL, "exact", elapsed)
+        else:
+            missing = [name for name, _ in stages[len(done) :]]
+            detail = f"stage {cut.name} stopped at the time limit" if cut else ""
+            if missing:
+                detail = "; ".join(filter(None, [detail, f"no time left for stage {', '.join(missing)}"]))
+            status = SolverStatus(SolverState.TIME_LIMIT, "exact", elapsed, cut.gap if cut else None, detail)
+        targets, assignments = build.decode(solution)
+        return assemble(cluster, targets, assignments, status)
+
+    def _solve(self, model: _Model, objective: dict[int, float], time_limit_s: float) -> tuple[np.ndarray | None, int, float | None]:
+        n = len(model.lower)
+        rows, cols, vals, lo, hi = [], [], [], [], []
+        for r, (coefs, lower, upper) in enumerate(model.rows):
+            for j, v in coefs.items():
+                rows.append(r)
+                cols.append(j)
+                vals.append(v)
+            lo.append(lower)
+            hi.append(upper)
+        constraints = []
+        if model.rows:
+            matrix = coo_array((vals, (rows, cols)), shape=(len(model.rows), n)).tocsr()
+            constraints.append(LinearConstraint(matrix, np.array(lo), np.array(hi)))
+        result = milp(
+            model.vector(objective),
+            integrality=np.ones(n),
+            bounds=Bounds(np.array(model.lower), np.array(model.upper)),
+            constraints=constraints,
+            options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": self.mip_rel_gap, "disp": False},
+        )
+        if result.x is None:
+            return None, result.status, None
+        gap = getattr(result, "mip_gap", None)
+        return np.round(result.x), result.status, (None if result.status == 0 or gap is None else float(gap))
+
+
+def _add(a: dict[int, float], b: dict[int, float], weight_a: float) -> dict[int, float]:
+    out = {j: v * weight_a for j, v in a.items()}
+    for j, v in b.items():
+        out[j] = out.get(j, 0.0) + v
+    return out
+
+
+class _Builder:
+    """Builds the program for one cluster and turns a solution back into layouts and assignments."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.model = _Model()
+        self.singles: dict[tuple[str, int], list[PendingPod]] = defaultdict(list)
+        self.multis: list[PendingPod] = []
+        for request in cluster.requests:
+            if request.count == 1:
+                self.singles[(request.profile, request.priority)].append(request)
+            else:
+                self.multis.append(request)
+        self.wanted: dict[GeometryKey, set[int]] = defaultdict(set)  # profile IDs requested per model
+        for request in cluster.requests:
+            for key, shape in request.shapes.items():
+                self.wanted[key].add(shape.id)
+        self.classes = self._classes()
+        self.x: list[tuple[_Class, Layout, int]] = []  # (class, layout, variable)
+        self.single_vars: dict[tuple[tuple[str, int], GeometryKey], int] = {}
+        self.multi_vars: dict[tuple[str, str, GeometryKey], int] = {}  # (pod, node, model) -> instances there
+        self.scheduled_multi: dict[str, int] = {}
+        self._columns()
+        self._requests()
+
+    # -- classes and their candidate layouts -------------------------------------------------------
+
+    def _candidates(self, gpu: ClusterGpu) -> tuple[Layout, ...]:
+        key = geometry_key(gpu.geo)
+        shapes = [gpu.geo.shape(pid) for pid in sorted(self.wanted.get(key, ()))]
+        if not shapes:
+            return (gpu.current,)
+        layouts = maximal_extensions(gpu.geo, gpu.busy, [*gpu.free, *shape_candidates(shapes)])
+        return layouts if gpu.current in layouts else (gpu.current, *layouts)
+
+    def _classes(self) -> list[_Class]:
+        # nodes that could hold some multi-instance pod whole need their own capacity rows
+        multi_nodes: set[str] = set()
+        if self.multis:
+            most: dict[tuple[str, GeometryKey, int], int] = defaultdict(int)
+            for gpu in self.cluster.gpus:
+                key = geometry_key(gpu.geo)
+                layouts = self._candidates(gpu)
+                for pid in self.wanted.get(key, ()):
+                    most[(gpu.node, key, pid)] += max(_free_count(gpu, layout, pid) for layout in layouts)
+            nodes = {gpu.node for gpu in self.cluster.gpus}
+            self.multi_nodes: dict[str, list[str]] = {}
+            for request in self.multis:
+                fits = [
+                    n for n in sorted(nodes)
+                    if sum(most.get((n, key, shape.id), 0) for key, shape in request.shapes.items()) >= request.count
+                ]
+                self.multi_nodes[request.pod] = fits
+                multi_nodes.update(fits)
+        groups: dict[tuple[object, ...], _Class] = {}
+        for gpu in self.cluster.gpus:
+            node = gpu.node if gpu.node in multi_nodes else None
+            group_key = (node, geometry_key(gpu.geo), gpu.current, gpu.busy)
+            if group_key not in groups:
+                groups[group_key] = _Class([], node, self._candidates(gpu))
+            groups[group_key].gpus.append(gpu)
+        return list(groups.values())
+
+    def _columns(self) -> None:
+        m = self.model
+        for cls in self.classes:
+            gpu = cls.gpus[0]
+            row: dict[int, float] = {}
+            for layout in cls.columns:
+                j = m.var(len(cls.gpus))
+                row[j] = 1.0
+                self.x.append((cls, layout, j))
+                destroyed = sum(1 for i in gpu.free if i not in layout.instances)
+                if destroyed:
+                    m.destroyed[j] = destroyed
+                if layout != gpu.current:
+                    m.touched[j] = 1.0
+            m.row(row, len(cls.gpus), len(cls.gpus))
+
+    # -- requests and capacities -------------------------------------------------------------------
+
+    def _requests(self) -> None:
+        m = self.model
+        use: dict[tuple[GeometryKey, int], dict[int, float]] = defaultdict(dict)  # (model, profile) -> usage
+        node_use: dict[tuple[str, GeometryKey, int], dict[int, float]] = defaultdict(dict)
+        for group, pods in self.singles.items():
+            s = m.var(len(pods))
+            row: dict[int, float] = {s: -1.0}
+            if pods[0].priority:
+                m.priority[s] = pods[0].priority
+            for key, shape in pods[0].shapes.items():
+                a = m.var(len(pods))
+                self.single_vars[(group, key)] = a
+                row[a] = 1.0
+                m.slices[a] = shape.compute_slices
+                use[(key, shape.id)][a] = 1.0
+            m.row(row, 0, 0)
+        for request in self.multis:
+            nodes = self.multi_nodes.get(request.pod, [])
+            if not nodes:
+                continue
+            s = m.var(1)
+            self.scheduled_multi[request.pod] = s
+            if request.priority:
+                m.priority[s] = request.priority
+            pick: dict[int, float] = {s: -1.0}
+            node_models = {(gpu.node, geometry_key(gpu.geo)) for gpu in self.cluster.gpus}
+            for node in nodes:
+                u = m.var(1)
+                pick[u] = 1.0
+                take: dict[int, float] = {u: -float(request.count)}
+                for key, shape in request.shapes.items():
+                    if (node, key) not in node_models:
+                        continue
+                    a = m.var(request.count)
+                    self.multi_vars[(request.pod, node, key)] = a
+                    take[a] = 1.0
+                    m.slices[a] = shape.compute_slices
+                    use[(key, shape.id)][a] = 1.0
+                    node_use[(node, key, shape.id)][a] = 1.0
+                m.row(take, 0, 0)
+            m.row(pick, 0, 0)
+        for (key, pid), row in use.items():
+            for cls, layout, j in self.x:
+                gpu = cls.gpus[0]
+                if geometry_key(gpu.geo) == key and (free := _free_count(gpu, layout, pid)):
+                    row[j] = -float(free)
+            m.row(row, -np.inf, 0)
+        for (node, key, pid), row in node_use.items():
+            for cls, layout, j in self.x:
+                gpu = cls.gpus[0]
+                if cls.node == node and geometry_key(gpu.geo) == key and (free := _free_count(gpu, layout, pid)):
+                    row[j] = -float(free)
+            m.row(row, -np.inf, 0)
+
+    def start_solution(self) -> np.ndarray:
+        """Nothing scheduled, nothing changed: feasible, used when the solver finds nothing in time."""
+        x = np.zeros(len(self.model.lower))
+        for cls, layout, j in self.x:
+            if layout == cls.gpus[0].current:
+                x[j] = len(cls.gpus)
+        return x
+
+    # -- reading a solution back -------------------------------------------------------------------
+
+    def decode(self, x: np.ndarray) -> tuple[dict[tuple[str, int], Layout], dict[str, list[Slot]]]:
+        chosen: dict[tuple[str, int], Layout] = {}
+        for cls in self.classes:
+            gpus = iter(cls.gpus)
+            for c, layout, j in self.x:
+                if c is cls:
+                    for _ in range(int(x[j])):
+                        chosen[next(gpus).key] = layout
+        by_key = {gpu.key: gpu for gpu in self.cluster.gpus}
+        # free instances of the chosen layouts, per (node, model, profile); existing ones first so
+        # that new instances are created only where needed
+        pool: dict[tuple[str, GeometryKey, int], list[tuple[bool, str, int, Instance]]] = defaultdict(list)
+        for gpu_key, layout in chosen.items():
+            gpu = by_key[gpu_key]
+            for inst in layout:
+                if inst not in gpu.busy:
+                    created = inst not in gpu.current.instances
+                    pool[(gpu.node, geometry_key(gpu.geo), inst.profile_id)].append((created, gpu.node, gpu.index, inst))
+        for items in pool.values():
+            items.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
+        assignments: dict[str, list[Slot]] = {}
+        for request in self.multis:
+            s = self.scheduled_multi.get(request.pod)
+            if s is None or x[s] < 0.5:
+                continue
+            slots: list[Slot] = []
+            for (pod, node, key), a in self.multi_vars.items():
+                if pod == request.pod:
+                    slots += self._take(pool[(node, key, request.shapes[key].id)], int(x[a]))
+            assignments[request.pod] = slots
+        # one-instance pods may go to any node: merge what the multi-instance pods left
+        merged: dict[tuple[GeometryKey, int], list[tuple[bool, str, int, Instance]]] = defaultdict(list)
+        for (_, key, pid), items in pool.items():
+            merged[(key, pid)] += items
+        for items in merged.values():
+            items.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
+        for group, pods in self.singles.items():
+            todo = iter(pods)
+            for key, shape in pods[0].shapes.items():
+                for _ in range(int(x[self.single_vars[(group, key)]])):
+                    assignments[next(todo).pod] = self._take(merged[(key, shape.id)], 1)
+        targets: dict[tuple[str, int], Layout] = {}
+        used = {(s.node, s.gpu, s.instance) for slots in assignments.values() for s in slots}
+        for gpu_key, layout in chosen.items():
+            gpu = by_key[gpu_key]
+            # a new instance no pod takes is not created
+            keep = [i for i in layout if i in gpu.current.instances or (gpu.node, gpu.index, i) in used]
+            targets[gpu_key] = Layout.of(keep)
+        return targets, assignments
+
+    @staticmethod
+    def _take(items: list[tuple[bool, str, int, Instance]], count: int) -> list[Slot]:
+        taken = items[:count]
+        del items[:count]
+        return [Slot(node, index, inst) for _, node, index, inst in taken]
+
+
+def _free_count(gpu: ClusterGpu, layout: Layout, profile_id: int) -> int:
+    return sum(1 for i in layout if i.profile_id == profile_id and i not in gpu.busy)

@@ -1,0 +1,371 @@
+"""The online allocator: one decision per arriving pod, in microseconds, on thousands of GPUs.
+
+Every GPU is summarised by its *pattern*, the instances in use on it; GPUs with equal patterns sit in
+one bucket, so a decision looks at each distinct pattern once (tens of them) rather than at each GPU.
+For every way to add the pod's instance to a pattern, the allocator weighs:
+
+- waste: compute slices the move makes unusable for good (3g.20gb at slice 0 strands a slice);
+- fragmentation: for each profile, the free slices of the GPU it could not use, weighted by how
+  often pods ask for it (as in FGD, Weng et al. 2023, over MIG placements); the move that increases
+  it least keeps whole halves and whole GPUs free for the large profiles that will come;
+- fit: of equal moves, the GPU left with least room (partly used GPUs fill before empty ones).
+
+Free space is repartitioned freely (a free instance in the way is destroyed), an instance in use is
+never moved or destroyed. Released instances stay created and are reused when a later pod fits them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kubemig.errors import KubemigError, ProfileError
+from kubemig.geometry import GpuGeometry, Instance, Layout, ProfileShape, can_add, geometry_for, resolve_profile
+from kubemig.planner.cluster import Cluster, GeometryKey, geometry_key
+from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
+from kubemig.planner.snapshot import Snapshot
+from kubemig.planner.admission import AdmissionPlan, Moves
+from kubemig.planner.patterns import PatternBook, PatternInfo
+
+WASTE_WEIGHT = 10.0
+"""How many slices of fragmentation one slice lost for good is worth."""
+FIT_WEIGHT = 1e-3
+"""Tie-break towards the GPU left with the least room (best fit)."""
+REUSE_BONUS = 1e-4
+"""Tie-break towards a free instance that already exists (no create or destroy)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Gpu:
+    id: str
+    key: GeometryKey
+    geo: GpuGeometry
+    node: str | None
+    busy: dict[Instance, str | None] = field(default_factory=dict)
+    free: set[Instance] = field(default_factory=set)
+    pattern: Layout = Layout()
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    cost: float
+    gpu_key: GeometryKey
+    pattern: Layout
+    instance: Instance
+    fills: bool
+    """The move leaves its GPU with no usable room and strands nothing."""
+
+
+class OnlineAllocator:
+    """Places pods one at a time on `gpus` ((GPU id, model key or geometry) pairs).
+
+    `node_of` (GPU id -> node name), when given, keeps all instances of one pod on one node.
+    `expected_load`, when given, is how much the whole stream will ask, as a multiple of the
+    cluster's compute slices (1.3: 30 % more than it holds); the allocator then declines a pod that
+    fits when keeping its room serves the expected rest of the stream better (`admission.py`).
+    Without it every pod that fits is placed.
+    """
+
+    def __init__(
+        self,
+        gpus: Sequence[tuple[str, str | GpuGeometry]],
+        *,
+        node_of: Mapping[str, str] | None = None,
+        expected_load: float | None = None,
+    ) -> None:
+        self.reconfigurations = 0
+        """Create and destroy operations performed so far."""
+        self._gpus: dict[str, _Gpu] = {}
+        self._books: dict[GeometryKey, PatternBook] = {}
+        self._buckets: dict[GeometryKey, dict[Layout, dict[str, None]]] = {}
+        self._reusable: dict[tuple[GeometryKey, Layout, Instance], dict[str, None]] = defaultdict(dict)
+        self._pods: dict[str, list[tuple[str, Instance]]] = {}
+        self._shapes: dict[str, dict[GeometryKey, ProfileShape]] = {}
+        self._demand: dict[GeometryKey, list[float]] = {}
+        for gpu_id, model in gpus:
+            geo = geometry_for(model) if isinstance(model, str) else model
+            key = geometry_key(geo)
+            if gpu_id in self._gpus:
+                raise ValueError(f"GPU id {gpu_id!r} is given twice")
+            if key not in self._books:
+                self._books[key] = PatternBook(geo)
+                self._buckets[key] = {}
+                self._demand[key] = [0.0] * len(geo.shapes)
+            gpu = _Gpu(gpu_id, key, geo, None if node_of is None else node_of[gpu_id])
+            self._gpus[gpu_id] = gpu
+            self._buckets[key].setdefault(gpu.pattern, {})[gpu_id] = None
+        self._by_node = node_of is not None
+        capacity = sum(gpu.geo.model.compute_slices for gpu in self._gpus.values())
+        self._admission = None if expected_load is None else AdmissionPlan(capacity, expected_load)
+
+    # -- public API --------------------------------------------------------------------------------
+
+    def allocate(self, pod: str, profile: str, count: int = 1) -> list[tuple[str, Instance]] | None:
+        """`count` instances of `profile` for `pod` (GPU id and instance each), or None when they do
+        not all fit; then nothing changed."""
+        if pod in self._pods:
+            raise ValueError(f"pod {pod!r} already holds instances: release it first")
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        shapes = self._resolve(profile)
+        for key, shape in shapes.items():
+            self._demand[key][self._books[key].index[shape.id]] += count
+        allowed: Moves | None = None
+        if self._admission is not None:
+            admitted, allowed = self._admit(profile, count, shapes)
+            if not admitted:
+                return None
+        if count == 1 or not self._by_node:
+            placed = self._place_all(pod, shapes, count, None, allowed)
+        else:
+            placed = None
+            for node in self._candidate_nodes(shapes):
+                placed = self._place_all(pod, shapes, count, node, None)
+                if placed is not None:
+                    break
+        if placed is not None:
+            self._pods[pod] = placed
+        return placed
+
+    def release(self, pod: str) -> None:
+        """The pod ended: its instances become free (they stay created). Unknown pods are ignored."""
+        for gpu_id, inst in self._pods.pop(pod, []):
+            gpu = self._gpus[gpu_id]
+            busy = dict(gpu.busy)
+            del busy[inst]
+            self._set_state(gpu, busy, gpu.free | {inst})
+
+    def layout(self, gpu_id: str) -> Layout:
+        gpu = self._gpus[gpu_id]
+        return Layout.of([*gpu.busy, *gpu.free])
+
+    def busy(self, gpu_id: str) -> Mapping[Instance, str | None]:
+        """The instances in use on a GPU and their pods (None: in use by something else)."""
+        return dict(self._gpus[gpu_id].busy)
+
+    def assignments(self) -> dict[str, list[tuple[str, Instance]]]:
+        return {pod: list(slots) for pod, slots in self._pods.items()}
+
+    def set_state(self, gpu_id: str, busy: Mapping[Instance, str | None], free: Sequence[Instance] = ()) -> None:
+        """Start from instances that already exist on a GPU (in use, with their pod or None, and free)."""
+        gpu = self._gpus[gpu_id]
+        for name, slots in list(self._pods.items()):
+            self._pods[name] = [s for s in slots if s[0] != gpu_id]
+        for inst, owner in busy.items():
+            if owner is not None:
+                self._pods.setdefault(owner, []).append((gpu_id, inst))
+        self._set_state(gpu, dict(busy), set(free))
+
+    # -- decisions ---------------------------------------------------------------------------------
+
+    def _resolve(self, profile: str) -> dict[GeometryKey, ProfileShape]:
+        found = self._shapes.get(profile)
+        if found is None:
+            found = {}
+            errors = []
+            for key, book in self._books.items():
+                try:
+                    found[key] = resolve_profile(book.geo, profile)
+                except KubemigError as exc:
+                    errors.append(str(exc))
+            if not found:
+                raise ProfileError(errors[0] if errors else f"no GPU to place profile {profile!r} on")
+            self._shapes[profile] = found
+        return found
+
+    def _admit(
+        self, profile: str, count: int, shapes: Mapping[GeometryKey, ProfileShape]
+    ) -> tuple[bool, Moves | None]:
+        """Whether the admission plan takes the pod, and the moves it keeps room for (None: any)."""
+        assert self._admission is not None
+        self._admission.observe((profile, count), next(iter(shapes.values())).compute_slices * count)
+        best = self._choose(shapes, None, None)
+        if best is None:
+            return False, None  # fits nowhere: no need to ask the plan
+        if count == 1 and best.fills:
+            return True, None  # it completes a GPU exactly: nothing could use that room better
+        allowed = self._admission.decide(
+            (profile, count),
+            {kind: self._resolve(kind[0]) for kind in self._admission.seen},
+            self._books,
+            {key: {p: len(m) for p, m in buckets.items()} for key, buckets in self._buckets.items()},
+        )
+        if allowed is None:
+            return False, None
+        # a multi-instance pod is admitted as a whole; its instances go where they fit best
+        return True, (allowed if count == 1 else None)
+
+    def _place_all(
+        self,
+        pod: str,
+        shapes: Mapping[GeometryKey, ProfileShape],
+        count: int,
+        node: str | None,
+        allowed: Moves | None,
+    ) -> list[tuple[str, Instance]] | None:
+        saved: dict[str, tuple[dict[Instance, str | None], set[Instance]]] = {}
+        operations = self.reconfigurations
+        placed: list[tuple[str, Instance]] = []
+        for _ in range(count):
+            choice = None if allowed is None else self._choose(shapes, node, allowed)
+            if choice is None:
+                choice = self._choose(shapes, node, None)
+            if choice is None:
+                for gpu_id, (busy, free) in saved.items():  # all or nothing: undo
+                    self._set_state(self._gpus[gpu_id], busy, free)
+                self.reconfigurations = operations
+                return None
+            gpu = self._pick_gpu(choice, node)
+            saved.setdefault(gpu.id, (dict(gpu.busy), set(gpu.free)))
+            self._apply(gpu, choice.instance, pod)
+            placed.append((gpu.id, choice.instance))
+        return placed
+
+    def _choose(
+        self, shapes: Mapping[GeometryKey, ProfileShape], node: str | None, allowed: Moves | None
+    ) -> _Choice | None:
+        """The cheapest move (pattern, instance) for one instance; only those in `allowed` if given."""
+        best: _Choice | None = None
+        for key, shape in shapes.items():
+            only = None if allowed is None else allowed.get(key, set())
+            book = self._books[key]
+            weights = self._weights(key)
+            slices = shape.compute_slices
+            for pattern, members in self._buckets[key].items():
+                if node is not None and not any(self._gpus[g].node == node for g in members):
+                    continue
+                info = book.info(pattern)
+                frag_before = _fragmentation(info, weights, book)
+                for inst, after in book.moves(info, shape):
+                    if only is not None and (pattern, inst) not in only:
+                        continue
+                    waste = info.usable - after.usable - slices
+                    cost = (
+                        WASTE_WEIGHT * waste
+                        + _fragmentation(after, weights, book)
+                        - frag_before
+                        + FIT_WEIGHT * after.usable
+                        - REUSE_BONUS * ((key, pattern, inst) in self._reusable)
+                    )
+                    if best is None or cost < best.cost - 1e-9:
+                        best = _Choice(cost, key, pattern, inst, waste == 0 and after.usable == 0)
+        return best
+
+    def _weights(self, key: GeometryKey) -> list[float]:
+        demand = self._demand[key]
+        total = sum(demand)
+        return [d / total for d in demand] if total else demand
+
+    def _pick_gpu(self, choice: _Choice, node: str | None) -> _Gpu:
+        members = self._buckets[choice.gpu_key][choice.pattern]
+        reuse = self._reusable.get((choice.gpu_key, choice.pattern, choice.instance))
+        candidates = [g for g in (reuse or {}) if node is None or self._gpus[g].node == node]
+        if candidates:
+            return self._gpus[candidates[0]]
+        fallback = None
+        for n, gpu_id in enumerate(members):
+            gpu = self._gpus[gpu_id]
+            if node is not None and gpu.node != node:
+                continue
+            if not any(f.mask & choice.instance.mask for f in gpu.free):
+                return gpu
+            fallback = fallback or gpu
+            if n >= 16 and node is None:
+                break
+        assert fallback is not None
+        return fallback
+
+    def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape]) -> list[str]:
+        room: dict[str, int] = defaultdict(int)
+        for key, shape in shapes.items():
+            book = self._books[key]
+            column = book.index[shape.id]
+            for pattern, members in self._buckets[key].items():
+                capacity = book.info(pattern).capacity[column]
+                if capacity:
+                    for gpu_id in members:
+                        node = self._gpus[gpu_id].node
+                        assert node is not None
+                        room[node] += capacity
+        # the node with least room that still has some first: best fit at node level
+        return sorted(room, key=lambda n: (room[n], n))
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def _apply(self, gpu: _Gpu, inst: Instance, pod: str) -> None:
+        busy = dict(gpu.busy)
+        free = set(gpu.free)
+        if inst in free:
+            free.discard(inst)
+        else:
+            in_the_way = {f for f in free if f.mask & inst.mask}
+            free -= in_the_way
+            shape = gpu.geo.shape(inst.profile_id)
+            # count rules (instance limits, one media extension) may still need free instances gone
+            for f in sorted(free, key=lambda f: (f.profile_id != inst.profile_id, f)):
+                if can_add(gpu.geo, [*busy, *free], shape, inst.start):
+                    break
+                free.discard(f)
+                in_the_way.add(f)
+            self.reconfigurations += len(in_the_way) + 1
+        busy[inst] = pod
+        self._set_state(gpu, busy, free)
+
+    def _set_state(self, gpu: _Gpu, busy: dict[Instance, str | None], free: set[Instance]) -> None:
+        key = gpu.key
+        for inst in gpu.free:
+            index = self._reusable.get((key, gpu.pattern, inst))
+            if index is not None:
+                index.pop(gpu.id, None)
+                if not index:
+                    del self._reusable[(key, gpu.pattern, inst)]
+        bucket = self._buckets[key][gpu.pattern]
+        del bucket[gpu.id]
+        if not bucket:
+            del self._buckets[key][gpu.pattern]
+        gpu.busy = busy
+        gpu.free = free
+        gpu.pattern = Layout.of(busy)
+        self._buckets[key].setdefault(gpu.pattern, {})[gpu.id] = None
+        for inst in free:
+            self._reusable[(key, gpu.pattern, inst)][gpu.id] = None
+
+
+def _fragmentation(info: PatternInfo, weights: list[float], book: PatternBook) -> float:
+    """Expected free slices the next pod could not use on this GPU, over the demand seen so far."""
+    total = 0.0
+    for weight, shape, capacity in zip(weights, book.shapes, info.capacity):
+        if weight:
+            total += weight * (info.usable - shape.compute_slices * capacity)
+    return total
+
+
+class OnlinePlanner:
+    """The allocator's rule over a snapshot: pending pods largest first (then by priority), each
+    placed as if it arrived alone; free instances are reused where the rule allows."""
+
+    def plan(self, snapshot: Snapshot) -> Plan:
+        return self.plan_cluster(Cluster.of(snapshot))
+
+    def plan_cluster(self, cluster: Cluster) -> Plan:
+        started = time.perf_counter()
+        ids = {str(n): gpu for n, gpu in enumerate(cluster.gpus)}
+        allocator = OnlineAllocator(
+            [(gpu_id, gpu.geo) for gpu_id, gpu in ids.items()], node_of={gpu_id: gpu.node for gpu_id, gpu in ids.items()}
+        )
+        for gpu_id, gpu in ids.items():
+            allocator.set_state(gpu_id, {inst: gpu.pods.get(inst) for inst in gpu.busy}, gpu.free)
+        order = sorted(
+            enumerate(cluster.requests),
+            key=lambda item: (-max(item[1].slices_on(k) for k in item[1].shapes), -item[1].priority, item[0]),
+        )
+        assignments: dict[str, list[Slot]] = {}
+        for _, request in order:
+            placed = allocator.allocate(request.pod, request.profile, request.count)
+            if placed is not None:
+                assignments[request.pod] = [Slot(ids[g].node, ids[g].index, inst) for g, inst in placed]
+        targets = {gpu.key: allocator.layout(gpu_id) for gpu_id, gpu in ids.items()}
+        status = SolverStatus(SolverState.HEURISTIC, "online", time.perf_counter() - started)
+        return assemble(cluster, targets, assignments, status)

@@ -1,0 +1,222 @@
+"""The cluster snapshot the planner reads: nodes, their GPUs with the GPU instances they hold (free
+or in use), and the pods waiting for MIG devices. Documented in `docs/snapshot.md`.
+
+The document is checked in two passes: its shape (pydantic, strict: unknown fields, wrong types and
+missing fields are errors), then its meaning against the hardware catalog and the layout engine
+(known models, profiles that exist on them, placements that fit). Every error is one line naming the
+file, the path inside the document and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from kubemig.catalog import DEFAULT_DRIVER, find_model
+from kubemig.errors import KubemigError, LayoutError
+from kubemig.geometry import GpuGeometry, InstanceSpec, geometry_for, resolve_profile, validate
+
+
+class SnapshotError(KubemigError):
+    """A snapshot that cannot be read: `.where` is `file: path`, the message says what to change."""
+
+    def __init__(self, source: str, path: str, message: str) -> None:
+        self.source = source
+        self.path = path
+        where = f"{source}: {path}" if path else source
+        super().__init__(f"{where}: {message}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SnapshotInstance(_Strict):
+    """A GPU instance that exists on the GPU now. `pod` names the pod using it (which implies
+    `in_use`); an instance in use by something kubemig does not know has `in_use: true` and no pod."""
+
+    profile: str | int
+    start: int = Field(ge=0)
+    in_use: bool = False
+    pod: str | None = None
+
+    @model_validator(mode="after")
+    def _pod_means_in_use(self) -> SnapshotInstance:
+        if self.pod is not None and not self.in_use:
+            if "in_use" in self.model_fields_set:
+                raise ValueError(f"pod {self.pod!r} runs on this instance, so it is in use: set in_use: true or remove pod")
+            object.__setattr__(self, "in_use", True)
+        return self
+
+
+class GpuState(_Strict):
+    index: int = Field(ge=0)
+    model: str
+    numbering: Literal["direct", "swapped"] | None = None
+    instances: list[SnapshotInstance] = []
+
+
+class Node(_Strict):
+    name: str = Field(min_length=1)
+    driver: str | None = None
+    gpus: list[GpuState]
+
+
+class Request(_Strict):
+    """A pending pod: `count` instances of `profile`, all or nothing, all on one node."""
+
+    pod: str = Field(min_length=1)
+    profile: str | int
+    count: int = Field(default=1, ge=1)
+    priority: int = 0
+
+
+class Snapshot(_Strict):
+    version: Literal[1] = 1
+    nodes: list[Node]
+    requests: list[Request] = []
+
+    @staticmethod
+    def load(path: str | Path) -> Snapshot:
+        """Read and check a YAML (or JSON) snapshot file; SnapshotError says what is wrong."""
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SnapshotError(source, "", f"cannot read the file ({exc.strerror}): give an existing snapshot file") from exc
+        return Snapshot.parse(text, source)
+
+    @staticmethod
+    def parse(text: str, source: str = "<snapshot>") -> Snapshot:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise SnapshotError(source, where, f"not valid YAML ({exc.problem}): fix the syntax there") from exc
+        except yaml.YAMLError as exc:
+            raise SnapshotError(source, "", f"not valid YAML ({exc}): fix the syntax") from exc
+        if not isinstance(data, dict):
+            raise SnapshotError(source, "", "a snapshot is a mapping with `nodes` (and `requests`): see docs/snapshot.md")
+        try:
+            snapshot = Snapshot.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            raise SnapshotError(source, _path(data, first), _explain(first)) from None
+        snapshot.check(source)
+        return snapshot
+
+    def check(self, source: str = "<snapshot>") -> None:
+        """The meaning pass: models, profiles, placements, unique names (raises SnapshotError)."""
+        seen_nodes: dict[str, int] = {}
+        running: set[str] = set()
+        geometries: dict[tuple[str, int], GpuGeometry] = {}
+        for n, node in enumerate(self.nodes):
+            if node.name in seen_nodes:
+                raise SnapshotError(
+                    source, f"nodes[{n}].name", f"node {node.name!r} is also nodes[{seen_nodes[node.name]}]: give each node a unique name"
+                )
+            seen_nodes[node.name] = n
+            seen_gpus: set[int] = set()
+            for g, gpu in enumerate(node.gpus):
+                where = f"nodes[{n}].gpus[{g}]"
+                if gpu.index in seen_gpus:
+                    raise SnapshotError(source, f"{where}.index", f"node {node.name!r} lists GPU {gpu.index} twice: give each GPU its own index")
+                seen_gpus.add(gpu.index)
+                geo = _geometry(source, where, node, gpu)
+                geometries[(geo.model.key, geo.branch)] = geo
+                specs = []
+                for i, inst in enumerate(gpu.instances):
+                    try:
+                        shape = resolve_profile(geo, inst.profile)
+                    except KubemigError as exc:
+                        raise SnapshotError(source, f"{where}.instances[{i}].profile", str(exc)) from None
+                    if inst.start not in shape.starts:
+                        starts = ", ".join(map(str, shape.starts))
+                        raise SnapshotError(
+                            source,
+                            f"{where}.instances[{i}].start",
+                            f"{shape.name} cannot start at slice {inst.start} on {geo.model.key}: use one of {starts}",
+                        )
+                    specs.append(InstanceSpec(shape.name, inst.start))
+                    if inst.pod is not None:
+                        running.add(inst.pod)
+                try:
+                    validate(geo, specs)
+                except LayoutError as exc:
+                    raise SnapshotError(source, f"{where}.instances", f"not a valid layout: {exc}; fix the instances") from None
+        pods: dict[str, int] = {}
+        for r, request in enumerate(self.requests):
+            where = f"requests[{r}]"
+            if request.pod in pods:
+                raise SnapshotError(
+                    source, f"{where}.pod", f"pod {request.pod!r} is also requests[{pods[request.pod]}]: list each pending pod once"
+                )
+            pods[request.pod] = r
+            if request.pod in running:
+                raise SnapshotError(
+                    source, f"{where}.pod", f"pod {request.pod!r} already runs on an instance: remove it from requests"
+                )
+            if not any(_resolves(geo, request.profile) for geo in geometries.values()):
+                models = ", ".join(sorted({key for key, _ in geometries})) or "none"
+                offered = sorted({s.name for geo in geometries.values() for s in geo.shapes})
+                raise SnapshotError(
+                    source,
+                    f"{where}.profile",
+                    f"profile {request.profile!r} exists on no GPU of this snapshot (models: {models}): "
+                    f"use one of {', '.join(offered) or 'nothing'}",
+                )
+
+
+def _geometry(source: str, where: str, node: Node, gpu: GpuState) -> GpuGeometry:
+    try:
+        model = find_model(gpu.model)
+    except KubemigError as exc:
+        raise SnapshotError(source, f"{where}.model", str(exc)) from None
+    try:
+        return geometry_for(model, node.driver or DEFAULT_DRIVER)
+    except KubemigError as exc:
+        raise SnapshotError(source, f"{where.split('.')[0]}.driver", str(exc)) from None
+
+
+def _resolves(geo: GpuGeometry, profile: str | int) -> bool:
+    try:
+        resolve_profile(geo, profile)
+    except KubemigError:
+        return False
+    return True
+
+
+def _path(data: object, error: ErrorDetails) -> str:
+    """Where in the document the error is; pydantic's union-branch tags in `loc` are not document keys."""
+    out = ""
+    node = data
+    loc = list(error["loc"])
+    for n, part in enumerate(loc):
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out += f"[{part}]"
+            node = node[part]
+        elif isinstance(node, dict) and part in node:
+            out += f".{part}" if out else str(part)
+            node = node[part]
+        elif n == len(loc) - 1 and error["type"] in ("missing", "extra_forbidden"):
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _explain(error: ErrorDetails) -> str:
+    kind = error["type"]
+    field = str(error["loc"][-1]) if error["loc"] else "value"
+    if kind == "missing":
+        return f"`{field}` is required: add it (see docs/snapshot.md)"
+    if kind == "extra_forbidden":
+        return f"unknown field `{field}`: remove it or fix its spelling (see docs/snapshot.md)"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "value_error":
+        return message
+    return f"{message[0].lower()}{message[1:]} (got {error['input']!r}): fix the value"

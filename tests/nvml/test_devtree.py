@@ -1,0 +1,71 @@
+"""The device tree follows the GPU and compute instances, with minors as in mig-facts section 8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.nvml.conftest import MakeNvml
+
+
+def test_device_nodes_and_capabilities_follow_instances(make_nvml: MakeNvml, sim_env: dict[str, str]) -> None:
+    root = Path(sim_env["KUBEMIG_SIM_ROOT"])
+    nvml = make_nvml("2xA100-SXM4-40GB")
+    assert sorted(p.name for p in (root / "dev").iterdir() if p.is_file()) == [
+        "nvidia-uvm", "nvidia-uvm-tools", "nvidia0", "nvidia1", "nvidiactl",
+    ]  # fmt: skip
+    assert sorted(p.name for p in (root / "dev/nvidia-caps").iterdir()) == ["nvidia-cap1", "nvidia-cap2"]
+    nvml.set_mig_mode(1, True)
+    gi = nvml.create_gpu_instance(1, 14, None)  # 2g at 4: GI 5
+    assert gi.id == 5
+    nvml.create_compute_instance(1, 5, 0)
+    nvml.create_compute_instance(1, 5, 0)
+    gi_minor = 3 + 135 * 1 + 9 * 5
+    caps = root / "dev/nvidia-caps"
+    assert {p.name for p in caps.iterdir()} == {
+        "nvidia-cap1", "nvidia-cap2", f"nvidia-cap{gi_minor}", f"nvidia-cap{gi_minor + 1}", f"nvidia-cap{gi_minor + 2}",
+    }  # fmt: skip
+    access = root / "proc/driver/nvidia/capabilities/gpu1/mig/gi5"
+    assert (access / "access").read_text().splitlines()[0] == f"DeviceFileMinor: {gi_minor}"
+    assert (access / "ci1/access").read_text().splitlines()[0] == f"DeviceFileMinor: {gi_minor + 2}"
+    nvml.destroy_compute_instance(1, 5, 1)
+    nvml.destroy_compute_instance(1, 5, 0)
+    nvml.destroy_gpu_instance(1, 5)
+    assert {p.name for p in caps.iterdir()} == {"nvidia-cap1", "nvidia-cap2"}
+    assert not access.exists()
+
+
+def test_mig_minors_lists_every_minor(make_nvml: MakeNvml, sim_env: dict[str, str]) -> None:
+    make_nvml("1xA30")
+    lines = (Path(sim_env["KUBEMIG_SIM_ROOT"]) / "proc/driver/nvidia-caps/mig-minors").read_text().splitlines()
+    assert lines[:4] == ["config 1", "monitor 2", "gpu0/gi0/access 3", "gpu0/gi0/ci0/access 4"]
+    table = dict(line.rsplit(" ", 1)[::-1] for line in lines)
+    assert table["156"] == "gpu1/gi2/access"
+    assert table["157"] == "gpu1/gi2/ci0/access"
+    assert table[str(3 + 135 * 31 + 9 * 14 + 1 + 7)] == "gpu31/gi14/ci7/access"
+    assert len(lines) == 2 + 32 * 15 * 9
+
+
+def test_device_nodes_for_a_mig_device_exist_in_the_tree(make_nvml: MakeNvml) -> None:
+    from kubemig.nvml.caps import MigMinors, device_nodes
+
+    nvml = make_nvml("2xA100-SXM4-40GB")
+    nvml.set_mig_mode(1, True)
+    gi = nvml.create_gpu_instance(1, 19)
+    ci = nvml.create_compute_instance(1, gi.id, 0)
+    root = nvml.device_root
+    nodes = device_nodes(root, nvml.gpu(1).minor_number, gi.id, ci.id)
+    gi_minor = 3 + 135 + 9 * gi.id
+    assert nodes == [
+        "dev/nvidia1", f"dev/nvidia-caps/nvidia-cap{gi_minor}", f"dev/nvidia-caps/nvidia-cap{gi_minor + 1}",
+        "dev/nvidiactl", "dev/nvidia-uvm", "dev/nvidia-uvm-tools",
+    ]  # fmt: skip
+    assert all((root / n).is_file() for n in nodes)
+    assert MigMinors.read(root).ci(1, gi.id, 0) == gi_minor + 1
+
+
+def test_error_strings_work_without_the_c_library(make_nvml: MakeNvml) -> None:
+    import pynvml
+
+    make_nvml("1xA30")
+    assert str(pynvml.NVMLError(19)) == "In use by another client"
+    assert str(pynvml.NVMLError(23)) == "Insufficient Resources"

@@ -1,0 +1,100 @@
+"""The planner's optimum by brute force: every valid layout of every GPU (from the geometry oracle),
+every subset of the pending pods, every way to give them instances. Tiny cases only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import combinations, product
+
+from kubemig.errors import KubemigError
+from kubemig.geometry import resolve_profile
+from kubemig.planner import Snapshot
+from kubemig.planner.cluster import Cluster, ClusterGpu
+from tests.geometry.oracle import all_layouts
+
+Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per profile, destroyed, touched)
+
+
+def _signatures(gpu: ClusterGpu, wanted: set[int]) -> set[Signature]:
+    ids = wanted | {i.profile_id for i in gpu.current}
+    layouts = all_layouts(gpu.geo, ids) | {frozenset()}
+    out = set()
+    for layout in layouts:
+        if not gpu.busy <= layout:
+            continue
+        free = Counter(i.profile_id for i in layout if i not in gpu.busy and i.profile_id in wanted)
+        destroyed = sum(1 for i in gpu.current if i not in layout)
+        out.add((tuple(sorted(free.items())), destroyed, int(layout != frozenset(gpu.current.instances))))
+    return out
+
+
+def best_objective(snapshot: Snapshot) -> tuple[int, int, int, int]:
+    cluster = Cluster.of(snapshot)
+    gpus = list(cluster.gpus)
+    profile_of: list[dict[int, int | None]] = []  # per request: GPU position -> profile ID there
+    for request in cluster.requests:
+        row: dict[int, int | None] = {}
+        for g, gpu in enumerate(gpus):
+            try:
+                row[g] = resolve_profile(gpu.geo, request.profile).id
+            except KubemigError:
+                row[g] = None
+        profile_of.append(row)
+    options = [
+        _signatures(gpu, {pid for row in profile_of if (pid := row[g]) is not None}) for g, gpu in enumerate(gpus)
+    ]
+    requests = list(cluster.requests)
+    subsets = []
+    for size in range(len(requests), -1, -1):
+        for chosen in combinations(range(len(requests)), size):
+            slices = sum(requests[r].count * _slices(gpus, profile_of[r]) for r in chosen)
+            subsets.append((slices, sum(requests[r].priority for r in chosen), chosen))
+    subsets.sort(key=lambda s: (s[0], s[1]), reverse=True)
+    best: tuple[int, int, int, int] | None = None
+    for combo in product(*options):
+        capacity = [dict(sig[0]) for sig in combo]
+        changes = (-sum(sig[1] for sig in combo), -sum(sig[2] for sig in combo))
+        for slices, priority, chosen in subsets:
+            if best is not None and (slices, priority) < best[:2]:
+                break
+            if _feasible([requests[r] for r in chosen], [profile_of[r] for r in chosen], gpus, capacity):
+                key = (slices, priority, *changes)
+                if best is None or key > best:
+                    best = key
+                break
+    assert best is not None
+    return best
+
+
+def _slices(gpus: list[ClusterGpu], row: dict[int, int | None]) -> int:
+    values = {gpus[g].geo.shape(pid).compute_slices for g, pid in row.items() if pid is not None}
+    assert len(values) <= 1, "a profile name with different compute slices on two models"
+    return values.pop() if values else 0
+
+
+def _feasible(requests: list, rows: list[dict[int, int | None]], gpus: list[ClusterGpu], capacity: list[dict[int, int]]) -> bool:  # type: ignore[type-arg]
+    if not requests:
+        return True
+    request, row = requests[0], rows[0]
+    nodes = sorted({gpu.node for gpu in gpus})
+    for node in nodes:
+        places = [g for g, gpu in enumerate(gpus) if gpu.node == node and row[g] is not None]
+
+        def spread(left: int, first: int) -> bool:
+            if left == 0:
+                return _feasible(requests[1:], rows[1:], gpus, capacity)
+            for i in range(first, len(places)):
+                g = places[i]
+                pid = row[g]
+                assert pid is not None
+                if capacity[g].get(pid, 0) > 0:
+                    capacity[g][pid] -= 1
+                    ok = spread(left - 1, i)
+                    capacity[g][pid] += 1
+                    if ok:
+                        return True
+            return False
+
+        if spread(request.count, 0):
+            return True
+    return False

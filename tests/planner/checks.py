@@ -1,0 +1,60 @@
+"""An independent check of a plan against its snapshot: every rule a plan must keep."""
+
+from __future__ import annotations
+
+from kubemig.errors import KubemigError
+from kubemig.geometry import Action, GpuGeometry, Layout, resolve_profile
+from kubemig.planner import Plan, Snapshot
+from kubemig.planner.cluster import Cluster
+from tests.geometry.oracle import is_valid
+
+
+def _resolves(geo: GpuGeometry, token: str) -> int | None:
+    try:
+        return resolve_profile(geo, token).id
+    except KubemigError:
+        return None
+
+
+def check_plan(snapshot: Snapshot, plan: Plan) -> None:
+    cluster = Cluster.of(snapshot)
+    assert set(plan.gpus) == {gpu.key for gpu in cluster.gpus}
+    for gpu in cluster.gpus:
+        gpu_plan = plan.gpus[gpu.key]
+        target = gpu_plan.target
+        assert is_valid(gpu.geo, target.instances), f"{gpu.key}: invalid target {target}"
+        assert gpu.busy <= set(target.instances), f"{gpu.key}: a busy instance moved or vanished"
+        state = set(gpu.current.instances)
+        for step in gpu_plan.transition.steps:
+            if step.action is Action.DESTROY:
+                assert step.instance in state and step.instance not in gpu.busy
+                state.remove(step.instance)
+            else:
+                assert step.instance not in state and is_valid(gpu.geo, [*state, step.instance])
+                state.add(step.instance)
+        assert Layout.of(state) == target, f"{gpu.key}: the steps do not reach the target"
+    by_key = {gpu.key: gpu for gpu in cluster.gpus}
+    taken: set[tuple[str, int, object]] = set()
+    slices = priority = 0
+    for request in snapshot.requests:
+        slots = plan.assignments.get(request.pod)
+        if slots is None:
+            assert request.pod in plan.unscheduled
+            continue
+        assert request.pod not in plan.unscheduled
+        assert len(slots) == request.count, f"{request.pod} got {len(slots)} instances, asked {request.count}"
+        assert len({s.node for s in slots}) == 1, f"{request.pod} spans nodes"
+        for slot in slots:
+            gpu = by_key[(slot.node, slot.gpu)]
+            assert slot.instance in plan.gpus[gpu.key].target.instances
+            assert slot.instance not in gpu.busy, f"{request.pod} got a busy instance"
+            assert slot.instance.profile_id == _resolves(gpu.geo, str(request.profile))
+            assert (slot.node, slot.gpu, slot.instance) not in taken, "an instance is assigned twice"
+            taken.add((slot.node, slot.gpu, slot.instance))
+            slices += gpu.geo.shape(slot.instance.profile_id).compute_slices
+        priority += request.priority
+    assert set(plan.assignments) | set(plan.unscheduled) == {r.pod for r in snapshot.requests}
+    destroyed = sum(len(p.transition.destroy) for p in plan.gpus.values())
+    touched = sum(1 for p in plan.gpus.values() if p.transition.steps)
+    assert (plan.objective.scheduled_slices, plan.objective.priority) == (slices, priority)
+    assert (plan.objective.free_destroyed, plan.objective.gpus_touched) == (destroyed, touched)

@@ -1,0 +1,68 @@
+"""Random small cluster snapshots for property tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from kubemig.geometry import GpuGeometry, Instance, can_add, geometry_for
+from kubemig.planner import Snapshot
+
+MODELS = ("A100-SXM4-40GB", "H100-80GB-HBM3", "A30")
+
+
+def _plain_shapes(geo: GpuGeometry) -> list[str]:
+    return [s.name for s in geo.shapes]
+
+
+@st.composite
+def gpu_states(draw: st.DrawFn, model: str, index: int, pods: list[str]) -> dict[str, Any]:
+    geo = geometry_for(model)
+    present: list[Instance] = []
+    for _ in range(draw(st.integers(0, 4))):
+        shape = draw(st.sampled_from(geo.shapes))
+        start = draw(st.sampled_from(shape.starts))
+        if can_add(geo, present, shape, start):
+            present.append(shape.at(start))
+    instances = []
+    for inst in present:
+        use = draw(st.sampled_from(["free", "pod", "unknown"]))
+        item: dict[str, Any] = {"profile": inst.name, "start": inst.start}
+        if use == "pod":
+            pods.append(f"running-{len(pods)}")
+            item["pod"] = pods[-1]
+        elif use == "unknown":
+            item["in_use"] = True
+        instances.append(item)
+    return {"index": index, "model": model, "instances": instances}
+
+
+@st.composite
+def snapshots(
+    draw: st.DrawFn, *, max_gpus: int = 4, max_requests: int = 4, max_count: int = 2, models: tuple[str, ...] = MODELS
+) -> Snapshot:
+    gpu_count = draw(st.integers(1, max_gpus))
+    node_count = draw(st.integers(1, min(2, gpu_count)))
+    running: list[str] = []
+    nodes: list[dict[str, Any]] = [{"name": f"node-{n}", "gpus": []} for n in range(node_count)]
+    used_models = []
+    for g in range(gpu_count):
+        model = draw(st.sampled_from(models))
+        used_models.append(model)
+        node = nodes[g % node_count]
+        node["gpus"].append(draw(gpu_states(model, len(node["gpus"]), running)))
+    names = sorted({name for model in used_models for name in _plain_shapes(geometry_for(model))})
+    requests = []
+    for r in range(draw(st.integers(0, max_requests))):
+        requests.append(
+            {
+                "pod": f"pending-{r}",
+                "profile": draw(st.sampled_from(names)),
+                "count": draw(st.integers(1, max_count)),
+                "priority": draw(st.integers(0, 3)),
+            }
+        )
+    snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests})
+    snapshot.check()
+    return snapshot

@@ -1,0 +1,164 @@
+"""The online allocator against a model: random allocate/release sequences, with and without
+admission; layouts always valid, nothing double-booked, busy instances never moved, all-or-nothing,
+operations counted exactly, and (without admission) a pod refused only when it fits nowhere."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from kubemig.errors import ProfileError
+from kubemig.geometry import Instance, Layout, can_add, geometry_for, resolve_profile
+from kubemig.planner import OnlineAllocator
+from tests.geometry.oracle import is_valid
+
+MODELS = ("A100-SXM4-40GB", "H100-80GB-HBM3", "A30")
+
+
+class AllocatorMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.allocator: OnlineAllocator
+        self.models: dict[str, str] = {}
+        self.nodes: dict[str, str] | None = None
+        self.held: dict[str, list[tuple[str, Instance]]] = {}  # the model: pod -> its instances
+        self.admission = False
+        self.count = 0
+
+    @initialize(
+        models=st.lists(st.sampled_from(MODELS), min_size=1, max_size=4),
+        by_node=st.booleans(),
+        load=st.sampled_from([None, None, 1.3, 2.0]),
+    )
+    def setup(self, models: list[str], by_node: bool, load: float | None) -> None:
+        self.models = {f"gpu-{n}": m for n, m in enumerate(models)}
+        self.nodes = {g: f"node-{n % 2}" for n, g in enumerate(self.models)} if by_node else None
+        self.admission = load is not None
+        self.allocator = OnlineAllocator(list(self.models.items()), node_of=self.nodes, expected_load=load)
+
+    def _names(self) -> list[str]:
+        return sorted({s.name for m in self.models.values() for s in geometry_for(m).shapes})
+
+    @rule(data=st.data(), count=st.sampled_from([1, 1, 1, 2, 3]))
+    def allocate(self, data: st.DataObject, count: int) -> None:
+        profile = data.draw(st.sampled_from(self._names()))
+        before = {g: self.allocator.layout(g) for g in self.models}
+        operations = self.allocator.reconfigurations
+        pod = f"pod-{self.count}"
+        self.count += 1
+        placed = self.allocator.allocate(pod, profile, count)
+        after = {g: self.allocator.layout(g) for g in self.models}
+        if placed is None:
+            assert after == before and self.allocator.reconfigurations == operations
+            if count == 1 and not self.admission:
+                for g, model in self.models.items():
+                    geo = geometry_for(model)
+                    try:
+                        shape = resolve_profile(geo, profile)
+                    except ProfileError:
+                        continue
+                    busy = list(self.allocator.busy(g))
+                    assert not any(can_add(geo, busy, shape, s) for s in shape.starts), f"{profile} fit on {g}"
+            return
+        assert len(placed) == count
+        if self.nodes is not None:
+            assert len({self.nodes[g] for g, _ in placed}) == 1
+        for g, inst in placed:
+            assert inst.profile_id == resolve_profile(geometry_for(self.models[g]), profile).id
+            assert inst in after[g].instances
+        self.held[pod] = placed
+        changed = sum(len(set(before[g]) ^ set(after[g])) for g in self.models)
+        assert self.allocator.reconfigurations - operations == changed
+
+    @precondition(lambda self: bool(self.held))
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        pod = data.draw(st.sampled_from(sorted(self.held)))
+        before = {g: self.allocator.layout(g) for g in self.models}
+        self.allocator.release(pod)
+        del self.held[pod]
+        assert {g: self.allocator.layout(g) for g in self.models} == before  # released instances stay, free
+
+    @invariant()
+    def layouts_valid_and_busy_instances_held(self) -> None:
+        if not self.models:
+            return
+        owners: dict[tuple[str, Instance], str] = {}
+        for pod, slots in self.held.items():
+            for slot in slots:
+                assert slot not in owners, f"{slot} given to {owners[slot]} and {pod}"
+                owners[slot] = pod
+        for g, model in self.models.items():
+            layout = self.allocator.layout(g)
+            assert is_valid(geometry_for(model), layout.instances)
+            busy = self.allocator.busy(g)
+            assert {(g, i): p for i, p in busy.items()} == {k: v for k, v in owners.items() if k[0] == g}
+            assert set(busy) <= set(layout.instances)
+        assert self.allocator.assignments() == self.held
+
+
+AllocatorMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+TestAllocator = AllocatorMachine.TestCase
+
+
+def test_allocator_rejects_misuse() -> None:
+    allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")])
+    assert allocator.allocate("a", "3g.20gb") == [("g0", Instance(4, 4, 9, "3g.20gb"))]
+    with pytest.raises(ValueError, match="already holds"):
+        allocator.allocate("a", "1g.5gb")
+    with pytest.raises(ProfileError):
+        allocator.allocate("b", "3g.40gb")
+    with pytest.raises(ValueError, match="given twice"):
+        OnlineAllocator([("g0", "A30"), ("g0", "A30")])
+    allocator.release("never-placed")  # unknown pods are ignored
+    assert allocator.layout("g0") == Layout.of([Instance(4, 4, 9, "3g.20gb")])
+
+
+def test_allocator_packs_partly_used_gpus_first_and_keeps_halves_whole() -> None:
+    allocator = OnlineAllocator([("g0", "A100-SXM4-40GB"), ("g1", "A100-SXM4-40GB")])
+    assert allocator.allocate("a", "3g.20gb") == [("g0", Instance(4, 4, 9, "3g.20gb"))]
+    # the 4g.20gb completes g0 rather than opening g1, which stays whole for a 7g.40gb
+    assert allocator.allocate("b", "4g.20gb") == [("g0", Instance(0, 4, 5, "4g.20gb"))]
+    assert allocator.allocate("c", "7g.40gb") == [("g1", Instance(0, 8, 0, "7g.40gb"))]
+    assert allocator.allocate("d", "1g.5gb") is None
+
+
+def test_released_instances_are_reused_without_reconfiguration() -> None:
+    allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")])
+    allocator.allocate("a", "2g.10gb")
+    operations = allocator.reconfigurations
+    allocator.release("a")
+    placed = allocator.allocate("b", "2g.10gb")
+    assert placed is not None and allocator.reconfigurations == operations
+    allocator.release("b")
+    allocator.allocate("c", "7g.40gb")  # the free 2g.10gb is in the way: destroyed, then 7g created
+    assert allocator.reconfigurations == operations + 2
+
+
+def test_admission_declines_a_pod_that_would_strand_room_in_an_overloaded_stream() -> None:
+    gpus = [(f"g{n}", "A100-SXM4-40GB") for n in range(4)]
+    allocator = OnlineAllocator(gpus, expected_load=2.0)
+    for n in range(3):
+        assert allocator.allocate(f"w{n}", "7g.40gb") is not None
+    # whole-GPU pods are the whole demand so far: a 4g.20gb would leave 3 slices nobody asks for
+    assert allocator.allocate("small", "4g.20gb") is None
+    assert allocator.allocate("w3", "7g.40gb") is not None
+    greedy = OnlineAllocator(gpus)
+    for n in range(3):
+        greedy.allocate(f"w{n}", "7g.40gb")
+    assert greedy.allocate("small", "4g.20gb") is not None
+
+
+def test_free_instances_in_the_way_are_destroyed() -> None:
+    allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")])
+    for n in range(7):
+        assert allocator.allocate(f"one-{n}", "1g.5gb") is not None
+    assert allocator.allocate("late", "1g.5gb") is None
+    for n in range(7):
+        allocator.release(f"one-{n}")
+    operations = allocator.reconfigurations
+    assert allocator.allocate("whole", "7g.40gb") == [("g0", Instance(0, 8, 0, "7g.40gb"))]
+    assert allocator.layout("g0") == Layout.of([Instance(0, 8, 0, "7g.40gb")])
+    assert allocator.reconfigurations == operations + 8

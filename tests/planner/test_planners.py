@@ -1,0 +1,111 @@
+"""Both planners on random small snapshots: every plan keeps the rules; the exact one is optimal
+(equal to a brute force over every layout) and never behind the online one."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+
+from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot, SolverState
+from tests.planner.brute import best_objective
+from tests.planner.checks import check_plan
+from tests.planner.strategies import snapshots
+
+EXACT = ExactPlanner(time_limit_s=20)
+
+
+@settings(max_examples=60)
+@given(snapshots())
+def test_every_plan_is_valid_and_exact_is_never_behind_online(snapshot: Snapshot) -> None:
+    exact = EXACT.plan(snapshot)
+    online = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, exact)
+    check_plan(snapshot, online)
+    assert exact.status.state is SolverState.OPTIMAL
+    assert online.status.state is SolverState.HEURISTIC
+    assert exact.objective.key() >= online.objective.key()
+
+
+@settings(max_examples=40)
+@given(snapshots(max_gpus=2, max_requests=3))
+def test_exact_objective_equals_brute_force(snapshot: Snapshot) -> None:
+    plan = EXACT.plan(snapshot)
+    assert plan.objective.key() == best_objective(snapshot)
+
+
+def _snapshot(text: str) -> Snapshot:
+    return Snapshot.parse(text)
+
+
+def test_exact_keeps_busy_instances_and_reuses_free_ones() -> None:
+    snapshot = _snapshot(
+        """
+nodes:
+- name: n
+  gpus:
+  - index: 0
+    model: A100-SXM4-40GB
+    instances:
+    - {profile: 3g.20gb, start: 4, pod: running}
+    - {profile: 2g.10gb, start: 0}
+    - {profile: 2g.10gb, start: 2}
+requests:
+- {pod: a, profile: 2g.10gb}
+- {pod: b, profile: 2g.10gb}
+"""
+    )
+    plan = EXACT.plan(snapshot)
+    check_plan(snapshot, plan)
+    assert sorted(str(s.instance) for slots in plan.assignments.values() for s in slots) == ["2g.10gb@0", "2g.10gb@2"]
+    assert plan.objective.key() == (4, 0, 0, 0)  # nothing created or destroyed
+
+
+def test_exact_prefers_slices_then_priority_then_fewer_changes() -> None:
+    snapshot = _snapshot(
+        """
+nodes:
+- name: n
+  gpus:
+  - {index: 0, model: A100-SXM4-40GB, instances: [{profile: 1g.5gb, start: 6}]}
+requests:
+- {pod: big, profile: 4g.20gb}
+- {pod: low, profile: 3g.20gb, priority: 1}
+- {pod: high, profile: 3g.20gb, priority: 5}
+"""
+    )
+    plan = EXACT.plan(snapshot)
+    check_plan(snapshot, plan)
+    # 4g + 3g = 7 slices beats 3g + 3g = 6; of the two 3g pods the higher priority one goes
+    assert set(plan.assignments) == {"big", "high"}
+    assert plan.unscheduled == ["low"]
+    assert plan.objective.free_destroyed == 1  # 1g.5gb@6 stands where 3g.20gb@4 must go
+
+
+def test_multi_instance_pod_stays_on_one_node() -> None:
+    snapshot = _snapshot(
+        """
+nodes:
+- {name: a, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+- {name: b, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+- {pod: pair, profile: 7g.40gb, count: 2}
+- {pod: one, profile: 7g.40gb}
+"""
+    )
+    for planner in (EXACT, OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        assert plan.unscheduled == ["pair"]  # two whole GPUs exist, but on two nodes
+
+
+def test_time_limited_solve_reports_its_state() -> None:
+    snapshot = _snapshot(
+        "nodes:\n"
+        + "".join(f"- {{name: n{n}, gpus: [{{index: 0, model: A100-SXM4-40GB}}, {{index: 1, model: H100-80GB-HBM3}}]}}\n" for n in range(30))
+        + "requests:\n"
+        + "".join(f"- {{pod: p{r}, profile: {['1g.10gb', '2g.10gb', '3g.20gb', '4g.40gb'][r % 4]}, count: {1 + r % 3}, priority: {r % 5}}}\n" for r in range(60))
+    )
+    plan = ExactPlanner(time_limit_s=0.2).plan(snapshot)
+    check_plan(snapshot, plan)
+    assert plan.status.state in (SolverState.OPTIMAL, SolverState.TIME_LIMIT)
+    if plan.status.state is SolverState.TIME_LIMIT:
+        assert plan.status.detail
