@@ -264,3 +264,73 @@ def speed_plot(report: Mapping[str, Any], path: Path) -> None:
         batch_ax.text(0.5, 0.5, "planners not timed (--no-exact)", ha="center", transform=batch_ax.transAxes)
     fig.suptitle("speed: online decisions per pod, planner per batch")
     save_figure(fig, path)
+
+
+def _cell(stat: Mapping[str, float] | None) -> str:
+    return "-" if stat is None else f"{100 * stat['mean']:.2f} ({100 * stat['min']:.1f})"
+
+
+def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
+    """README tables from result files: fill by trace (policy x N), churn, speed."""
+    out: list[str] = []
+    fills = [r for r in reports if r["config"].get("benchmark") == "fill"]
+    by_trace: dict[str, list[Mapping[str, Any]]] = {}
+    for report in fills:
+        by_trace.setdefault(Path(str(report["config"]["mapping"]["trace"])).stem.removeprefix("openb_pod_list_"), []).append(report)
+    for trace, group in by_trace.items():
+        group = sorted(group, key=lambda r: int(r["config"]["gpus"]))
+        sizes = [int(r["config"]["gpus"]) for r in group]
+        policies = list(dict.fromkeys(str(e["policy"]) for r in group for e in r["summary"]))
+        seeds = sorted({int(r["config"]["seeds"]) for r in group})
+        out.append(f"**fill, trace `{trace}`** (allocated / bound, %: mean over {'/'.join(map(str, seeds))} seeds (worst seed))")
+        out.append("")
+        out.append("| policy | " + " | ".join(f"N = {n:,}" for n in sizes) + " | p50 / p99 ms at N = " + f"{sizes[-1]:,} |")
+        out.append("|---|" + "---:|" * len(sizes) + "---:|")
+        for policy in policies:
+            cells = []
+            for report in group:
+                entry = next((e for e in report["summary"] if e["policy"] == policy), None)
+                cells.append(_cell(_stat(entry, "ratio_to_bound")) if entry else "-")
+            last = next((e for e in group[-1]["summary"] if e["policy"] == policy), None)
+            p50, p99 = (_stat(last, "decision_ms_p50"), _stat(last, "decision_ms_p99")) if last else (None, None)
+            timing = f"{p50['mean']:.3f} / {p99['max']:.3f}" if p50 and p99 else "-"
+            out.append(f"| {policy} | " + " | ".join(cells) + f" | {timing} |")
+        bound_cells = []
+        for report in group:
+            capacity = float(report["config"]["capacity_slices"])
+            bounds = [float(b["bound_slices"]) for b in report["config"]["bounds"]]
+            bound_cells.append(f"{100 * sum(bounds) / len(bounds) / capacity:.2f} of capacity")
+        out.append("| *(bound)* | " + " | ".join(bound_cells) + " | |")
+        out.append("")
+    for report in (r for r in reports if r["config"].get("benchmark") == "churn"):
+        config = report["config"]
+        trace = Path(str(config["mapping"]["trace"])).stem.removeprefix("openb_pod_list_")
+        out.append(f"**churn, trace `{trace}`, {config['gpus']} GPUs** (time-averaged over the measured window)")
+        out.append("")
+        out.append("| workload | policy | allocated slices | bound | of bound | wait p50 s | wait p95 s | never placed | reconfigurations |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for row in report["results"]:
+            out.append(
+                f"| {row['workload']} | {row['policy']} | {row['time_avg_allocated_slices']:.1f} | "
+                f"{row['time_avg_bound_slices']:.1f} | {100 * row['ratio_to_bound']:.2f}% | {row['wait_s_p50']:.0f} | "
+                f"{row['wait_s_p95']:.0f} | {row['pods_never_placed']} / {row['pods']} | {row['reconfigurations']} |"
+            )
+        out.append("")
+    for report in (r for r in reports if r["config"].get("benchmark") == "speed"):
+        out.append(f"**speed** ({report['config']['machine']})")
+        out.append("")
+        out.append("| GPUs | what | p50 ms | p99 ms | max ms | time s | result |")
+        out.append("|---:|---|---:|---:|---:|---:|---|")
+        for row in report["results"]:
+            if row["mode"] == "online":
+                out.append(
+                    f"| {row['gpus']:,} | online `{row['policy']}`, per pod ({row['pods']} pods) | {row['decision_ms_p50']:.3f} | "
+                    f"{row['decision_ms_p99']:.3f} | {row['decision_ms_max']:.3f} | | {row['pods_placed']} placed |"
+                )
+            else:
+                out.append(
+                    f"| {row['gpus']:,} | `{row['solver']}` planner, per batch of {row['pending_pods']} pending | | | | "
+                    f"{row['time_s']:.3f} | {row['state']}, {row['pods_scheduled']} pods / {row['slices_scheduled']} slices |"
+                )
+        out.append("")
+    return "\n".join(out)

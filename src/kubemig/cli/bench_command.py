@@ -201,3 +201,24 @@ def speed_command(
         time_limit_s=time_limit_s,
     )
     _emit(report, speed_table(report), json_out, plot_out, print_json, speed_plot)
+
+
+@bench.command("summarize")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def summarize_command(files: tuple[Path, ...]) -> None:
+    """Markdown tables (as in the README) from result files of fill, churn and speed."""
+    import json
+
+    from kubemig.bench.report import markdown_summary
+    from kubemig.errors import KubemigError
+
+    reports = []
+    for path in files:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise KubemigError(f"cannot read {path} as a bench result: {exc}") from None
+        if not isinstance(report, dict) or "config" not in report or "results" not in report:
+            raise KubemigError(f"{path} is not a `kubemig bench` result (no config/results): give fill, churn or speed JSON")
+        reports.append(report)
+    click.echo(markdown_summary(reports))
