@@ -46,6 +46,16 @@ def test_fill_in_process(tmp_path: Path) -> None:
     assert "static-best" in result.output and "fgd" in result.output
     check_fill_json(json.loads(out.read_text()), 8, 1, POLICIES.split(","))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the README tables and the plots come back from the JSON alone
+    summary = CliRunner().invoke(cli, ["bench", "summarize", str(out)], catch_exceptions=False)
+    assert summary.exit_code == 0 and "**fill, trace `tiny`**" in summary.output
+    assert "| policy | N = 8 | p50 / p99 ms at N = 8 |" in summary.output and "| fgd | " in summary.output
+    again = tmp_path / "again.png"
+    redraw = CliRunner().invoke(cli, ["bench", "plot", str(out), str(again)], catch_exceptions=False)
+    assert redraw.exit_code == 0 and again.read_bytes()[:4] == b"\x89PNG"
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text("[1, 2]")
+    assert "not a `kubemig bench` result" in str(CliRunner().invoke(cli, ["bench", "summarize", str(bogus)]).exception)
 
 
 def test_fill_rejects_an_unknown_policy_and_a_missing_trace(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ def fill_plot(report: Mapping[str, Any], path: Path) -> None:
     left.axhline(99, color="#c44e52", linestyle="--", linewidth=1, label="99% target")
     left.set_ylabel("allocated / bound (%)")
     left.set_ylim(0, 102)
-    left.legend(loc="lower right")
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=1, fontsize=8)
     left.tick_params(axis="x", rotation=30)
     width = 0.4
     xs = range(len(names))
@@ -142,7 +142,7 @@ def fill_plot(report: Mapping[str, Any], path: Path) -> None:
     right.set_xticks(list(xs), names, rotation=30)
     right.set_ylabel(f"of {config['capacity_slices']} compute slices (%)")
     right.set_ylim(0, 102)
-    right.legend(loc="lower right")
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, fontsize=8)
     mapping = config["mapping"]
     fig.suptitle(
         f"fill: {Path(str(mapping['trace'])).stem}, {config['gpus']} x {config['gpu_model']}, "
@@ -198,7 +198,8 @@ def churn_plot(report: Mapping[str, Any], path: Path) -> None:
         bar_ax.set_ylabel("time-averaged allocated / bound (%)")
         bar_ax.tick_params(axis="x", rotation=30)
         bar_ax.set_title(f"{workload}: against the bound at every event")
-    fig.suptitle(f"churn: {config['gpus']} x {config['gpu_model']}, mapping {config['mapping']['mapping']}")
+    trace = Path(str(config["mapping"]["trace"])).stem
+    fig.suptitle(f"churn: {trace}, {config['gpus']} x {config['gpu_model']}, mapping {config['mapping']['mapping']}")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -334,3 +335,6 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
                 )
         out.append("")
     return "\n".join(out)
+
+
+PLOTS = {"fill": fill_plot, "churn": churn_plot, "speed": speed_plot}

@@ -222,3 +222,22 @@ def summarize_command(files: tuple[Path, ...]) -> None:
             raise KubemigError(f"{path} is not a `kubemig bench` result (no config/results): give fill, churn or speed JSON")
         reports.append(report)
     click.echo(markdown_summary(reports))
+
+
+@bench.command("plot")
+@click.argument("result", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("png", type=click.Path(dir_okay=False, path_type=Path))
+def plot_command(result: Path, png: Path) -> None:
+    """Draw RESULT (fill, churn or speed JSON) again as PNG, without rerunning it."""
+    import json
+
+    from kubemig.bench.report import PLOTS
+    from kubemig.errors import KubemigError
+
+    try:
+        report = json.loads(result.read_text(encoding="utf-8"))
+        draw = PLOTS[report["config"]["benchmark"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KubemigError(f"{result} is not a `kubemig bench` result ({exc}): give fill, churn or speed JSON") from None
+    draw(report, png)
+    click.echo(f"wrote {png}")
