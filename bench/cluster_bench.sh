@@ -24,4 +24,7 @@ fi
 if [ "$what" = speed ] || [ "$what" = all ]; then
   nice $KUBEMIG bench speed --gpus 100,1000,10000 --policies kubemig,kubemig-fit \
     --json "$OUT/speed.json" --plot "$OUT/speed.png"
+  # multi-GPU pods take another path through the allocator (one node for all their instances)
+  nice $KUBEMIG bench speed --trace multigpu50 --gpus 100,1000,10000 --policies kubemig,kubemig-fit --no-exact \
+    --json "$OUT/speed-multigpu50.json" --plot "$OUT/speed-multigpu50.png"
 fi

@@ -12,14 +12,14 @@ anything changes. A decision is refused with `InvalidDecisionError` when
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubemig.bench.profiles import capacity_slices, classic_shapes
+from kubemig.bench.profiles import capacity_slices
 from kubemig.bench.trace import PodRequest
 from kubemig.errors import KubemigError, LayoutError
-from kubemig.geometry import GpuGeometry, Instance, InstanceSpec, Layout, ProfileShape, validate
+from kubemig.geometry import GpuGeometry, Instance, InstanceSpec, Layout, validate
 
 
 class InvalidDecisionError(KubemigError):
@@ -50,10 +50,6 @@ class ClusterSpec:
     @property
     def capacity_slices(self) -> int:
         return capacity_slices(self.geo, self.gpus)
-
-    @property
-    def shapes(self) -> tuple[ProfileShape, ...]:
-        return classic_shapes(self.geo)
 
     def node_of(self, gpu: int) -> int:
         return gpu // self.gpus_per_node
@@ -141,9 +137,6 @@ class Cluster:
 
     def running(self) -> Iterator[PodRequest]:
         return (request for request, _ in self._pods.values())
-
-    def __contains__(self, pod: str) -> bool:
-        return pod in self._pods
 
     # --- changes ------------------------------------------------------------------------------
     def setup(self, layouts: Mapping[int, Layout]) -> None:
@@ -261,13 +254,3 @@ class Cluster:
                 raise InvalidDecisionError(
                     self.policy, pod.name, f"{instance} on {where(gpu)} is in use by pod {self._busy[gpu][instance]}"
                 )
-
-
-def free_instances(cluster: ClusterView, gpu: int) -> list[Instance]:
-    busy = cluster.busy(gpu)
-    return [i for i in cluster.layout(gpu).instances if i not in busy]
-
-
-def without(layout: Layout, instances: Sequence[Instance]) -> Layout:
-    gone = set(instances)
-    return Layout(tuple(i for i in layout.instances if i not in gone))

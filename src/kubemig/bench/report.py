@@ -318,7 +318,8 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
             )
         out.append("")
     for report in (r for r in reports if r["config"].get("benchmark") == "speed"):
-        out.append(f"**speed** ({report['config']['machine']})")
+        trace = Path(str(report["config"]["mapping"]["trace"])).stem.removeprefix("openb_pod_list_")
+        out.append(f"**speed, trace `{trace}`** ({report['config']['machine']})")
         out.append("")
         out.append("| GPUs | what | p50 ms | p99 ms | max ms | time s | result |")
         out.append("|---:|---|---:|---:|---:|---:|---|")

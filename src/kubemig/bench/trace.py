@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -262,7 +261,3 @@ def map_trace(trace: Trace, geo: GpuGeometry, mapping: Mapping = Mapping.CEIL) -
 def format_histogram(histogram: dict[str, int]) -> str:
     total = sum(histogram.values())
     return ", ".join(f"{k} {n} ({100 * n / total:.1f}%)" for k, n in histogram.items())
-
-
-def kinds_in(requests: Iterable[PodRequest]) -> Sequence[tuple[int, int]]:
-    return sorted({r.kind for r in requests})

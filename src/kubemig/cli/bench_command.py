@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -12,61 +14,95 @@ from kubemig.catalog import DEFAULT_DRIVER
 from kubemig.cli.output import console, echo_json
 from kubemig.geometry import GpuGeometry, geometry_for
 
+if TYPE_CHECKING:
+    from kubemig.bench.trace import MappedTrace
+
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_GPU = "A100-SXM4-40GB"
 
 
-def _cluster_options(func: F) -> F:
-    for option in reversed(
-        [
-            click.option(
-                "--trace",
-                default="default",
-                show_default=True,
-                metavar="FILE",
-                help="openb pod list CSV, or default / gpushare100 / multigpu50 from /work/shared/data/openb.",
-            ),
-            click.option("--gpu", "gpu", default=DEFAULT_GPU, show_default=True, metavar="MODEL", help="GPU model of every node."),
-            click.option("--driver", default=DEFAULT_DRIVER, show_default=True, help="Driver version whose profiles apply."),
-            click.option(
-                "--mapping",
-                type=click.Choice(["ceil", "nearest"]),
-                default="ceil",
-                show_default=True,
-                help="How a pod's GPU share becomes a MIG profile: smallest covering, or nearest.",
-            ),
-            click.option("--policies", metavar="LIST", help="Comma list of policies (default: all available)."),
-            click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here."),
-            click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG plot here."),
-            click.option("--print-json", is_flag=True, help="Print the JSON results instead of the table."),
-        ]
-    ):
-        func = option(func)
-    return func
+@dataclass(frozen=True)
+class Common:
+    """The options every benchmark takes: where the pods come from, on what GPUs, where results go."""
+
+    trace: str
+    gpu: str
+    driver: str
+    mapping: str
+    policies: str | None
+    json_out: Path | None
+    plot_out: Path | None
+    print_json: bool
+
+    def geometry(self) -> GpuGeometry:
+        return geometry_for(self.gpu, self.driver)
+
+    def mapped(self) -> MappedTrace:
+        from kubemig.bench.trace import Mapping, map_trace, read_trace
+
+        return map_trace(read_trace(self.trace), self.geometry(), Mapping(self.mapping))
+
+    def policy_names(self, default: str | None = None) -> list[str]:
+        from kubemig.bench.policies import policy_names
+
+        return policy_names(self.policies or default)
+
+    def emit(self, report: dict[str, Any], table: Any, plot: Callable[[dict[str, Any], Path], None]) -> None:
+        from kubemig.bench.report import mapping_line, write_json
+
+        if self.json_out:
+            write_json(self.json_out, report)
+        if self.plot_out:
+            plot(report, self.plot_out)
+        if self.print_json:
+            echo_json(report)
+            return
+        out = console()
+        mapping = report["config"].get("mapping")
+        if mapping:
+            out.print(mapping_line(mapping))
+        out.print(table)
+        for path in (self.json_out, self.plot_out):
+            if path:
+                out.print(f"wrote {path}")
 
 
-def _geometry(gpu: str, driver: str) -> GpuGeometry:
-    return geometry_for(gpu, driver)
+_COMMON_OPTIONS = [
+    click.option(
+        "--trace",
+        default="default",
+        show_default=True,
+        metavar="FILE",
+        help="openb pod list CSV, or default / gpushare100 / multigpu50 from /work/shared/data/openb.",
+    ),
+    click.option("--gpu", "gpu", default=DEFAULT_GPU, show_default=True, metavar="MODEL", help="GPU model of every node."),
+    click.option("--driver", default=DEFAULT_DRIVER, show_default=True, help="Driver version whose profiles apply."),
+    click.option(
+        "--mapping",
+        type=click.Choice(["ceil", "nearest"]),
+        default="ceil",
+        show_default=True,
+        help="How a pod's GPU share becomes a MIG profile: smallest covering, or nearest.",
+    ),
+    click.option("--policies", metavar="LIST", help="Comma list of policies (default: all)."),
+    click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here."),
+    click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG plot here."),
+    click.option("--print-json", is_flag=True, help="Print the JSON results instead of the table."),
+]
 
 
-def _emit(report: dict[str, Any], table: Any, json_out: Path | None, plot_out: Path | None, print_json: bool, plot: Callable[[dict[str, Any], Path], None]) -> None:
-    from kubemig.bench.report import mapping_line, write_json
+def common_options(func: F) -> F:
+    """Add the common options; the command receives them as one `Common` first argument."""
 
-    if json_out:
-        write_json(json_out, report)
-    if plot_out:
-        plot(report, plot_out)
-    if print_json:
-        echo_json(report)
-        return
-    out = console()
-    mapping = report["config"].get("mapping")
-    if mapping:
-        out.print(mapping_line(mapping))
-    out.print(table)
-    for path in (json_out, plot_out):
-        if path:
-            out.print(f"wrote {path}")
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        common = Common(**{f.name: kwargs.pop(f.name) for f in fields(Common)})
+        return func(common, **kwargs)
+
+    command: Any = wrapper
+    for option in reversed(_COMMON_OPTIONS):
+        command = option(command)
+    return cast(F, command)
 
 
 @click.group()
@@ -75,37 +111,22 @@ def bench() -> None:
 
 
 @bench.command("fill")
-@_cluster_options
+@common_options
 @click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Seeds 0..K-1, one resampled stream each.")
-def fill_command(
-    trace: str,
-    gpu: str,
-    driver: str,
-    mapping: str,
-    policies: str | None,
-    json_out: Path | None,
-    plot_out: Path | None,
-    print_json: bool,
-    gpus: int,
-    seeds: int,
-) -> None:
+def fill_command(common: Common, gpus: int, seeds: int) -> None:
     """Fill a cluster to 130% demand with resampled trace pods; each policy against the bound."""
     from kubemig.bench.cluster import ClusterSpec
     from kubemig.bench.fill import run_fill
-    from kubemig.bench.policies import policy_names
     from kubemig.bench.report import fill_plot, fill_table
-    from kubemig.bench.trace import Mapping, map_trace, read_trace
 
-    geo = _geometry(gpu, driver)
-    names = policy_names(policies)
-    mapped = map_trace(read_trace(trace), geo, Mapping(mapping))
-    report = run_fill(mapped, ClusterSpec(geo, gpus), seeds, names).to_json()
-    _emit(report, fill_table(report), json_out, plot_out, print_json, fill_plot)
+    names = common.policy_names()
+    report = run_fill(common.mapped(), ClusterSpec(common.geometry(), gpus), seeds, names).to_json()
+    common.emit(report, fill_table(report), fill_plot)
 
 
 @bench.command("churn")
-@_cluster_options
+@common_options
 @click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
 @click.option("--load", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Offered demand / compute slices.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Poisson workload.")
@@ -119,72 +140,40 @@ def fill_command(
     help="Comma list: trace (the trace's times, compressed), poisson (seeded arrivals).",
 )
 def churn_command(
-    trace: str,
-    gpu: str,
-    driver: str,
-    mapping: str,
-    policies: str | None,
-    json_out: Path | None,
-    plot_out: Path | None,
-    print_json: bool,
-    gpus: int,
-    load: float,
-    seed: int,
-    pods: int,
-    median_s: float,
-    sigma: float,
-    workloads: str,
+    common: Common, gpus: int, load: float, seed: int, pods: int, median_s: float, sigma: float, workloads: str
 ) -> None:
     """Pods arrive and leave: time-averaged allocation against the bound, waiting, reconfigurations."""
     from kubemig.bench.churn import run_churn
     from kubemig.bench.cluster import ClusterSpec
-    from kubemig.bench.policies import policy_names
     from kubemig.bench.report import churn_plot, churn_table
-    from kubemig.bench.trace import Mapping, map_trace, read_trace
     from kubemig.errors import KubemigError
 
     chosen = [w.strip() for w in workloads.split(",") if w.strip()]
     unknown = [w for w in chosen if w not in ("trace", "poisson")]
     if unknown or not chosen:
         raise KubemigError(f"--workloads {workloads!r}: choose from trace, poisson")
-    geo = _geometry(gpu, driver)
-    names = policy_names(policies)
-    mapped = map_trace(read_trace(trace), geo, Mapping(mapping))
+    names = common.policy_names()
     report = run_churn(
-        mapped, ClusterSpec(geo, gpus), names, load=load, seed=seed, poisson_pods=pods,
+        common.mapped(), ClusterSpec(common.geometry(), gpus), names, load=load, seed=seed, poisson_pods=pods,
         median_s=median_s, sigma=sigma, workloads=chosen,
     )
-    _emit(report, churn_table(report), json_out, plot_out, print_json, churn_plot)
+    common.emit(report, churn_table(report), churn_plot)
 
 
 @bench.command("speed")
-@_cluster_options
+@common_options
 @click.option("--gpus", "sizes", default="100,1000,10000", show_default=True, help="Comma list of cluster sizes.")
 @click.option("--exact/--no-exact", default=True, show_default=True, help="Also time the planners on batches.")
 @click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True, help="Pending pods per batch.")
 @click.option("--batches", type=click.IntRange(min=1), default=1, show_default=True, help="Batches per cluster size.")
 @click.option("--time-limit-s", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Exact planner's limit.")
 def speed_command(
-    trace: str,
-    gpu: str,
-    driver: str,
-    mapping: str,
-    policies: str | None,
-    json_out: Path | None,
-    plot_out: Path | None,
-    print_json: bool,
-    sizes: str,
-    exact: bool,
-    batch: int,
-    batches: int,
-    time_limit_s: float,
+    common: Common, sizes: str, exact: bool, batch: int, batches: int, time_limit_s: float
 ) -> None:
     """Decision time per pod (online policies) and per batch of pending pods (planners)."""
     from kubemig.bench.cluster import ClusterSpec
-    from kubemig.bench.policies import policy_names
     from kubemig.bench.report import speed_plot, speed_table
     from kubemig.bench.speed import run_speed
-    from kubemig.bench.trace import Mapping, map_trace, read_trace
     from kubemig.errors import KubemigError
 
     try:
@@ -193,14 +182,13 @@ def speed_command(
         raise KubemigError(f"--gpus {sizes!r}: give a comma list of numbers, e.g. 100,1000,10000") from None
     if not counts or min(counts) < 1:
         raise KubemigError(f"--gpus {sizes!r}: give a comma list of positive numbers")
-    geo = _geometry(gpu, driver)
-    names = policy_names(policies or "kubemig,kubemig-fit")
-    mapped = map_trace(read_trace(trace), geo, Mapping(mapping))
+    geo = common.geometry()
+    names = common.policy_names("kubemig,kubemig-fit")
     report = run_speed(
-        mapped, [ClusterSpec(geo, n) for n in counts], names, exact=exact, batch=batch, batches=batches,
+        common.mapped(), [ClusterSpec(geo, n) for n in counts], names, exact=exact, batch=batch, batches=batches,
         time_limit_s=time_limit_s,
     )
-    _emit(report, speed_table(report), json_out, plot_out, print_json, speed_plot)
+    common.emit(report, speed_table(report), speed_plot)
 
 
 @bench.command("summarize")

@@ -102,6 +102,30 @@ def destroy_on_release(pod: PodRequest, cluster: ClusterView) -> dict[int, Layou
     return layouts
 
 
+def first_fit_in_order(
+    policy: Policy,
+    pod: PodRequest,
+    cluster: ClusterView,
+    nodes: Iterable[int],
+    gpus_of: Callable[[int], Iterable[int]],
+    starts: Sequence[int],
+) -> Decision | None:
+    """The first `pod.count` GPUs of one node, walking `nodes` and each node's `gpus_of` in order, that
+    fit the pod's profile at the first of `starts` free; each instance created (dynamic policies)."""
+    shape = policy.geo.shape(pod.profile_id)
+    for node in nodes:
+        chosen: list[tuple[int, Instance]] = []
+        for gpu in gpus_of(node):
+            if not room_for(policy.spec, cluster, gpu, shape):
+                continue
+            start = first_start(policy.geo, cluster.layout(gpu), shape, starts)
+            if start is not None:
+                chosen.append((gpu, shape.at(start)))
+                if len(chosen) == pod.count:
+                    return create_decision(chosen, cluster)
+    return None
+
+
 def room_for(spec: ClusterSpec, cluster: ClusterView, gpu: int, shape: ProfileShape) -> bool:
     """Cheap pre-check: enough unused compute slices left on `gpu` for one more `shape`."""
     return cluster.used_slices(gpu) + shape.compute_slices <= spec.geo.model.compute_slices

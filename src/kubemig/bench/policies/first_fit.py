@@ -9,9 +9,9 @@ No policy chooses among fits, so instances scatter and freed holes may stay too 
 from __future__ import annotations
 
 from kubemig.bench.cluster import ClusterView, Decision
-from kubemig.bench.policies.base import Policy, create_decision, destroy_on_release, first_start, room_for
+from kubemig.bench.policies.base import Policy, destroy_on_release, first_fit_in_order
 from kubemig.bench.trace import PodRequest
-from kubemig.geometry import Instance, Layout
+from kubemig.geometry import Layout
 
 
 class FirstFit(Policy):
@@ -19,19 +19,8 @@ class FirstFit(Policy):
     rule = "first (node, GPU, start) in name order that fits; create at allocation, destroy at release (NVIDIA DRA driver)"
 
     def place(self, pod: PodRequest, cluster: ClusterView) -> Decision | None:
-        shape = self.geo.shape(pod.profile_id)
-        starts = sorted(shape.starts)
-        for node in range(self.spec.nodes):
-            chosen: list[tuple[int, Instance]] = []
-            for gpu in self.spec.node_gpus(node):
-                if not room_for(self.spec, cluster, gpu, shape):
-                    continue
-                start = first_start(self.geo, cluster.layout(gpu), shape, starts)
-                if start is not None:
-                    chosen.append((gpu, shape.at(start)))
-                    if len(chosen) == pod.count:
-                        return create_decision(chosen, cluster)
-        return None
+        starts = sorted(self.geo.shape(pod.profile_id).starts)
+        return first_fit_in_order(self, pod, cluster, range(self.spec.nodes), self.spec.node_gpus, starts)
 
     def release(self, pod: PodRequest, cluster: ClusterView) -> dict[int, Layout]:
         return destroy_on_release(pod, cluster)

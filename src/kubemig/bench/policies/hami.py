@@ -9,9 +9,9 @@ used node first, then the most used GPU on it (used compute slices; name order a
 from __future__ import annotations
 
 from kubemig.bench.cluster import ClusterView, Decision
-from kubemig.bench.policies.base import Policy, create_decision, destroy_on_release, first_start, room_for
+from kubemig.bench.policies.base import Policy, destroy_on_release, first_fit_in_order
 from kubemig.bench.trace import PodRequest
-from kubemig.geometry import Instance, Layout, ProfileShape
+from kubemig.geometry import Layout, ProfileShape
 
 
 def hami_starts(shape: ProfileShape) -> list[int]:
@@ -25,22 +25,18 @@ class Hami(Policy):
     rule = "binpack nodes then GPUs (most used first); 1g/3g at the highest free start, others at the lowest (HAMi)"
 
     def place(self, pod: PodRequest, cluster: ClusterView) -> Decision | None:
-        shape = self.geo.shape(pod.profile_id)
-        starts = hami_starts(shape)
         used = [cluster.used_slices(gpu) for gpu in range(self.spec.gpus)]
-        per = self.spec.gpus_per_node
-        node_used = [sum(used[n * per : (n + 1) * per]) for n in range(self.spec.nodes)]
-        for node in sorted(range(self.spec.nodes), key=lambda n: -node_used[n]):
-            chosen: list[tuple[int, Instance]] = []
-            for gpu in sorted(self.spec.node_gpus(node), key=lambda g: -used[g]):
-                if not room_for(self.spec, cluster, gpu, shape):
-                    continue
-                start = first_start(self.geo, cluster.layout(gpu), shape, starts)
-                if start is not None:
-                    chosen.append((gpu, shape.at(start)))
-                    if len(chosen) == pod.count:
-                        return create_decision(chosen, cluster)
-        return None
+        node_used = [sum(used[g] for g in self.spec.node_gpus(n)) for n in range(self.spec.nodes)]
+        # binpack: most used first; sorted() is stable, so name order among equals
+        nodes = sorted(range(self.spec.nodes), key=lambda n: -node_used[n])
+        return first_fit_in_order(
+            self,
+            pod,
+            cluster,
+            nodes,
+            lambda node: sorted(self.spec.node_gpus(node), key=lambda g: -used[g]),
+            hami_starts(self.geo.shape(pod.profile_id)),
+        )
 
     def release(self, pod: PodRequest, cluster: ClusterView) -> dict[int, Layout]:
         return destroy_on_release(pod, cluster)
