@@ -25,24 +25,43 @@ def test_plan_json_on_the_example_is_the_optimum() -> None:
     plan = json.loads(out)
     assert plan["solver"] == "exact" and plan["status"]["state"] == "optimal"
     # 4g on node-a GPU 0 (its free 1g instances go), 1g + 2g beside the busy 2g, two 7g on node-b
-    assert plan["objective"] == {"scheduled_slices": 21, "priority": 10, "free_destroyed": 2, "gpus_touched": 4}
+    assert plan["objective"] == {
+        "scheduled_slices": 21,
+        "priority": 10,
+        "free_destroyed": 2,
+        "gpus_touched": 4,
+    }
     assert plan["unscheduled"] == ["batch-4"]
-    assert plan["assignments"]["infer-1"] == [{"node": "node-a", "gpu": 0, "profile": "4g.20gb", "start": 0, "size": 4}]
+    assert plan["assignments"]["infer-1"] == [
+        {"node": "node-a", "gpu": 0, "profile": "4g.20gb", "start": 0, "size": 4}
+    ]
     assert {(s["node"], s["gpu"]) for s in plan["assignments"]["train-big"]} == {("node-b", 0), ("node-b", 1)}
     first = next(g for g in plan["gpus"] if (g["node"], g["gpu"]) == ("node-a", 0))
     assert [s["action"] for s in first["steps"]] == ["destroy", "destroy", "create"]
-    assert {"profile": "3g.20gb", "start": 4, "size": 4, "gi_id": 2, "pod": "train-7", "in_use": True} in first["target"]
+    assert {
+        "profile": "3g.20gb",
+        "start": 4,
+        "size": 4,
+        "gi_id": 2,
+        "pod": "train-7",
+        "in_use": True,
+    } in first["target"]
 
 
 def test_plan_text_shows_assignments_changes_and_objective() -> None:
     code, out = invoke("plan", "--snapshot", EXAMPLE, "--solver", "online")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith(f"plan for {EXAMPLE}: 2 nodes, 4 GPUs, 5 pending pods; solver heuristic (online")
+    assert lines[0].startswith(
+        f"plan for {EXAMPLE}: 2 nodes, 4 GPUs, 5 pending pods; solver heuristic (online"
+    )
     assert any("infer-1" in line and "4g.20gb@0" in line and "new" in line for line in lines)
     assert any("batch-4" in line and "unscheduled" in line for line in lines)
     assert "node-a GPU 0 (A100-SXM4-40GB): destroy 1g.5gb@0; destroy 1g.5gb@1; create 4g.20gb@0" in lines
-    before = lines.index("  before:", lines.index("node-a GPU 0 (A100-SXM4-40GB): destroy 1g.5gb@0; destroy 1g.5gb@1; create 4g.20gb@0"))
+    before = lines.index(
+        "  before:",
+        lines.index("node-a GPU 0 (A100-SXM4-40GB): destroy 1g.5gb@0; destroy 1g.5gb@1; create 4g.20gb@0"),
+    )
     assert "|free" in lines[before + 4] and "train-7" in lines[before + 4]
     assert lines[-1] == (
         "objective: 21 compute slices scheduled, priority 10, 2 free instances destroyed, 4 GPUs touched; "
@@ -52,7 +71,9 @@ def test_plan_text_shows_assignments_changes_and_objective() -> None:
 
 def test_bad_snapshot_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("nodes:\n- name: n\n  gpus:\n  - {index: 0, model: A100-SXM4-40GB, instances: [{profile: 4g.20gb, start: 4}]}\n")
+    bad.write_text(
+        "nodes:\n- name: n\n  gpus:\n  - {index: 0, model: A100-SXM4-40GB, instances: [{profile: 4g.20gb, start: 4}]}\n"
+    )
     with pytest.raises(SystemExit) as exited:
         main(["plan", "--snapshot", str(bad)])
     assert exited.value.code == 1

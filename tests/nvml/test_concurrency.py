@@ -18,11 +18,16 @@ import json, os, sys, time
 from pathlib import Path
 from kubemig.nvml import NvmlError, open_simulated
 
-go = Path(sys.argv[1])
-Path(sys.argv[2]).touch()  # imported and ready
+go, me, other = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+me.touch()  # imported and ready
 while not go.exists():
     time.sleep(0.005)
 nvml = open_simulated("2xA100-SXM4-40GB")
+# both have opened the node before either creates: on a loaded machine one worker could otherwise
+# finish before the other is scheduled, and nothing would race
+me.with_suffix(".open").touch()
+while not other.with_suffix(".open").exists():
+    time.sleep(0.005)
 for index in range(2):
     if not nvml.gpu(index).mig_current:
         nvml.set_mig_mode(index, True)
@@ -36,6 +41,7 @@ for profile in (19, 14, 19, 19, 9, 19, 14, 19, 19, 19):
         except NvmlError as exc:
             assert exc.name in ("INSUFFICIENT_RESOURCES",), exc
             refused += 1
+        time.sleep(0.003)  # give the other worker the lock between calls
 print(json.dumps({"created": created, "refused": refused}))
 """
 
@@ -45,7 +51,7 @@ def test_two_processes_creating_at_once(tmp_path: Path) -> None:
     env = kubemig_env(KUBEMIG_SIM_STATE=str(tmp_path / "node.json"), KUBEMIG_SIM_NODE="busy")
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(go), str(tmp_path / f"ready{n}")],
+            [sys.executable, "-c", WORKER, str(go), str(tmp_path / f"ready{n}"), str(tmp_path / f"ready{1 - n}")],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for n in range(2)

@@ -9,7 +9,7 @@ from itertools import combinations, product
 from kubemig.errors import KubemigError
 from kubemig.geometry import resolve_profile
 from kubemig.planner import Snapshot
-from kubemig.planner.cluster import Cluster, ClusterGpu
+from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod
 from tests.geometry.oracle import all_layouts
 
 Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per profile, destroyed, touched)
@@ -41,7 +41,8 @@ def best_objective(snapshot: Snapshot) -> tuple[int, int, int, int]:
                 row[g] = None
         profile_of.append(row)
     options = [
-        _signatures(gpu, {pid for row in profile_of if (pid := row[g]) is not None}) for g, gpu in enumerate(gpus)
+        _signatures(gpu, {pid for row in profile_of if (pid := row[g]) is not None})
+        for g, gpu in enumerate(gpus)
     ]
     requests = list(cluster.requests)
     subsets = []
@@ -72,7 +73,13 @@ def _slices(gpus: list[ClusterGpu], row: dict[int, int | None]) -> int:
     return values.pop() if values else 0
 
 
-def _feasible(requests: list, rows: list[dict[int, int | None]], gpus: list[ClusterGpu], capacity: list[dict[int, int]]) -> bool:  # type: ignore[type-arg]
+def _feasible(
+    requests: list[PendingPod],
+    rows: list[dict[int, int | None]],
+    gpus: list[ClusterGpu],
+    capacity: list[dict[int, int]],
+) -> bool:
+    """Whether these pods (all of them) get their instances, each pod within one node."""
     if not requests:
         return True
     request, row = requests[0], rows[0]

@@ -40,7 +40,12 @@ def gpu_states(draw: st.DrawFn, model: str, index: int, pods: list[str]) -> dict
 
 @st.composite
 def snapshots(
-    draw: st.DrawFn, *, max_gpus: int = 4, max_requests: int = 4, max_count: int = 2, models: tuple[str, ...] = MODELS
+    draw: st.DrawFn,
+    *,
+    max_gpus: int = 4,
+    max_requests: int = 4,
+    max_count: int = 2,
+    models: tuple[str, ...] = MODELS,
 ) -> Snapshot:
     gpu_count = draw(st.integers(1, max_gpus))
     node_count = draw(st.integers(1, min(2, gpu_count)))

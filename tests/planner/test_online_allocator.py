@@ -60,7 +60,9 @@ class AllocatorMachine(RuleBasedStateMachine):
                     except ProfileError:
                         continue
                     busy = list(self.allocator.busy(g))
-                    assert not any(can_add(geo, busy, shape, s) for s in shape.starts), f"{profile} fit on {g}"
+                    assert not any(
+                        can_add(geo, busy, shape, s) for s in shape.starts
+                    ), f"{profile} fit on {g}"
             return
         assert len(placed) == count
         if self.nodes is not None:
@@ -99,7 +101,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         assert self.allocator.assignments() == self.held
 
 
-AllocatorMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+AllocatorMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=30, deadline=None)
 TestAllocator = AllocatorMachine.TestCase
 
 

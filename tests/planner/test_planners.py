@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 
 from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot, SolverState
 from tests.planner.brute import best_objective
@@ -13,7 +13,6 @@ from tests.planner.strategies import snapshots
 EXACT = ExactPlanner(time_limit_s=20)
 
 
-@settings(max_examples=60)
 @given(snapshots())
 def test_every_plan_is_valid_and_exact_is_never_behind_online(snapshot: Snapshot) -> None:
     exact = EXACT.plan(snapshot)
@@ -25,7 +24,6 @@ def test_every_plan_is_valid_and_exact_is_never_behind_online(snapshot: Snapshot
     assert exact.objective.key() >= online.objective.key()
 
 
-@settings(max_examples=40)
 @given(snapshots(max_gpus=2, max_requests=3))
 def test_exact_objective_equals_brute_force(snapshot: Snapshot) -> None:
     plan = EXACT.plan(snapshot)
@@ -37,8 +35,7 @@ def _snapshot(text: str) -> Snapshot:
 
 
 def test_exact_keeps_busy_instances_and_reuses_free_ones() -> None:
-    snapshot = _snapshot(
-        """
+    snapshot = _snapshot("""
 nodes:
 - name: n
   gpus:
@@ -51,17 +48,18 @@ nodes:
 requests:
 - {pod: a, profile: 2g.10gb}
 - {pod: b, profile: 2g.10gb}
-"""
-    )
+""")
     plan = EXACT.plan(snapshot)
     check_plan(snapshot, plan)
-    assert sorted(str(s.instance) for slots in plan.assignments.values() for s in slots) == ["2g.10gb@0", "2g.10gb@2"]
+    assert sorted(str(s.instance) for slots in plan.assignments.values() for s in slots) == [
+        "2g.10gb@0",
+        "2g.10gb@2",
+    ]
     assert plan.objective.key() == (4, 0, 0, 0)  # nothing created or destroyed
 
 
 def test_exact_prefers_slices_then_priority_then_fewer_changes() -> None:
-    snapshot = _snapshot(
-        """
+    snapshot = _snapshot("""
 nodes:
 - name: n
   gpus:
@@ -70,8 +68,7 @@ requests:
 - {pod: big, profile: 4g.20gb}
 - {pod: low, profile: 3g.20gb, priority: 1}
 - {pod: high, profile: 3g.20gb, priority: 5}
-"""
-    )
+""")
     plan = EXACT.plan(snapshot)
     check_plan(snapshot, plan)
     # 4g + 3g = 7 slices beats 3g + 3g = 6; of the two 3g pods the higher priority one goes
@@ -81,16 +78,14 @@ requests:
 
 
 def test_multi_instance_pod_stays_on_one_node() -> None:
-    snapshot = _snapshot(
-        """
+    snapshot = _snapshot("""
 nodes:
 - {name: a, gpus: [{index: 0, model: A100-SXM4-40GB}]}
 - {name: b, gpus: [{index: 0, model: A100-SXM4-40GB}]}
 requests:
 - {pod: pair, profile: 7g.40gb, count: 2}
 - {pod: one, profile: 7g.40gb}
-"""
-    )
+""")
     for planner in (EXACT, OnlinePlanner()):
         plan = planner.plan(snapshot)
         check_plan(snapshot, plan)
@@ -100,9 +95,15 @@ requests:
 def test_time_limited_solve_reports_its_state() -> None:
     snapshot = _snapshot(
         "nodes:\n"
-        + "".join(f"- {{name: n{n}, gpus: [{{index: 0, model: A100-SXM4-40GB}}, {{index: 1, model: H100-80GB-HBM3}}]}}\n" for n in range(30))
+        + "".join(
+            f"- {{name: n{n}, gpus: [{{index: 0, model: A100-SXM4-40GB}}, {{index: 1, model: H100-80GB-HBM3}}]}}\n"
+            for n in range(30)
+        )
         + "requests:\n"
-        + "".join(f"- {{pod: p{r}, profile: {['1g.10gb', '2g.10gb', '3g.20gb', '4g.40gb'][r % 4]}, count: {1 + r % 3}, priority: {r % 5}}}\n" for r in range(60))
+        + "".join(
+            f"- {{pod: p{r}, profile: {['1g.10gb', '2g.10gb', '3g.20gb', '4g.40gb'][r % 4]}, count: {1 + r % 3}, priority: {r % 5}}}\n"
+            for r in range(60)
+        )
     )
     plan = ExactPlanner(time_limit_s=0.2).plan(snapshot)
     check_plan(snapshot, plan)

@@ -56,8 +56,16 @@ BAD = [
     ("yaml syntax", "nodes: [\n", "line 2, column 1: not valid YAML"),
     ("version", "version: 2\nnodes: []\n", "version: input should be 1"),
     ("bad model", "nodes: [{name: n, gpus: [{index: 0, model: A200}]}]\n", "nodes[0].gpus[0].model: "),
-    ("negative index", "nodes: [{name: n, gpus: [{index: -1, model: A30}]}]\n", "nodes[0].gpus[0].index: input should be greater than or equal to 0"),
-    ("string count", "nodes: []\nrequests: [{pod: a, profile: 1g.6gb, count: '2'}]\n", "requests[0].count: input should be a valid integer"),
+    (
+        "negative index",
+        "nodes: [{name: n, gpus: [{index: -1, model: A30}]}]\n",
+        "nodes[0].gpus[0].index: input should be greater than or equal to 0",
+    ),
+    (
+        "string count",
+        "nodes: []\nrequests: [{pod: a, profile: 1g.6gb, count: '2'}]\n",
+        "requests[0].count: input should be a valid integer",
+    ),
     (
         "bad profile on a GPU",
         "nodes: [{name: n, gpus: [{index: 0, model: A30, instances: [{profile: 3g.20gb, start: 0}]}]}]\n",
@@ -79,13 +87,21 @@ BAD = [
         "nodes: [{name: n, gpus: [{index: 0, model: A30, instances: [{profile: 4g.24gb, start: 0, pod: x, in_use: false}]}]}]\n",
         "nodes[0].gpus[0].instances[0]: pod 'x' runs on this instance, so it is in use: set in_use: true or remove pod",
     ),
-    ("duplicate node", "nodes: [{name: n, gpus: []}, {name: n, gpus: []}]\n", "nodes[1].name: node 'n' is also nodes[0]"),
+    (
+        "duplicate node",
+        "nodes: [{name: n, gpus: []}, {name: n, gpus: []}]\n",
+        "nodes[1].name: node 'n' is also nodes[0]",
+    ),
     (
         "duplicate gpu",
         "nodes: [{name: n, gpus: [{index: 0, model: A30}, {index: 0, model: A30}]}]\n",
         "nodes[0].gpus[1].index: node 'n' lists GPU 0 twice",
     ),
-    ("old driver", "nodes: [{name: n, driver: '418.1', gpus: [{index: 0, model: A30}]}]\n", "nodes[0].driver: A30 needs driver"),
+    (
+        "old driver",
+        "nodes: [{name: n, driver: '418.1', gpus: [{index: 0, model: A30}]}]\n",
+        "nodes[0].driver: A30 needs driver",
+    ),
     (
         "duplicate pod",
         "nodes: [{name: n, gpus: [{index: 0, model: A30}]}]\nrequests: [{pod: a, profile: 1g.6gb}, {pod: a, profile: 1g.6gb}]\n",
@@ -102,7 +118,11 @@ BAD = [
         "nodes: [{name: n, gpus: [{index: 0, model: A30}]}]\nrequests: [{pod: a, profile: 7g.40gb}]\n",
         "requests[0].profile: profile '7g.40gb' exists on no GPU of this snapshot (models: A30): use one of 1g.6gb",
     ),
-    ("zero count", "nodes: []\nrequests: [{pod: a, profile: 1g.6gb, count: 0}]\n", "requests[0].count: input should be greater than or equal to 1"),
+    (
+        "zero count",
+        "nodes: []\nrequests: [{pod: a, profile: 1g.6gb, count: 0}]\n",
+        "requests[0].count: input should be greater than or equal to 1",
+    ),
 ]
 
 

@@ -13,8 +13,10 @@ from kubemig.cli.device_plugin_command import device_plugin
 from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
+from kubemig.cli.partition_commands import PARTITION_COMMANDS
 from kubemig.cli.plan_command import plan
 from kubemig.cli.sim_command import sim
+from kubemig.cli.smi_command import smi
 from kubemig.errors import KubemigError
 
 
@@ -40,13 +42,19 @@ cli.add_command(demo)
 cli.add_command(sim)
 cli.add_command(device_plugin)
 cli.add_command(plan)
+cli.add_command(smi)
+for _command in PARTITION_COMMANDS:
+    cli.add_command(_command)
 cli.add_command(bench)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a KubemigError is a user's problem, one line and exit 1; anything else is a bug."""
     try:
-        cli.main(args=argv, prog_name="kubemig", standalone_mode=False)
+        # without standalone mode click returns a command's `ctx.exit(code)` instead of exiting
+        status = cli.main(args=argv, prog_name="kubemig", standalone_mode=False)
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except click.exceptions.Abort:
         click.echo("kubemig: aborted", err=True)
         sys.exit(130)

@@ -1,6 +1,16 @@
-"""`kubemig demo`: the guided tour, on nothing but this machine."""
+"""`kubemig demo`: the guided tour, on nothing but this machine.
+
+The tour is `STEPS`, a list of small functions over a `Tour` (a fresh simulated node and the way to
+show a command with its output). A later part of kubemig adds its walk-through by appending a step.
+"""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
@@ -16,36 +26,121 @@ from kubemig.geometry import (
     resolve_profile,
     validate,
 )
+from kubemig.nvml import GpuInfo, Nvml, open_simulated
+from kubemig.smi import changes, listing, overview
+from kubemig.smi.gather import mig_device_statuses, text_generation
+from kubemig.smi.mig_devices_table import render_mig_devices_table
+from kubemig.smi.outcome import Outcome
+
+NODE_SPEC = "8xA100-SXM4-40GB"
+FIRST_LAYOUT = "9,14,19,19"
 
 
-def _step(title: str) -> None:
-    click.echo()
-    click.secho(f"== {title}", bold=True)
+@dataclass
+class Tour:
+    """The simulated node of the tour and how each step shows itself. A step that needs its own NVML
+    or a subprocess reaches the same node with `open_simulated(tour.spec, tour.env)` or `tour.env`."""
+
+    nvml: Nvml
+    spec: str
+    home: Path
+    env: dict[str, str]
+    """The node's KUBEMIG_SIM_* variables (state file, device tree, node name)."""
+
+    def heading(self, command: str, why: str = "") -> None:
+        click.echo()
+        click.secho(f"$ {command}", bold=True, nl=False)
+        click.echo(f"   # {why}" if why else "")
+
+    def smi(self, args: str, why: str, action: Callable[[Outcome, Nvml, list[GpuInfo]], Outcome], gpus: list[int]) -> Outcome:
+        """Show `kubemig smi ARGS` and run it on this node: `action` is what the command does."""
+        self.heading(f"kubemig --sim {self.spec} smi {args}", why)
+        chosen = [g for g in self.nvml.gpus() if g.index in gpus]
+        out = action(Outcome(sink=click.echo), self.nvml, chosen)
+        if out.exit_code:
+            raise click.ClickException(f"the tour's step `kubemig smi {args}` failed (status {out.exit_code})")
+        return out
 
 
-@click.command()
-def demo() -> None:
-    """Walk through kubemig on a simulated node: layouts, transitions, and more as features land."""
+Step = Callable[[Tour], None]
+
+
+def list_gpus(tour: Tour) -> None:
+    tour.smi("-L", "nvidia-smi -L: eight A100s, MIG off", overview.list_gpus, [0, 1, 2, 3, 4, 5, 6, 7])
+
+
+def enable_mig(tour: Tour) -> None:
+    tour.smi(
+        "-i 0 -mig 1",
+        "MIG on for GPU 0 (nvidia-smi lists MIG profiles only once it is on)",
+        lambda out, nvml, gpus: overview.set_mig_mode(out, nvml, gpus, True),
+        [0],
+    )
+
+
+def list_profiles(tour: Tour) -> None:
+    tour.smi("mig -i 0 -lgip", "GPU 0's GPU-instance profiles: IDs, how many fit, memory, SMs", listing.list_gi_profiles, [0])
+
+
+def create_gpu_instances(tour: Tour) -> None:
+    tour.smi(
+        f"mig -i 0 -cgi {FIRST_LAYOUT}",
+        "3g.20gb, 2g.10gb and two 1g.5gb, placed where the driver puts them",
+        lambda out, nvml, gpus: changes.create_gpu_instances(out, nvml, gpus, FIRST_LAYOUT.split(","), False),
+        [0],
+    )
+
+
+def create_compute_instances(tour: Tour) -> None:
+    tour.smi(
+        "mig -i 0 -cci",
+        "one full-size compute instance in each GPU instance",
+        lambda out, nvml, gpus: changes.create_compute_instances(out, nvml, gpus, None, None),
+        [0],
+    )
+
+
+def show_mig_devices(tour: Tour) -> None:
+    tour.heading(f"kubemig --sim {tour.spec} smi -i 0", "its MIG devices table: what CUDA and containers will see")
+    gpu0 = [g for g in tour.nvml.gpus() if g.index == 0]
+    click.echo(render_mig_devices_table(mig_device_statuses(tour.nvml, gpu0), text_generation(tour.nvml)))
+
+
+def remaining_gpus(tour: Tour) -> None:
+    rest = [1, 2, 3, 4, 5, 6, 7]
+    ids = ",".join(str(i) for i in rest)
+    tour.smi(f"-i {ids} -mig 1", "the same for GPUs 1-7", lambda out, nvml, gpus: overview.set_mig_mode(out, nvml, gpus, True), rest)
+    quiet = Outcome()
+    tour.heading(f"kubemig --sim {tour.spec} smi mig -i {ids} -cgi {FIRST_LAYOUT} -C", "-C: each with its compute instance")
+    changes.create_gpu_instances(quiet, tour.nvml, [g for g in tour.nvml.gpus() if g.index in rest], FIRST_LAYOUT.split(","), True)
+    click.echo("\n".join(quiet.lines[:2]))
+    click.echo(f"... and {len(quiet.lines) - 2} more lines like these")
+    if quiet.exit_code:
+        raise click.ClickException(f"the tour could not create GPU instances on GPUs {ids} (status {quiet.exit_code})")
+    tour.smi("-L", "every MIG device of the node, with its UUID", overview.list_gpus, [0, *rest])
+
+
+def geometry_tour(tour: Tour) -> None:
+    """What kubemig reasons about beyond nvidia-smi: which layouts exist and how to move between them."""
     from kubemig.cli.models_command import models
 
-    _step("kubemig models  # the MIG-capable GPUs kubemig knows")
+    tour.heading("kubemig models", "the MIG-capable GPUs kubemig knows")
     click.get_current_context().invoke(models, as_json=False)
 
     model = find_model("A100-SXM4-40GB")
     geo = geometry_for(model)
     spec = "3g.20gb,2g.10gb,1g.5gb,1g.5gb"
-    _step(f"kubemig geometry check --gpu {model.key} {spec}  # where each instance goes")
+    tour.heading(f"kubemig geometry check --gpu {model.key} {spec}", "where each instance goes")
     layout = validate(geo, parse_layout_spec(spec))
     click.echo(f"{layout}")
     click.echo(render_slots(geo, layout, rows=(lambda i: i.name, lambda i: f"GI {gi_id(geo, i.placement)}")))
-
     swapped = (lambda i: i.name, lambda i: f"GI {gi_id(geo, i.placement, Numbering.SWAPPED)}")
     click.echo("the same layout on a board that numbers GPU instances with the halves swapped:")
     click.echo(render_slots(geo, layout, rows=swapped))
 
     classic = [resolve_profile(geo, p) for p in ("1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")]
     maximal = maximal_layouts(geo, classic)
-    _step(f"kubemig geometry list --gpu {model.key} --profiles 1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb --maximal")
+    tour.heading(f"kubemig geometry list --gpu {model.key} --profiles 1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb --maximal")
     click.echo(f"{len(maximal)} maximal layouts; three of them:")
     for chosen in (maximal[0], maximal[4], maximal[-1]):
         click.echo(f"  {chosen}")
@@ -53,7 +148,7 @@ def demo() -> None:
 
     target = "3g.20gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb"
     busy = [i for i in layout if str(i) in ("1g.5gb@3", "3g.20gb@4")]
-    _step(f"the smallest change from {layout} to {target}, with {', '.join(map(str, busy))} in use")
+    tour.heading(f"the smallest change from {layout} to {target}, with {', '.join(map(str, busy))} in use")
     plan = plan_transition(geo, layout, parse_layout_spec(target), busy=busy)
     click.echo(
         f"keep {len(plan.keep)}, destroy {len(plan.destroy)}, create {len(plan.create)} "
@@ -63,3 +158,51 @@ def demo() -> None:
     for step in plan.steps:
         click.echo(f"  {step}")
     click.echo(render_slots(geo, plan.target))
+
+
+def partition_tour(tour: Tour) -> None:
+    """Declarative layouts on GPUs 1-7 with a job running on one of them (issue 4's walkthrough)."""
+    from kubemig.cli.demo_partition import partition_tour as run
+
+    run(tour)
+
+
+def device_plugin(tour: Tour) -> None:
+    """The node's MIG devices become Kubernetes resources and one reaches a pod (issue 5's walkthrough)."""
+    from kubemig.cli.demo_device_plugin import device_plugin_step
+
+    device_plugin_step(tour.env, sim_spec=tour.spec, step=tour.heading)
+
+
+STEPS: list[Step] = [
+    list_gpus,
+    enable_mig,
+    list_profiles,
+    create_gpu_instances,
+    create_compute_instances,
+    show_mig_devices,
+    remaining_gpus,
+    partition_tour,
+    device_plugin,
+    geometry_tour,
+]
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the simulated node afterwards (its directory is printed).")
+def demo(keep: bool) -> None:
+    """Walk through MIG on a fresh simulated node of 8 x A100-SXM4-40GB: nvidia-smi's commands, then layouts."""
+    home = Path(tempfile.mkdtemp(prefix="kubemig-demo-"))
+    env = {"KUBEMIG_SIM_STATE": str(home / "state.json"), "KUBEMIG_SIM_ROOT": str(home / "root"), "KUBEMIG_SIM_NODE": "demo"}
+    try:
+        with open_simulated(NODE_SPEC, env) as nvml:
+            tour = Tour(nvml, NODE_SPEC, home, env)
+            click.echo(f"A simulated node of {NODE_SPEC.replace('x', ' x ', 1)} with driver {nvml.driver_version()}: no GPU needed.")
+            for step in STEPS:
+                step(tour)
+    finally:
+        if keep:
+            click.echo()
+            click.echo(f"the node is kept: KUBEMIG_SIM_STATE={home / 'state.json'} KUBEMIG_SIM_ROOT={home / 'root'} kubemig --sim {NODE_SPEC} smi")
+        else:
+            shutil.rmtree(home, ignore_errors=True)

@@ -96,8 +96,8 @@ def device_plugin_step(
 
         step("kubectl logs mig-walkthrough  # kubemig smi -L with the container's environment")
         shown = subprocess.run(
-            [sys.executable, "-m", "kubemig", "smi", "-L"],
-            env={**_base_env(), **sim_env, **env},
+            [sys.executable, "-m", "kubemig", "--sim", sim_spec, "smi", "-L"],
+            env={**_base_env(), **sim_env, **env, "PYTHONPATH": _this_kubemig_first()},
             capture_output=True,
             text=True,
             timeout=60,
@@ -109,6 +109,13 @@ def device_plugin_step(
         plugin.stop()
         kubelet.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _this_kubemig_first() -> str:
+    """PYTHONPATH that makes the child `python -m kubemig` this same kubemig (a source tree or a test run
+    may differ from the installed one)."""
+    here = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
 
 
 def _base_env() -> dict[str, str]:

@@ -30,8 +30,15 @@ SOLVERS = ("exact", "online")
     show_default=True,
     help="exact: optimal MILP (HiGHS); online: the fast arrival-by-arrival rule.",
 )
-@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="S",
-              help="Seconds the exact solver may use; it reports its gap when stopped early.")
+@click.option(
+    "--time-limit",
+    "time_limit_s",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds the exact solver may use; it reports its gap when stopped early.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(snapshot_path: Path, solver: str, time_limit_s: float, as_json: bool) -> None:
     """Plan layouts and assignments for the pending pods of a cluster snapshot."""
@@ -58,7 +65,16 @@ def _print(path: Path, snapshot: Snapshot, result: Plan) -> None:
     for request in snapshot.requests:
         slots = result.assignments.get(request.pod)
         if not slots:
-            table.add_row(request.pod, str(request.profile), str(request.count), str(request.priority), "-", "-", "unscheduled", "-")
+            table.add_row(
+                request.pod,
+                str(request.profile),
+                str(request.count),
+                str(request.priority),
+                "-",
+                "-",
+                "unscheduled",
+                "-",
+            )
             continue
         for n, slot in enumerate(slots):
             created = slot.instance in result.gpus[(slot.node, slot.gpu)].transition.create

@@ -1,9 +1,9 @@
 """Cluster MIG planning: which layout each GPU should have and which pod gets which instance.
 
-    snapshot = Snapshot.load("cluster.yaml")
-    plan = ExactPlanner(time_limit_s=10).plan(snapshot)      # or OnlinePlanner().plan(snapshot)
-    allocator = OnlineAllocator([("node-0/0", "A100-SXM4-40GB"), ...])
-    allocator.allocate("pod-a", "3g.20gb")                   # [("node-0/0", Instance 3g.20gb@4)]
+snapshot = Snapshot.load("cluster.yaml")
+plan = ExactPlanner(time_limit_s=10).plan(snapshot)      # or OnlinePlanner().plan(snapshot)
+allocator = OnlineAllocator([("node-0/0", "A100-SXM4-40GB"), ...])
+allocator.allocate("pod-a", "3g.20gb")                   # [("node-0/0", Instance 3g.20gb@4)]
 """
 
 from __future__ import annotations

@@ -80,7 +80,9 @@ class AdmissionPlan:
                     lp.row(row, count)
         # the demand still to come, and the pod at hand
         now: dict[GeometryKey, int] = {}
-        items = [(k, self.seen[k] / pods * remaining_pods, 0.0) for k in kinds] + [(demand, 1.0, CERTAIN_BONUS)]
+        items = [(k, self.seen[k] / pods * remaining_pods, 0.0) for k in kinds] + [
+            (demand, 1.0, CERTAIN_BONUS)
+        ]
         for n, (kind, bound, bonus) in enumerate(items):
             total: dict[int, float] = {}
             for key, shape in resolved[kind].items():
@@ -110,7 +112,6 @@ class AdmissionPlan:
                         moves.setdefault(key, set()).add((pattern, inst))
         return moves
 
-
     def _completions(
         self, book: PatternBook, pattern: Layout, shapes: frozenset[ProfileShape]
     ) -> tuple[tuple[Layout, tuple[tuple[int, int], ...]], ...]:
@@ -120,7 +121,12 @@ class AdmissionPlan:
         if found is None:
             candidates = shape_candidates(sorted(shapes, key=lambda s: s.id))
             found = tuple(
-                (layout, tuple(sorted(Counter(i.profile_id for i in layout if i not in pattern.instances).items())))
+                (
+                    layout,
+                    tuple(
+                        sorted(Counter(i.profile_id for i in layout if i not in pattern.instances).items())
+                    ),
+                )
                 for layout in maximal_extensions(book.geo, pattern.instances, candidates)
                 if layout != pattern
             )

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from kubemig.catalog import DEFAULT_DRIVER, find_model
 from kubemig.errors import KubemigError
-from kubemig.geometry import GpuGeometry, Instance, Layout, Numbering, ProfileShape, geometry_for, resolve_profile
+from kubemig.geometry import (
+    GpuGeometry,
+    Instance,
+    Layout,
+    Numbering,
+    ProfileShape,
+    geometry_for,
+    resolve_profile,
+)
 from kubemig.planner.snapshot import Snapshot
 
 GeometryKey = tuple[str, int]
@@ -76,7 +84,15 @@ class Cluster:
                             pods[inst] = item.pod
                 numbering = gpu.numbering or find_model(gpu.model).gi_id_numbering
                 gpus.append(
-                    ClusterGpu(node.name, gpu.index, geo, Numbering(numbering), Layout.of(instances), frozenset(busy), pods)
+                    ClusterGpu(
+                        node.name,
+                        gpu.index,
+                        geo,
+                        Numbering(numbering),
+                        Layout.of(instances),
+                        frozenset(busy),
+                        pods,
+                    )
                 )
         requests = []
         for request in snapshot.requests:
@@ -86,5 +102,7 @@ class Cluster:
                     shapes[key] = resolve_profile(geo, request.profile)
                 except KubemigError:
                     continue
-            requests.append(PendingPod(request.pod, str(request.profile), request.count, request.priority, shapes))
+            requests.append(
+                PendingPod(request.pod, str(request.profile), request.count, request.priority, shapes)
+            )
         return Cluster(tuple(gpus), tuple(requests))

@@ -14,7 +14,7 @@ before: compute slices scheduled, then priority, then (free instances destroyed,
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,7 +116,9 @@ class ExactPlanner:
         targets, assignments = build.decode(solution)
         return assemble(cluster, targets, assignments, status)
 
-    def _solve(self, model: _Model, objective: dict[int, float], time_limit_s: float) -> tuple[np.ndarray | None, int, float | None]:
+    def _solve(
+        self, model: _Model, objective: dict[int, float], time_limit_s: float
+    ) -> tuple[np.ndarray | None, int, float | None]:
         n = len(model.lower)
         rows, cols, vals, lo, hi = [], [], [], [], []
         for r, (coefs, lower, upper) in enumerate(model.rows):
@@ -186,32 +188,40 @@ class _Builder:
         return layouts if gpu.current in layouts else (gpu.current, *layouts)
 
     def _classes(self) -> list[_Class]:
+        # GPUs alike in model, layout and busy instances share their candidate layouts
+        alike: dict[tuple[object, ...], list[ClusterGpu]] = defaultdict(list)
+        for gpu in self.cluster.gpus:
+            alike[(geometry_key(gpu.geo), gpu.current, gpu.busy)].append(gpu)
+        columns = {group: self._candidates(gpus[0]) for group, gpus in alike.items()}
         # nodes that could hold some multi-instance pod whole need their own capacity rows
         multi_nodes: set[str] = set()
+        self.multi_nodes: dict[str, list[str]] = {}
         if self.multis:
             most: dict[tuple[str, GeometryKey, int], int] = defaultdict(int)
-            for gpu in self.cluster.gpus:
-                key = geometry_key(gpu.geo)
-                layouts = self._candidates(gpu)
+            for group, gpus in alike.items():
+                key = geometry_key(gpus[0].geo)
                 for pid in self.wanted.get(key, ()):
-                    most[(gpu.node, key, pid)] += max(_free_count(gpu, layout, pid) for layout in layouts)
-            nodes = {gpu.node for gpu in self.cluster.gpus}
-            self.multi_nodes: dict[str, list[str]] = {}
+                    room = max(_free_count(gpus[0], layout, pid) for layout in columns[group])
+                    for gpu in gpus:
+                        most[(gpu.node, key, pid)] += room
+            nodes = sorted({gpu.node for gpu in self.cluster.gpus})
             for request in self.multis:
                 fits = [
-                    n for n in sorted(nodes)
-                    if sum(most.get((n, key, shape.id), 0) for key, shape in request.shapes.items()) >= request.count
+                    n
+                    for n in nodes
+                    if sum(most.get((n, key, shape.id), 0) for key, shape in request.shapes.items())
+                    >= request.count
                 ]
                 self.multi_nodes[request.pod] = fits
                 multi_nodes.update(fits)
-        groups: dict[tuple[object, ...], _Class] = {}
-        for gpu in self.cluster.gpus:
-            node = gpu.node if gpu.node in multi_nodes else None
-            group_key = (node, geometry_key(gpu.geo), gpu.current, gpu.busy)
-            if group_key not in groups:
-                groups[group_key] = _Class([], node, self._candidates(gpu))
-            groups[group_key].gpus.append(gpu)
-        return list(groups.values())
+        classes: dict[tuple[object, ...], _Class] = {}
+        for group, gpus in alike.items():
+            for gpu in gpus:
+                node = gpu.node if gpu.node in multi_nodes else None
+                if (node, group) not in classes:
+                    classes[(node, group)] = _Class([], node, columns[group])
+                classes[(node, group)].gpus.append(gpu)
+        return list(classes.values())
 
     def _columns(self) -> None:
         m = self.model
@@ -272,17 +282,16 @@ class _Builder:
                     node_use[(node, key, shape.id)][a] = 1.0
                 m.row(take, 0, 0)
             m.row(pick, 0, 0)
-        for (key, pid), row in use.items():
-            for cls, layout, j in self.x:
-                gpu = cls.gpus[0]
-                if geometry_key(gpu.geo) == key and (free := _free_count(gpu, layout, pid)):
-                    row[j] = -float(free)
-            m.row(row, -np.inf, 0)
-        for (node, key, pid), row in node_use.items():
-            for cls, layout, j in self.x:
-                gpu = cls.gpus[0]
-                if cls.node == node and geometry_key(gpu.geo) == key and (free := _free_count(gpu, layout, pid)):
-                    row[j] = -float(free)
+        # each column's free instances per profile feed the capacity rows that count that profile
+        for cls, layout, j in self.x:
+            gpu = cls.gpus[0]
+            key = geometry_key(gpu.geo)
+            for pid, free in Counter(i.profile_id for i in layout if i not in gpu.busy).items():
+                if (key, pid) in use:
+                    use[(key, pid)][j] = -float(free)
+                if cls.node is not None and (cls.node, key, pid) in node_use:
+                    node_use[(cls.node, key, pid)][j] = -float(free)
+        for row in [*use.values(), *node_use.values()]:
             m.row(row, -np.inf, 0)
 
     def start_solution(self) -> np.ndarray:
@@ -297,12 +306,10 @@ class _Builder:
 
     def decode(self, x: np.ndarray) -> tuple[dict[tuple[str, int], Layout], dict[str, list[Slot]]]:
         chosen: dict[tuple[str, int], Layout] = {}
-        for cls in self.classes:
-            gpus = iter(cls.gpus)
-            for c, layout, j in self.x:
-                if c is cls:
-                    for _ in range(int(x[j])):
-                        chosen[next(gpus).key] = layout
+        unassigned = {id(cls): iter(cls.gpus) for cls in self.classes}
+        for cls, layout, j in self.x:
+            for _ in range(int(x[j])):
+                chosen[next(unassigned[id(cls)]).key] = layout
         by_key = {gpu.key: gpu for gpu in self.cluster.gpus}
         # free instances of the chosen layouts, per (node, model, profile); existing ones first so
         # that new instances are created only where needed
@@ -312,7 +319,9 @@ class _Builder:
             for inst in layout:
                 if inst not in gpu.busy:
                     created = inst not in gpu.current.instances
-                    pool[(gpu.node, geometry_key(gpu.geo), inst.profile_id)].append((created, gpu.node, gpu.index, inst))
+                    pool[(gpu.node, geometry_key(gpu.geo), inst.profile_id)].append(
+                        (created, gpu.node, gpu.index, inst)
+                    )
         for items in pool.values():
             items.sort(key=lambda t: (t[0], t[1], t[2], t[3]))
         assignments: dict[str, list[Slot]] = {}

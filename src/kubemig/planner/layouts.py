@@ -14,7 +14,9 @@ from functools import lru_cache
 from kubemig.geometry import GpuGeometry, Instance, Layout, ProfileShape, can_add, geometry_for
 
 
-def maximal_extensions(geo: GpuGeometry, fixed: Iterable[Instance], candidates: Iterable[Instance]) -> tuple[Layout, ...]:
+def maximal_extensions(
+    geo: GpuGeometry, fixed: Iterable[Instance], candidates: Iterable[Instance]
+) -> tuple[Layout, ...]:
     """Every valid layout made of `fixed` plus some `candidates` to which no further candidate can be
     added; `fixed` alone when no candidate fits. Each layout once, in a deterministic order."""
     return _extensions(geo.model.key, geo.branch, tuple(sorted(fixed)), tuple(sorted(set(candidates))))
@@ -41,7 +43,9 @@ def _extensions(
                 conflicts[i] |= 1 << j
                 conflicts[j] |= 1 << i
     # per-profile instance limits are the only rule that is not pairwise; most never bind
-    room = {shape.id: shape.instances - sum(1 for i in fixed if i.profile_id == shape.id) for shape in geo.shapes}
+    room = {
+        shape.id: shape.instances - sum(1 for i in fixed if i.profile_id == shape.id) for shape in geo.shapes
+    }
     limited = {pid for pid in room if room[pid] < sum(1 for c in base if c.profile_id == pid)}
     out: list[Layout] = []
     chosen: list[Instance] = []

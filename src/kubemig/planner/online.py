@@ -12,6 +12,8 @@ For every way to add the pod's instance to a pattern, the allocator weighs:
 
 Free space is repartitioned freely (a free instance in the way is destroyed), an instance in use is
 never moved or destroyed. Released instances stay created and are reused when a later pod fits them.
+With `expected_load`, an admission plan (`admission.py`) may decline a pod that fits, and narrows
+the moves to those its plan keeps room for.
 """
 
 from __future__ import annotations
@@ -22,12 +24,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubemig.errors import KubemigError, ProfileError
-from kubemig.geometry import GpuGeometry, Instance, Layout, ProfileShape, can_add, geometry_for, resolve_profile
+from kubemig.geometry import (
+    GpuGeometry,
+    Instance,
+    Layout,
+    ProfileShape,
+    can_add,
+    geometry_for,
+    resolve_profile,
+)
+from kubemig.planner.admission import AdmissionPlan, Moves
 from kubemig.planner.cluster import Cluster, GeometryKey, geometry_key
+from kubemig.planner.patterns import PatternBook, PatternInfo
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
-from kubemig.planner.admission import AdmissionPlan, Moves
-from kubemig.planner.patterns import PatternBook, PatternInfo
 
 WASTE_WEIGHT = 10.0
 """How many slices of fragmentation one slice lost for good is worth."""
@@ -80,6 +90,8 @@ class OnlineAllocator:
         self._gpus: dict[str, _Gpu] = {}
         self._books: dict[GeometryKey, PatternBook] = {}
         self._buckets: dict[GeometryKey, dict[Layout, dict[str, None]]] = {}
+        # the same buckets per node, when pods must stay on one node
+        self._node_buckets: dict[str, dict[GeometryKey, dict[Layout, dict[str, None]]]] = defaultdict(dict)
         self._reusable: dict[tuple[GeometryKey, Layout, Instance], dict[str, None]] = defaultdict(dict)
         self._pods: dict[str, list[tuple[str, Instance]]] = {}
         self._shapes: dict[str, dict[GeometryKey, ProfileShape]] = {}
@@ -95,7 +107,8 @@ class OnlineAllocator:
                 self._demand[key] = [0.0] * len(geo.shapes)
             gpu = _Gpu(gpu_id, key, geo, None if node_of is None else node_of[gpu_id])
             self._gpus[gpu_id] = gpu
-            self._buckets[key].setdefault(gpu.pattern, {})[gpu_id] = None
+            for buckets in self._bucket_maps(gpu):
+                buckets.setdefault(gpu.pattern, {})[gpu_id] = None
         self._by_node = node_of is not None
         capacity = sum(gpu.geo.model.compute_slices for gpu in self._gpus.values())
         self._admission = None if expected_load is None else AdmissionPlan(capacity, expected_load)
@@ -104,7 +117,7 @@ class OnlineAllocator:
 
     def allocate(self, pod: str, profile: str, count: int = 1) -> list[tuple[str, Instance]] | None:
         """`count` instances of `profile` for `pod` (GPU id and instance each), or None when they do
-        not all fit; then nothing changed."""
+        not all fit (on one node, with `node_of`) or admission declines the pod; then nothing changed."""
         if pod in self._pods:
             raise ValueError(f"pod {pod!r} already holds instances: release it first")
         if count < 1:
@@ -121,7 +134,7 @@ class OnlineAllocator:
             placed = self._place_all(pod, shapes, count, None, allowed)
         else:
             placed = None
-            for node in self._candidate_nodes(shapes):
+            for node in self._candidate_nodes(shapes, count):
                 placed = self._place_all(pod, shapes, count, node, None)
                 if placed is not None:
                     break
@@ -148,14 +161,20 @@ class OnlineAllocator:
     def assignments(self) -> dict[str, list[tuple[str, Instance]]]:
         return {pod: list(slots) for pod, slots in self._pods.items()}
 
-    def set_state(self, gpu_id: str, busy: Mapping[Instance, str | None], free: Sequence[Instance] = ()) -> None:
+    def set_state(
+        self, gpu_id: str, busy: Mapping[Instance, str | None], free: Sequence[Instance] = ()
+    ) -> None:
         """Start from instances that already exist on a GPU (in use, with their pod or None, and free)."""
         gpu = self._gpus[gpu_id]
-        for name, slots in list(self._pods.items()):
-            self._pods[name] = [s for s in slots if s[0] != gpu_id]
-        for inst, owner in busy.items():
-            if owner is not None:
-                self._pods.setdefault(owner, []).append((gpu_id, inst))
+        for old in {pod for pod in gpu.busy.values() if pod is not None}:
+            slots = [s for s in self._pods.get(old, []) if s[0] != gpu_id]
+            if slots:
+                self._pods[old] = slots
+            else:
+                self._pods.pop(old, None)
+        for inst, new in busy.items():
+            if new is not None:
+                self._pods.setdefault(new, []).append((gpu_id, inst))
         self._set_state(gpu, dict(busy), set(free))
 
     # -- decisions ---------------------------------------------------------------------------------
@@ -233,9 +252,8 @@ class OnlineAllocator:
             book = self._books[key]
             weights = self._weights(key)
             slices = shape.compute_slices
-            for pattern, members in self._buckets[key].items():
-                if node is not None and not any(self._gpus[g].node == node for g in members):
-                    continue
+            buckets = self._buckets[key] if node is None else self._node_buckets[node].get(key, {})
+            for pattern in buckets:
                 info = book.info(pattern)
                 frag_before = _fragmentation(info, weights, book)
                 for inst, after in book.moves(info, shape):
@@ -259,38 +277,44 @@ class OnlineAllocator:
         return [d / total for d in demand] if total else demand
 
     def _pick_gpu(self, choice: _Choice, node: str | None) -> _Gpu:
-        members = self._buckets[choice.gpu_key][choice.pattern]
+        """A GPU of the chosen pattern: one holding that very instance free if any, else one where
+        no free instance is in the way (looking at a few), else any."""
+        buckets = self._buckets if node is None else self._node_buckets[node]
+        members = buckets[choice.gpu_key][choice.pattern]
         reuse = self._reusable.get((choice.gpu_key, choice.pattern, choice.instance))
-        candidates = [g for g in (reuse or {}) if node is None or self._gpus[g].node == node]
-        if candidates:
-            return self._gpus[candidates[0]]
+        for gpu_id in reuse or ():
+            if node is None or self._gpus[gpu_id].node == node:
+                return self._gpus[gpu_id]
         fallback = None
         for n, gpu_id in enumerate(members):
             gpu = self._gpus[gpu_id]
-            if node is not None and gpu.node != node:
-                continue
             if not any(f.mask & choice.instance.mask for f in gpu.free):
                 return gpu
             fallback = fallback or gpu
-            if n >= 16 and node is None:
+            if n >= 16:
                 break
         assert fallback is not None
         return fallback
 
-    def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape]) -> list[str]:
-        room: dict[str, int] = defaultdict(int)
-        for key, shape in shapes.items():
-            book = self._books[key]
-            column = book.index[shape.id]
-            for pattern, members in self._buckets[key].items():
-                capacity = book.info(pattern).capacity[column]
-                if capacity:
-                    for gpu_id in members:
-                        node = self._gpus[gpu_id].node
-                        assert node is not None
-                        room[node] += capacity
-        # the node with least room that still has some first: best fit at node level
+    def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape], count: int) -> list[str]:
+        """Nodes with room for `count` instances, least room first (best fit at node level)."""
+        room: dict[str, int] = {}
+        for node, by_key in self._node_buckets.items():
+            total = 0
+            for key, shape in shapes.items():
+                book = self._books[key]
+                column = book.index[shape.id]
+                for pattern, members in by_key.get(key, {}).items():
+                    total += book.info(pattern).capacity[column] * len(members)
+            if total >= count:
+                room[node] = total
         return sorted(room, key=lambda n: (room[n], n))
+
+    def _bucket_maps(self, gpu: _Gpu) -> list[dict[Layout, dict[str, None]]]:
+        maps = [self._buckets[gpu.key]]
+        if gpu.node is not None:
+            maps.append(self._node_buckets[gpu.node].setdefault(gpu.key, {}))
+        return maps
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -321,14 +345,17 @@ class OnlineAllocator:
                 index.pop(gpu.id, None)
                 if not index:
                     del self._reusable[(key, gpu.pattern, inst)]
-        bucket = self._buckets[key][gpu.pattern]
-        del bucket[gpu.id]
-        if not bucket:
-            del self._buckets[key][gpu.pattern]
+        maps = self._bucket_maps(gpu)
+        for buckets in maps:
+            bucket = buckets[gpu.pattern]
+            del bucket[gpu.id]
+            if not bucket:
+                del buckets[gpu.pattern]
         gpu.busy = busy
         gpu.free = free
         gpu.pattern = Layout.of(busy)
-        self._buckets[key].setdefault(gpu.pattern, {})[gpu.id] = None
+        for buckets in maps:
+            buckets.setdefault(gpu.pattern, {})[gpu.id] = None
         for inst in free:
             self._reusable[(key, gpu.pattern, inst)][gpu.id] = None
 
@@ -353,7 +380,8 @@ class OnlinePlanner:
         started = time.perf_counter()
         ids = {str(n): gpu for n, gpu in enumerate(cluster.gpus)}
         allocator = OnlineAllocator(
-            [(gpu_id, gpu.geo) for gpu_id, gpu in ids.items()], node_of={gpu_id: gpu.node for gpu_id, gpu in ids.items()}
+            [(gpu_id, gpu.geo) for gpu_id, gpu in ids.items()],
+            node_of={gpu_id: gpu.node for gpu_id, gpu in ids.items()},
         )
         for gpu_id, gpu in ids.items():
             allocator.set_state(gpu_id, {inst: gpu.pods.get(inst) for inst in gpu.busy}, gpu.free)

@@ -30,12 +30,19 @@ class PatternBook:
         self.shapes: tuple[ProfileShape, ...] = geo.shapes
         self.index = {shape.id: n for n, shape in enumerate(self.shapes)}
         self._infos: dict[Layout, PatternInfo] = {}
-        self._usable = _usable_table(geo.model.key, geo.branch, tuple((s.size, s.starts, s.compute_slices) for s in geo.shapes), geo.units)
+        self._usable = _usable_table(
+            geo.model.key,
+            geo.branch,
+            tuple((s.size, s.starts, s.compute_slices) for s in geo.shapes),
+            geo.units,
+        )
 
     def info(self, pattern: Layout) -> PatternInfo:
         found = self._infos.get(pattern)
         if found is None:
-            found = PatternInfo(pattern, self._usable[pattern.mask], tuple(self._capacity(pattern, s) for s in self.shapes))
+            found = PatternInfo(
+                pattern, self._usable[pattern.mask], tuple(self._capacity(pattern, s) for s in self.shapes)
+            )
             self._infos[pattern] = found
         return found
 

@@ -66,7 +66,13 @@ class SolverStatus:
         return text + (f"; {self.detail})" if self.detail else ")")
 
     def to_json(self) -> dict[str, object]:
-        return {"state": self.state.value, "solver": self.solver, "time_s": round(self.time_s, 6), "gap": self.gap, "detail": self.detail}
+        return {
+            "state": self.state.value,
+            "solver": self.solver,
+            "time_s": round(self.time_s, 6),
+            "gap": self.gap,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +95,12 @@ class GpuPlan:
             "model": geo.model.key,
             "current": self.gpu.current.to_json(),
             "target": [
-                {**i.to_json(), "gi_id": gi_id(geo, i.placement, numbering), "pod": self.pods.get(i), "in_use": i in self.gpu.busy}
+                {
+                    **i.to_json(),
+                    "gi_id": gi_id(geo, i.placement, numbering),
+                    "pod": self.pods.get(i),
+                    "in_use": i in self.gpu.busy,
+                }
                 for i in self.target
             ],
             "steps": [{"action": s.action.value, **s.instance.to_json()} for s in self.transition.steps],
@@ -137,7 +148,10 @@ def assemble(
     destroyed = touched = 0
     for gpu in cluster.gpus:
         target = targets.get(gpu.key, gpu.current)
-        transition = plan_transition(gpu.geo, gpu.current, target, gpu.busy)
+        if target == gpu.current:  # checked when the snapshot was read: nothing to plan
+            transition = TransitionPlan(gpu.current, target, target.instances, (), (), ())
+        else:
+            transition = plan_transition(gpu.geo, gpu.current, target, gpu.busy)
         pods = {**gpu.pods, **assigned.get(gpu.key, {})}
         gpus[gpu.key] = GpuPlan(gpu, target, transition, pods)
         destroyed += len(transition.destroy)

@@ -49,7 +49,9 @@ class SnapshotInstance(_Strict):
     def _pod_means_in_use(self) -> SnapshotInstance:
         if self.pod is not None and not self.in_use:
             if "in_use" in self.model_fields_set:
-                raise ValueError(f"pod {self.pod!r} runs on this instance, so it is in use: set in_use: true or remove pod")
+                raise ValueError(
+                    f"pod {self.pod!r} runs on this instance, so it is in use: set in_use: true or remove pod"
+                )
             object.__setattr__(self, "in_use", True)
         return self
 
@@ -88,7 +90,9 @@ class Snapshot(_Strict):
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise SnapshotError(source, "", f"cannot read the file ({exc.strerror}): give an existing snapshot file") from exc
+            raise SnapshotError(
+                source, "", f"cannot read the file ({exc.strerror}): give an existing snapshot file"
+            ) from exc
         return Snapshot.parse(text, source)
 
     @staticmethod
@@ -98,11 +102,15 @@ class Snapshot(_Strict):
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            raise SnapshotError(source, where, f"not valid YAML ({exc.problem}): fix the syntax there") from exc
+            raise SnapshotError(
+                source, where, f"not valid YAML ({exc.problem}): fix the syntax there"
+            ) from exc
         except yaml.YAMLError as exc:
             raise SnapshotError(source, "", f"not valid YAML ({exc}): fix the syntax") from exc
         if not isinstance(data, dict):
-            raise SnapshotError(source, "", "a snapshot is a mapping with `nodes` (and `requests`): see docs/snapshot.md")
+            raise SnapshotError(
+                source, "", "a snapshot is a mapping with `nodes` (and `requests`): see docs/snapshot.md"
+            )
         try:
             snapshot = Snapshot.model_validate(data)
         except ValidationError as exc:
@@ -119,14 +127,20 @@ class Snapshot(_Strict):
         for n, node in enumerate(self.nodes):
             if node.name in seen_nodes:
                 raise SnapshotError(
-                    source, f"nodes[{n}].name", f"node {node.name!r} is also nodes[{seen_nodes[node.name]}]: give each node a unique name"
+                    source,
+                    f"nodes[{n}].name",
+                    f"node {node.name!r} is also nodes[{seen_nodes[node.name]}]: give each node a unique name",
                 )
             seen_nodes[node.name] = n
             seen_gpus: set[int] = set()
             for g, gpu in enumerate(node.gpus):
                 where = f"nodes[{n}].gpus[{g}]"
                 if gpu.index in seen_gpus:
-                    raise SnapshotError(source, f"{where}.index", f"node {node.name!r} lists GPU {gpu.index} twice: give each GPU its own index")
+                    raise SnapshotError(
+                        source,
+                        f"{where}.index",
+                        f"node {node.name!r} lists GPU {gpu.index} twice: give each GPU its own index",
+                    )
                 seen_gpus.add(gpu.index)
                 geo = _geometry(source, where, node, gpu)
                 geometries[(geo.model.key, geo.branch)] = geo
@@ -149,18 +163,24 @@ class Snapshot(_Strict):
                 try:
                     validate(geo, specs)
                 except LayoutError as exc:
-                    raise SnapshotError(source, f"{where}.instances", f"not a valid layout: {exc}; fix the instances") from None
+                    raise SnapshotError(
+                        source, f"{where}.instances", f"not a valid layout: {exc}; fix the instances"
+                    ) from None
         pods: dict[str, int] = {}
         for r, request in enumerate(self.requests):
             where = f"requests[{r}]"
             if request.pod in pods:
                 raise SnapshotError(
-                    source, f"{where}.pod", f"pod {request.pod!r} is also requests[{pods[request.pod]}]: list each pending pod once"
+                    source,
+                    f"{where}.pod",
+                    f"pod {request.pod!r} is also requests[{pods[request.pod]}]: list each pending pod once",
                 )
             pods[request.pod] = r
             if request.pod in running:
                 raise SnapshotError(
-                    source, f"{where}.pod", f"pod {request.pod!r} already runs on an instance: remove it from requests"
+                    source,
+                    f"{where}.pod",
+                    f"pod {request.pod!r} already runs on an instance: remove it from requests",
                 )
             if not any(_resolves(geo, request.profile) for geo in geometries.values()):
                 models = ", ".join(sorted({key for key, _ in geometries})) or "none"
