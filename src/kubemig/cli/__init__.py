@@ -7,6 +7,7 @@ import sys
 import click
 
 from kubemig import __version__
+from kubemig.cli.bench_command import bench
 from kubemig.cli.demo_command import demo
 from kubemig.cli.device_plugin_command import device_plugin
 from kubemig.cli.geometry_command import geometry
@@ -44,6 +45,7 @@ cli.add_command(plan)
 cli.add_command(smi)
 for _command in PARTITION_COMMANDS:
     cli.add_command(_command)
+cli.add_command(bench)
 
 
 def main(argv: list[str] | None = None) -> None:
