@@ -10,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kubemig.cli import cli
+from kubemig.cli import cli, main
 from kubemig.cli.nvml_context import pass_nvml
 from kubemig.nvml import Nvml
 from tests.helpers import kubemig_env, run_kubemig
@@ -117,3 +117,26 @@ def test_bad_input_is_one_line(env: dict[str, str]) -> None:
     assert proc.returncode == 1 and "unknown NVML error 'BROKEN'" in proc.stderr
     proc = run_kubemig("--sim", "2xA30", "sim", "status", env=kubemig_env(**env))
     assert proc.returncode == 1 and "holds 1xA30, not 2xA30" in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["state is a directory", "state under a file", "root under a file"])
+def test_unusable_state_or_root_is_one_line(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    env = {"KUBEMIG_SIM_STATE": str(tmp_path / "node.json"), "KUBEMIG_SIM_ROOT": str(tmp_path / "root")}
+    if where == "state is a directory":
+        (tmp_path / "node.json").mkdir()
+    elif where == "state under a file":
+        env["KUBEMIG_SIM_STATE"] = str(blocker / "node.json")
+    else:
+        env["KUBEMIG_SIM_ROOT"] = str(blocker / "root")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as info:
+        main(["--sim", "1xA30", "smi", "-L"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kubemig: error: cannot use the simulated node's files: ") and err.count("\n") == 1, err
+    assert "KUBEMIG_SIM_STATE" in err

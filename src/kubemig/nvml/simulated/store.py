@@ -111,17 +111,31 @@ class StateStore:
         self._cached: NodeState | None = None
 
     def exists(self) -> bool:
-        return self.path.exists()
+        with self._files():
+            return self.path.exists()
+
+    @contextlib.contextmanager
+    def _files(self) -> Iterator[None]:
+        """The state file and device tree are the user's paths: an OSError on them is one line naming
+        the path, not a traceback."""
+        try:
+            yield
+        except OSError as exc:
+            where = exc.filename or self.path
+            raise SimulatorError(
+                f"cannot use the simulated node's files: {where}: {exc.strerror or exc}: point KUBEMIG_SIM_STATE "
+                "(a file) and KUBEMIG_SIM_ROOT (a directory) at places this user can write"
+            ) from exc
 
     def open(self) -> NodeState:
         """The node, made from the configured spec if the state file does not exist yet."""
-        if not self.path.exists():
+        if not self.exists():
             if self.config.spec is None:
                 raise SimulatorError(
                     f"no simulated node at {self.path}: start one with `kubemig sim init {EXAMPLE}`, "
                     f"or give a SPEC with --sim or KUBEMIG_SIM"
                 )
-            with locked(self.path):
+            with self._files(), locked(self.path):
                 if not self.path.exists():
                     self._write(new_state(self.config.spec, driver=self.config.driver, node=self.config.node))
         state = self.read()
@@ -134,28 +148,34 @@ class StateStore:
 
     def read(self) -> NodeState:
         """The current state; parsed again only when the file changed (every write replaces it)."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            raise SimulatorError(f"the simulated node's state file {self.path} is gone: `kubemig sim init SPEC` starts one") from None
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if self._cached is None or key != self._cache_key:
-            self._cached = self._parse(self.path.read_text(encoding="utf-8"))
-            self._cache_key = key
+        with self._files():
+            try:
+                st = self.path.stat()
+            except FileNotFoundError:
+                raise SimulatorError(
+                    f"the simulated node's state file {self.path} is gone: `kubemig sim init SPEC` starts one"
+                ) from None
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if self._cached is None or key != self._cache_key:
+                self._cached = self._parse(self.path.read_text(encoding="utf-8"))
+                self._cache_key = key
         return self._cached
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[NodeState]:
         """A private copy of the state to change; written back (and the device tree updated) when the
         block ends without an exception, all under the node's lock."""
-        with locked(self.path):
-            state = self._parse(self.path.read_text(encoding="utf-8"))
+        with contextlib.ExitStack() as held:
+            with self._files():
+                held.enter_context(locked(self.path))
+                state = self._parse(self.path.read_text(encoding="utf-8"))
             before = desired_files(state)
             yield state
-            self._write(state, before)
+            with self._files():
+                self._write(state, before)
 
     def replace(self, state: NodeState) -> None:
-        with locked(self.path):
+        with self._files(), locked(self.path):
             self._write(state)
 
     def _parse(self, text: str) -> NodeState:
