@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubemig.deviceplugin.allocate import MigMinors, container_response
+from kubemig.deviceplugin.allocate import DriverMinors, container_response
 from kubemig.deviceplugin.config import DeviceIdStrategy, DeviceListStrategy, PluginConfig
 from kubemig.deviceplugin.devices import mig_device, whole_gpu
 from kubemig.deviceplugin.errors import DevicePluginError
@@ -33,7 +33,7 @@ def write_driver_root(root: Path) -> Path:
 
 
 def test_envvar_with_mig_uuids() -> None:
-    response = container_response([TWO_G], PluginConfig(), MigMinors(Path("/nonexistent")), resource="r")
+    response = container_response([TWO_G], PluginConfig(), DriverMinors(Path("/nonexistent")), resource="r")
     assert dict(response.envs) == {"NVIDIA_VISIBLE_DEVICES": TWO_G.uuid}
     assert list(response.devices) == [] and list(response.mounts) == []
 
@@ -41,7 +41,7 @@ def test_envvar_with_mig_uuids() -> None:
 def test_index_strategy_uses_gpu_colon_mig_device() -> None:
     config = PluginConfig(device_id_strategy=DeviceIdStrategy.INDEX)
     devices = [TWO_G, whole_gpu(GPUS[2])]
-    response = container_response(devices, config, MigMinors(Path("/nonexistent")), resource="r")
+    response = container_response(devices, config, DriverMinors(Path("/nonexistent")), resource="r")
     assert TWO_G.mig is not None
     assert response.envs["NVIDIA_VISIBLE_DEVICES"] == f"1:{TWO_G.mig.index},2"
 
@@ -50,7 +50,7 @@ def test_volume_mounts_and_cdi() -> None:
     config = PluginConfig(
         device_list_strategies=(DeviceListStrategy.VOLUME_MOUNTS, DeviceListStrategy.CDI_ANNOTATIONS, DeviceListStrategy.CDI_CRI)
     )
-    response = container_response([TWO_G], config, MigMinors(Path("/nonexistent")), resource="nvidia.com/mig-2g.10gb")
+    response = container_response([TWO_G], config, DriverMinors(Path("/nonexistent")), resource="nvidia.com/mig-2g.10gb")
     assert response.envs["NVIDIA_VISIBLE_DEVICES"] == "/var/run/nvidia-container-devices"
     [mount] = response.mounts
     assert (mount.host_path, mount.container_path) == ("/dev/null", f"/var/run/nvidia-container-devices/{TWO_G.uuid}")
@@ -63,7 +63,7 @@ def test_volume_mounts_and_cdi() -> None:
 def test_device_specs_hold_parent_gi_and_ci_nodes(tmp_path: Path) -> None:
     root = write_driver_root(tmp_path)
     config = replace(PluginConfig(), pass_device_specs=True, driver_root=root)
-    response = container_response([TWO_G], config, MigMinors(root), resource="r")
+    response = container_response([TWO_G], config, DriverMinors(root), resource="r")
     assert TWO_G.mig is not None and TWO_G.mig.gi_id == 3 and TWO_G.gpu_minor == 1
     gi_minor = 3 + 135 * 1 + 9 * 3  # 165
     assert [(d.container_path, d.host_path, d.permissions) for d in response.devices] == [
@@ -78,4 +78,4 @@ def test_device_specs_hold_parent_gi_and_ci_nodes(tmp_path: Path) -> None:
 def test_missing_mig_minors_is_a_clear_error(tmp_path: Path) -> None:
     config = replace(PluginConfig(), pass_device_specs=True, driver_root=tmp_path)
     with pytest.raises(DevicePluginError, match="cannot read .*mig-minors"):
-        container_response([TWO_G], config, MigMinors(tmp_path), resource="r")
+        container_response([TWO_G], config, DriverMinors(tmp_path), resource="r")

@@ -53,11 +53,12 @@ def test_device_nodes_for_a_mig_device_exist_in_the_tree(make_nvml: MakeNvml) ->
     gi = nvml.create_gpu_instance(1, 19)
     ci = nvml.create_compute_instance(1, gi.id, 0)
     root = nvml.device_root
-    nodes = device_nodes(root, nvml.gpu(1).minor_number, gi.id, ci.id)
+    nodes = device_nodes(root, [(nvml.gpu(1).minor_number, gi.id, ci.id), (0, None, None)])
     gi_minor = 3 + 135 + 9 * gi.id
     assert nodes == [
-        "dev/nvidia1", f"dev/nvidia-caps/nvidia-cap{gi_minor}", f"dev/nvidia-caps/nvidia-cap{gi_minor + 1}",
         "dev/nvidiactl", "dev/nvidia-uvm", "dev/nvidia-uvm-tools",
+        "dev/nvidia1", f"dev/nvidia-caps/nvidia-cap{gi_minor}", f"dev/nvidia-caps/nvidia-cap{gi_minor + 1}",
+        "dev/nvidia0",
     ]  # fmt: skip
     assert all((root / n).is_file() for n in nodes)
     assert MigMinors.read(root).ci(1, gi.id, 0) == gi_minor + 1

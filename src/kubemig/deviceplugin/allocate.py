@@ -19,71 +19,51 @@ from kubemig.deviceplugin.api import pluginapi
 from kubemig.deviceplugin.config import DeviceIdStrategy, DeviceListStrategy, PluginConfig
 from kubemig.deviceplugin.devices import PluginDevice
 from kubemig.deviceplugin.errors import DevicePluginError
+from kubemig.errors import KubemigError
+from kubemig.nvml.caps import MigMinors, device_nodes
 
 VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 VOLUME_MOUNT_ROOT = "/var/run/nvidia-container-devices"
 CDI_KIND = "k8s.device-plugin.nvidia.com/gpu"
 CDI_ANNOTATION_PREFIX = "cdi.k8s.io/"
-CONTROL_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
-MIG_MINORS = "proc/driver/nvidia-caps/mig-minors"
-CAPS_DIR = "/dev/nvidia-caps"
 
 
-class MigMinors:
-    """`mig-minors` under a driver root: `gpu0/gi7/access 66` -> the nvidia-cap minor. Read once."""
+class DriverMinors:
+    """The driver root's `mig-minors`, read on the first Allocate that needs it, then kept (the table
+    lists every possible GI and CI, so it does not change while the driver is loaded)."""
 
     def __init__(self, driver_root: Path) -> None:
         self.driver_root = driver_root
-        self._minors: dict[str, int] | None = None
+        self._minors: MigMinors | None = None
         self._lock = threading.Lock()
 
-    @property
-    def path(self) -> Path:
-        return self.driver_root / MIG_MINORS
-
-    def minor(self, name: str) -> int:
+    def get(self) -> MigMinors:
         with self._lock:
             if self._minors is None:
-                self._minors = self._read()
-        found = self._minors.get(name)
-        if found is None:
-            raise DevicePluginError(f"{self.path} has no entry {name}: is the MIG driver loaded?")
-        return found
-
-    def _read(self) -> dict[str, int]:
-        try:
-            text = self.path.read_text()
-        except OSError as exc:
-            raise DevicePluginError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
-        minors = {}
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                minors[parts[0]] = int(parts[1])
-        return minors
+                try:
+                    self._minors = MigMinors.read(self.driver_root)
+                except KubemigError as exc:
+                    raise DevicePluginError(str(exc)) from exc
+            return self._minors
 
 
 def device_id(device: PluginDevice, strategy: DeviceIdStrategy) -> str:
     return device.uuid if strategy is DeviceIdStrategy.UUID else device.index_id
 
 
-def device_specs(devices: Sequence[PluginDevice], driver_root: Path, minors: MigMinors) -> list[pluginapi.DeviceSpec]:
+def device_specs(devices: Sequence[PluginDevice], driver_root: Path, minors: DriverMinors) -> list[pluginapi.DeviceSpec]:
     """The device nodes, host paths under the driver root, container paths as on a real node."""
-    paths = [p for p in CONTROL_NODES if (driver_root / p.lstrip("/")).exists()]
-    for device in devices:
-        paths.append(f"/dev/nvidia{device.gpu_minor}")
-        if device.mig is not None:
-            gi = f"gpu{device.gpu_minor}/gi{device.mig.gi_id}"
-            paths.append(f"{CAPS_DIR}/nvidia-cap{minors.minor(f'{gi}/access')}")
-            paths.append(f"{CAPS_DIR}/nvidia-cap{minors.minor(f'{gi}/ci{device.mig.ci_id}/access')}")
-    return [
-        pluginapi.DeviceSpec(container_path=p, host_path=str(driver_root / p.lstrip("/")), permissions="rw")
-        for p in dict.fromkeys(paths)
-    ]
+    refs = [(d.gpu_minor, d.mig.gi_id, d.mig.ci_id) if d.mig else (d.gpu_minor, None, None) for d in devices]
+    table = minors.get() if any(d.mig for d in devices) else None
+    try:
+        nodes = device_nodes(driver_root, refs, table)
+    except KubemigError as exc:
+        raise DevicePluginError(str(exc)) from exc
+    return [pluginapi.DeviceSpec(container_path=f"/{n}", host_path=str(driver_root / n), permissions="rw") for n in nodes]
 
 
 def container_response(
-    devices: Sequence[PluginDevice], config: PluginConfig, minors: MigMinors, *, resource: str
+    devices: Sequence[PluginDevice], config: PluginConfig, minors: DriverMinors, *, resource: str
 ) -> pluginapi.ContainerAllocateResponse:
     ids = [device_id(d, config.device_id_strategy) for d in devices]
     response = pluginapi.ContainerAllocateResponse()

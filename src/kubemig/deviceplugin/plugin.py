@@ -28,7 +28,7 @@ from typing import Protocol
 
 import grpc
 
-from kubemig.deviceplugin.allocate import MigMinors, container_response
+from kubemig.deviceplugin.allocate import DriverMinors, container_response
 from kubemig.deviceplugin.api import KUBELET_SOCKET, pluginapi
 from kubemig.deviceplugin.config import PluginConfig
 from kubemig.deviceplugin.devices import GpuView, PluginDevice
@@ -84,7 +84,7 @@ class DevicePlugin:
         self.source = source
         self.manager = resource_manager(config.mig_strategy)
         self.health = HealthTracker(config.health)
-        self.minors = MigMinors(config.driver_root)
+        self.minors = DriverMinors(config.driver_root)
         self._gpus: tuple[GpuView, ...] = ()
         self._advertised = ResourceSet()
         self._servers: dict[str, ResourceServer] = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kubemig.nvml.caps import CAPS_DIR, MIG_MINORS
 from kubemig.nvml.simulated.identity import ci_minor, gi_minor
 from kubemig.nvml.simulated.state import NodeState
 
@@ -23,9 +24,7 @@ NVIDIA_CAPS_MAJOR = 511  # dynamic on real systems
 CONFIG_MINOR = 1
 MONITOR_MINOR = 2
 MAX_GPUS, MAX_GIS, MAX_CIS = 32, 15, 8
-CAPS_DIR = "dev/nvidia-caps"
 CAPABILITIES_DIR = "proc/driver/nvidia/capabilities"
-MIG_MINORS = "proc/driver/nvidia-caps/mig-minors"
 
 
 def mig_minors_text() -> str:
