@@ -42,6 +42,15 @@ def test_gpus_are_selected_by_index_uuid_or_bus_id(sim_node: SimNodeFactory) -> 
     assert node.smi("-i", "7", "-L").exit_code == 6
 
 
+@pytest.mark.parametrize("command", [(), ("-L",), ("mig", "-lgi")])
+def test_a_node_that_shows_no_gpu_says_so(sim_node: SimNodeFactory, command: tuple[str, ...]) -> None:
+    # a container given no GPU (NVIDIA_VISIBLE_DEVICES=none): nvidia-smi finds no device at all
+    node = sim_node(f"2x{A100}", mig=(0,))
+    node.env["NVIDIA_VISIBLE_DEVICES"] = "none"
+    result = node.smi(*command)
+    assert (result.output, result.exit_code) == ("No devices were found\n", 6)
+
+
 def test_create_accepts_ids_names_and_echoes_the_token_on_failure(sim_node: SimNodeFactory) -> None:
     node = sim_node(f"1x{A100}", driver=DRIVERS["r535"], mig=(0,))
     result = node.smi("mig", "-cgi", "MIG 4g.20gb,1g.5gb+me,1g.5gb.me")

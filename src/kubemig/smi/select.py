@@ -23,8 +23,11 @@ def _bus_key(bus_id: str) -> str:
 
 
 def select_gpus(nvml: Nvml, ids: str | None) -> list[GpuInfo]:
-    """The GPUs `-i` names, in the order given (every GPU without `-i`)."""
+    """The GPUs `-i` names, in the order given (every GPU without `-i`). With no GPU at all (a
+    container given none) nvidia-smi says so whatever the command."""
     gpus = nvml.gpus()
+    if not gpus:
+        raise BadSelector(NO_DEVICES, 6)
     if ids is None:
         return gpus
     chosen: list[GpuInfo] = []
