@@ -57,7 +57,11 @@ def test_plans_are_minimal_safe_and_reach_the_target(key: str, data: st.DataObje
         plan = plan_transition(geo, current, specs, busy)
     except TransitionError as exc:
         assert not reachable, f"plan refused but {sorted(reachable[0])} keeps every busy instance"
-        assert exc.blocking or not busy
+        # the blockers are the fewest busy instances the target cannot keep: every other one it can
+        kept_busy = {i for i in busy if str(i) not in exc.blocking}
+        assert len(kept_busy) == len(busy) - len(exc.blocking)
+        assert max(len(busy & c) for c in candidates) == len(kept_busy)
+        assert any(kept_busy <= c for c in candidates)
         return
     assert reachable
     final = _apply_checked(geo, plan, busy)
@@ -94,6 +98,16 @@ def test_a_target_that_needs_a_busy_slot_names_the_blocker() -> None:
     with pytest.raises(TransitionError, match=r"busy instances \(1g.5gb@3\)") as info:
         plan_transition(geo, current, parse_layout_spec("4g.20gb,3g.20gb"), {geo.instance(19, 3)})
     assert info.value.blocking == ["1g.5gb@3"]
+
+
+def test_only_the_busy_instances_in_the_way_are_named() -> None:
+    geo = geometry_for("A100-SXM4-40GB")
+    current = validate(geo, parse_layout_spec("3g.20gb@0,1g.5gb@4,1g.5gb@5,1g.5gb@6"))
+    busy = {geo.instance(9, 0), geo.instance(19, 6)}
+    with pytest.raises(TransitionError) as info:
+        plan_transition(geo, current, parse_layout_spec("4g.20gb,1g.5gb"), busy)
+    assert info.value.blocking == ["3g.20gb@0"]  # the busy 1g.5gb@6 can stay beside a 4g.20gb@0
+    assert "(3g.20gb@0)" in str(info.value)
 
 
 def test_same_layout_is_a_noop() -> None:

@@ -81,18 +81,30 @@ def plan_transition(
 
     pinned = [resolve_profile(geo, s.profile).at(s.start) for s in specs if s.start is not None]
     floating = [resolve_profile(geo, s.profile) for s in specs if s.start is None]
-    best = _best_keep(geo, current, pinned, floating, set() if force else set(busy))
+    protected = set() if force else set(busy) & set(current.instances)
+    best = _best_keep(geo, current, pinned, floating, protected)
     if best is None:
-        if not force and busy:
-            blockers = sorted(set(busy) & set(current.instances))
-            if _best_keep(geo, current, pinned, floating, set()) is not None:
-                raise TransitionError(
-                    f"the target cannot be reached without destroying busy instances "
-                    f"({', '.join(map(str, blockers))}): stop their processes, or force",
-                    [str(b) for b in blockers],
-                )
+        blockers = _fewest_blockers(geo, current, pinned, floating, protected)
+        if blockers:
+            raise TransitionError(
+                f"the target cannot be reached without destroying busy instances "
+                f"({', '.join(map(str, blockers))}): stop their processes, or force",
+                [str(b) for b in blockers],
+            )
         raise TransitionError(f"no placement of the target fits {geo.model.key}")
     return _make_plan(current, best)
+
+
+def _fewest_blockers(
+    geo: GpuGeometry, current: Layout, pinned: list[Instance], floating: list[ProfileShape], busy: set[Instance]
+) -> list[Instance]:
+    """The busy instances a target must destroy when it keeps as many of them as it can (empty when
+    the target does not fit even with nothing busy): only these are in the way."""
+    for kept in range(len(busy) - 1, -1, -1):
+        for chosen in combinations(sorted(busy), kept):
+            if _best_keep(geo, current, pinned, floating, set(chosen)) is not None:
+                return sorted(busy - set(chosen))
+    return []
 
 
 def _check_busy(geo: GpuGeometry, plan: TransitionPlan, busy: Collection[Instance], force: bool) -> TransitionPlan:
