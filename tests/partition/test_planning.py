@@ -117,6 +117,15 @@ def test_busy_instances_block_a_target_that_needs_their_slices() -> None:
     assert plan.config_ops == ()
 
 
+def test_a_blocked_plan_shows_a_goal_that_keeps_the_busy_instances_not_in_the_way() -> None:
+    geo = geometry_for(A100)
+    three, one = geo.instance(9, 0), geo.instance(19, 6)
+    layout = Layout.of([three, geo.instance(19, 4), geo.instance(19, 5), one])
+    plan = plan_gpu(_snapshot(layout, busy={three, one}), _target("4g.20gb,1g.5gb"))
+    assert [b.what for b in plan.blockers] == ["3g.20gb@0 (GI 1)"]
+    assert one in plan.goal and one in plan.kept
+
+
 def test_mig_mode_changes_follow_the_architecture() -> None:
     off = Layout()
     # Ampere with a process on the GPU: the enable waits for a reset, instances come after it

@@ -208,13 +208,13 @@ def _plan_config(
         transition = plan_transition(geo, current.layout, wanted, current.busy, force=force)
     except TransitionError as exc:
         names = set(exc.blocking)
-        blockers = tuple(
-            Blocker.of(index, gi, "is in the way of the target") for gi in current.gpu_instances if str(gi.instance) in names
-        )
-        if not blockers:
+        in_the_way = [gi for gi in current.gpu_instances if str(gi.instance) in names]
+        if not in_the_way:
             raise
-        # what the target would be without the busy instances' protection, to show what is asked
-        transition = plan_transition(geo, current.layout, wanted, (), force=True)
+        blockers = tuple(Blocker.of(index, gi, "is in the way of the target") for gi in in_the_way)
+        # what is asked, shown keeping every busy instance that is not in the way
+        others = current.busy - {gi.instance for gi in in_the_way}
+        transition = plan_transition(geo, current.layout, wanted, others)
         return GpuPlan(snapshot, target, mode_ops, (), transition.target, transition, blockers, waits)
     ops: list[Op] = []
     blockers_list: list[Blocker] = []
