@@ -145,3 +145,18 @@ def test_slot_diagram() -> None:
         ]
     )
     assert Layout() == Layout.of([])
+
+
+def test_a_grid_finer_than_memory_slices_is_counted_in_units() -> None:
+    # the RTX PRO 6000 places on 12 units, three per memory slice: calling a unit a slice misleads
+    geo = geometry_for("RTX-PRO-6000-Blackwell-Server-Edition")
+    with pytest.raises(LayoutError) as info:
+        validate(geo, parse_layout_spec("1g.24gb@1"))
+    assert info.value.problems == [
+        "1g.24gb cannot start at unit 1 on RTX-PRO-6000-Blackwell-Server-Edition: valid starts are 0, 3, 6, 9"
+    ]
+    with pytest.raises(LayoutError, match="overlap on units 6-8"):
+        validate(geo, parse_layout_spec("2g.48gb@6,1g.24gb@6"))
+    assert render_slots(geo, validate(geo, parse_layout_spec("4g.96gb"))).splitlines()[0].startswith("unit  0 ")
+    assert geometry_for("A30").unit_name == "slice"
+

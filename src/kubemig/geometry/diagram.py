@@ -39,8 +39,8 @@ def render_slots(
         else:
             cells.append((unit, 1, None))
             unit += 1
-    margin = " " * len("slice ")
-    header = "slice " + "".join(f" {u:<{width - 1}d}" for u in range(geo.units))
+    margin = " " * len(f"{geo.unit_name} ")
+    header = f"{geo.unit_name} " + "".join(f" {u:<{width - 1}d}" for u in range(geo.units))
     border = margin + "+" + "+".join("-" * (size * width - 1) for _, size, _ in cells) + "+"
     lines = [header.rstrip(), border]
     for r in labels:

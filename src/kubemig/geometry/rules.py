@@ -41,7 +41,7 @@ def slice_range(instance: Instance | int, size: int | None = None) -> str:
     return str(start) if size == 1 else f"{start}-{start + size - 1}"
 
 
-def overlap_problems(instances: Iterable[Instance]) -> list[str]:
+def overlap_problems(instances: Iterable[Instance], unit_name: str = "slice") -> list[str]:
     items = sorted(instances)
     problems = []
     for i, a in enumerate(items):
@@ -51,7 +51,7 @@ def overlap_problems(instances: Iterable[Instance]) -> list[str]:
                 lo = (common & -common).bit_length() - 1
                 hi = common.bit_length() - 1
                 where = str(lo) if lo == hi else f"{lo}-{hi}"
-                problems.append(f"{a} and {b} overlap on slices {where}")
+                problems.append(f"{a} and {b} overlap on {unit_name}s {where}")
     return problems
 
 

@@ -122,6 +122,12 @@ class GpuGeometry:
     def label(self) -> str:
         return f"{self.model.key} (driver R{self.branch})"
 
+    @property
+    def unit_name(self) -> str:
+        """What messages call one placement unit: `slice` where units are memory slices, `unit` on a
+        finer grid (the RTX PRO 6000's 12 units over 4 memory slices)."""
+        return "slice" if self.units_per_slice == 1 else "unit"
+
     def shape(self, profile_id: int) -> ProfileShape:
         return self.by_id[profile_id]
 

@@ -68,11 +68,13 @@ def validate(geo: GpuGeometry, specs: Sequence[InstanceSpec]) -> Layout:
             floating.append(shape)
         elif spec.start not in shape.starts:
             starts = ", ".join(str(s) for s in shape.starts)
-            problems.append(f"{shape.name} cannot start at slice {spec.start} on {geo.model.key}: valid starts are {starts}")
+            problems.append(
+                f"{shape.name} cannot start at {geo.unit_name} {spec.start} on {geo.model.key}: valid starts are {starts}"
+            )
         else:
             fixed.append(shape.at(spec.start))
     problems += count_problems(geo, shapes)
-    problems += overlap_problems(fixed)
+    problems += overlap_problems(fixed, geo.unit_name)
     if problems:
         raise LayoutError(problems)
     layout = place(geo, floating, fixed)
@@ -85,7 +87,8 @@ def validate(geo: GpuGeometry, specs: Sequence[InstanceSpec]) -> Layout:
         raise LayoutError(
             [
                 f"no arrangement of {names} fits{beside} on {geo.model.key}: each profile starts only at "
-                f"its allowed slices ({allowed}) and the free slices are {_free_ranges(geo, Layout.of(fixed).mask)}"
+                f"its allowed {geo.unit_name}s ({allowed}) and the free {geo.unit_name}s are "
+                f"{_free_ranges(geo, Layout.of(fixed).mask)}"
             ]
         )
     return layout
