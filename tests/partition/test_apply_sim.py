@@ -225,6 +225,9 @@ def test_blocked_apply_lists_instances_and_processes_and_force_meets_the_driver(
     config = _write(node_dir, "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n")
     _apply(env, config, "a")
     pid = _start_process(env, 0, 4)
+    dry = run_forked(["apply", "--dry-run", "-f", config, "-c", "b"], env)
+    assert dry.returncode == 1 and "dry run: nothing changed" in dry.stdout
+    assert dry.stderr.startswith("kubemig: error: the apply would refuse: config 'b' cannot be applied")
     blocked = run_forked(["apply", "-f", config, "-c", "b"], env)
     assert blocked.returncode == 1
     assert f"GPU 0: 3g.20gb@4 (GI 2) is in the way of the target, in use by process {pid}" in blocked.stderr

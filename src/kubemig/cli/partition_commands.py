@@ -15,10 +15,10 @@ from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.cli.output import console, echo_json
 from kubemig.geometry import GpuGeometry
 from kubemig.nvml import Nvml
-from kubemig.partition.apply import KILL_ENV, ApplyRequest, apply
+from kubemig.partition.apply import KILL_ENV, ApplyRequest, apply, blocked_message
 from kubemig.partition.compare import gpu_differences
 from kubemig.partition.defaults import catalog_geometries, default_configs
-from kubemig.partition.errors import ConfigError
+from kubemig.partition.errors import ApplyError, ConfigError
 from kubemig.partition.export import DEFAULT_LABEL, export_config
 from kubemig.partition.hooks import load_hooks
 from kubemig.partition.journal import JOURNAL_NAME
@@ -149,6 +149,9 @@ def apply_command(
     outcome = apply(nvml, request, journal_path=journal_path(nvml, state_dir), echo=_echo_err, show_plan=show_plan)
     if dry_run:
         click.echo("dry run: nothing changed")
+        if outcome.plan.blockers:
+            # a script that dry-runs first must learn that the real apply would refuse
+            raise ApplyError("the apply would refuse: " + blocked_message(outcome.plan.target.config, outcome.plan.blockers))
     elif outcome.operations:
         click.echo(f"MIG configuration {outcome.plan.target.config!r} applied: {outcome.operations} NVML operations")
     else:
