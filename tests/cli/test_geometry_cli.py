@@ -113,10 +113,3 @@ def test_the_kubemig_command_runs_as_a_subprocess() -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("kubemig: error: invalid layout") and done.stderr.count("\n") == 1
     assert done.stdout == ""
-
-
-def test_demo_runs_and_shows_layouts_and_a_transition() -> None:
-    done = run_kubemig("demo")
-    assert done.returncode == 0, done.stderr
-    assert "19 maximal layouts" in done.stdout
-    assert "destroy 2g.10gb@0" in done.stdout

@@ -103,20 +103,34 @@ def test_process_xid_fail_and_reset(env: dict[str, str]) -> None:
     assert invoke(env, "sim", "reset", "--force")[:2] == (0, "reset GPU 0\n")
 
 
-def test_bad_input_is_one_line(env: dict[str, str]) -> None:
+def _main(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`kubemig ARGS` through the real entry point (its error line and exit status), in this process."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KUBEMIG_SIM", raising=False)
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_bad_input_is_one_line(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for args, message in [
         (("sim", "init", "8xA100-SXM9"), "unknown GPU model"),
         (("sim", "init", "40xA30"), "1 to 32 GPUs"),
         (("sim", "init", "1xA30:upside"), "unknown numbering"),
     ]:
-        proc = run_kubemig(*args, env=kubemig_env(**env))
-        assert proc.returncode == 1
-        assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
-    run_kubemig("sim", "init", "1xA30", env=kubemig_env(**env))
-    proc = run_kubemig("sim", "fail", "nvmlDeviceCreateGpuInstance", "--error", "BROKEN", env=kubemig_env(**env))
-    assert proc.returncode == 1 and "unknown NVML error 'BROKEN'" in proc.stderr
-    proc = run_kubemig("--sim", "2xA30", "sim", "status", env=kubemig_env(**env))
-    assert proc.returncode == 1 and "holds 1xA30, not 2xA30" in proc.stderr
+        code, err = _main(env, monkeypatch, capsys, *args)
+        assert code == 1
+        assert err.startswith("kubemig: error: ") and err.count("\n") == 1 and message in err, err
+    assert _main(env, monkeypatch, capsys, "sim", "init", "1xA30")[0] == 0
+    code, err = _main(env, monkeypatch, capsys, "sim", "fail", "nvmlDeviceCreateGpuInstance", "--error", "BROKEN")
+    assert code == 1 and "unknown NVML error 'BROKEN'" in err
+    code, err = _main(env, monkeypatch, capsys, "--sim", "2xA30", "sim", "status")
+    assert code == 1 and "holds 1xA30, not 2xA30" in err
 
 
 @pytest.mark.parametrize("where", ["state is a directory", "state under a file", "root under a file"])
@@ -132,11 +146,7 @@ def test_unusable_state_or_root_is_one_line(
         env["KUBEMIG_SIM_STATE"] = str(blocker / "node.json")
     else:
         env["KUBEMIG_SIM_ROOT"] = str(blocker / "root")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(SystemExit) as info:
-        main(["--sim", "1xA30", "smi", "-L"])
-    assert info.value.code == 1
-    err = capsys.readouterr().err
+    code, err = _main(env, monkeypatch, capsys, "--sim", "1xA30", "smi", "-L")
+    assert code == 1
     assert err.startswith("kubemig: error: cannot use the simulated node's files: ") and err.count("\n") == 1, err
     assert "KUBEMIG_SIM_STATE" in err
