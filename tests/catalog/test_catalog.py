@@ -176,3 +176,9 @@ def test_unconfirmed_values_are_flagged() -> None:
     assert "4g.71gb" in flagged and "3g.71gb" in flagged
     b200 = find_model("B200")
     assert all(p.unconfirmed for p in b200.gi_profiles)
+
+
+def test_a_gi_profile_finds_its_compute_instance_profiles_by_id() -> None:
+    three_g = next(p for p in find_model("A100-SXM4-40GB").gi_profiles if p.name == "3g.20gb")
+    assert [three_g.ci_profile(i).name for i in (0, 1, 2)] == ["1c.3g.20gb", "2c.3g.20gb", "3g.20gb"]  # type: ignore[union-attr]
+    assert three_g.ci_profile(3) is None

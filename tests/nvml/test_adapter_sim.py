@@ -227,6 +227,8 @@ def test_mig_device_by_uuid(make_nvml: MakeNvml) -> None:
     second = nvml.mig_devices(1)[1]
     assert (second.profile_name, second.sm_count, second.ci_slice_count) == ("1c.3g.20gb", 14, 1)
     assert nvml.mig_device(second.uuid) == second
+    # the form drivers before R470 print names the same device on a newer driver
+    assert nvml.mig_device(f"MIG-{nvml.gpu(1).uuid}/{second.gi_id}/{second.ci_id}") == second
     with pytest.raises(NvmlError) as caught:
         nvml.mig_device(nvml.gpu(0).uuid)
     assert caught.value.name == "NOT_FOUND"

@@ -72,6 +72,10 @@ class GiProfile(_Frozen):
     def available_on(self, branch: int) -> bool:
         return self.since_driver <= branch and (self.until_driver is None or branch < self.until_driver)
 
+    def ci_profile(self, ci_profile_id: int) -> CiProfile | None:
+        """The compute-instance profile with this NVML CI profile ID, None where this GI has none."""
+        return next((c for c in self.ci_profiles if c.id == ci_profile_id), None)
+
     def memory_mib_on(self, branch: int) -> int:
         """MiB this profile reports on driver `branch`: the entry of the newest branch not after it."""
         known = [b for b in self.memory_mib if b <= branch]

@@ -106,7 +106,8 @@ def _instance_table(state: NodeState) -> Table | None:
             if not gi.compute_instances:
                 table.add_row(*cells, "-", "-", "-")
             for ci in gi.compute_instances:
-                ci_name = next((c.name for c in shape.profile.ci_profiles if c.id == ci.profile_id), "?")
+                found = shape.profile.ci_profile(ci.profile_id)
+                ci_name = found.name if found else "?"
                 table.add_row(*cells, str(ci.id), f"{ci_name} ({ci.profile_id})", mig_uuid(gpu.uuid, gi.id, ci.id, branch))
     return table if table.row_count else None
 

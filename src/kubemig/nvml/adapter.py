@@ -409,7 +409,7 @@ class Nvml:
 
     def _catalog_ci_name(self, index: int, gi_id: int, ci_profile_id: int) -> str:
         shape = self.geometry(index).by_id.get(self.gpu_instance(index, gi_id).profile_id)
-        ci = next((c for c in shape.profile.ci_profiles if c.id == ci_profile_id), None) if shape else None
+        ci = shape.profile.ci_profile(ci_profile_id) if shape else None
         return ci.name if ci else f"CI profile {ci_profile_id}"
 
     def ci_placements(self, index: int, gi_id: int, ci_profile_id: int) -> list[Placement]:

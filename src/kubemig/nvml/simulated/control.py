@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import inspect
 
-from kubemig.catalog import driver_branch
 from kubemig.nvml.errors import SimulatorError
 from kubemig.nvml.returns import return_code, return_name
 from kubemig.nvml.simulated import driver
-from kubemig.nvml.simulated.identity import mig_uuid, parse_legacy_mig_uuid
 from kubemig.nvml.simulated.module import SimulatedNvml
 from kubemig.nvml.simulated.spec import NodeSpec
 from kubemig.nvml.simulated.state import EventState, FaultState, NodeState, ProcessState
@@ -40,17 +38,10 @@ def init_node(
 
 def resolve_uuid(state: NodeState, uuid: str) -> tuple[int, int | None, int | None]:
     """(GPU, GI, CI) of a GPU UUID or an existing MIG device's UUID (either MIG UUID form)."""
-    text = uuid.strip().lower()
-    branch = driver_branch(state.driver)
-    legacy = parse_legacy_mig_uuid(uuid)
-    for gpu, gpu_state in enumerate(state.gpus):
-        if gpu_state.uuid.lower() == text:
-            return gpu, None, None
-        for gi, ci in driver.mig_device_pairs(gpu_state):
-            if mig_uuid(gpu_state.uuid, gi.id, ci.id, branch).lower() == text or (
-                legacy is not None and legacy[0].lower() == gpu_state.uuid.lower() and legacy[1:] == (gi.id, ci.id)
-            ):
-                return gpu, gi.id, ci.id
+    found = driver.find_uuid(state, uuid)
+    if found is not None:
+        gpu, gi, ci = found
+        return gpu, None if gi is None else gi.id, None if ci is None else ci.id
     raise SimulatorError(f"no GPU or MIG device with UUID {uuid} on the simulated node: `kubemig sim status` lists them")
 
 

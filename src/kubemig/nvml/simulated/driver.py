@@ -24,6 +24,7 @@ from kubemig.geometry import (
     gi_id,
 )
 from kubemig.nvml.returns import return_code
+from kubemig.nvml.simulated.identity import mig_uuid, parse_legacy_mig_uuid
 from kubemig.nvml.simulated.state import ComputeInstanceState, GpuInstanceState, GpuState, NodeState
 
 
@@ -107,10 +108,6 @@ def gi_profile(state: NodeState, gpu: int, gi: GpuInstanceState) -> ProfileShape
     return geometry(state, gpu).shape(gi.profile_id)
 
 
-def ci_profile(shape: ProfileShape, ci_profile_id: int) -> CiProfile | None:
-    return next((c for c in shape.profile.ci_profiles if c.id == ci_profile_id), None)
-
-
 def ci_starts(gi_slices: int, ci: CiProfile) -> tuple[int, ...]:
     """Where a CI of `ci.slices` compute slices may start inside a GI of `gi_slices`: at multiples of
     the next power of two, inside the GI (a 7-slice GI: 1c 0-6, 2c 0/2/4, 3c 0/4, 4c 0, 7c 0)."""
@@ -131,7 +128,7 @@ def _ci_free_starts(shape: ProfileShape, gi: GpuInstanceState, ci: CiProfile) ->
 
 def remaining_compute_instances(state: NodeState, gpu: int, gi: GpuInstanceState, ci_profile_id: int) -> int:
     shape = gi_profile(state, gpu, gi)
-    ci = ci_profile(shape, ci_profile_id)
+    ci = shape.profile.ci_profile(ci_profile_id)
     if ci is None:
         fail("INVALID_ARGUMENT")
     free = _ci_free_starts(shape, gi, ci)
@@ -144,7 +141,7 @@ def create_compute_instance(
 ) -> ComputeInstanceState:
     """A new CI in `gi`; CI IDs are the lowest free, so 0, 1, 2, ... in creation order."""
     shape = gi_profile(state, gpu, gi)
-    ci = ci_profile(shape, ci_profile_id)
+    ci = shape.profile.ci_profile(ci_profile_id)
     if ci is None:
         fail("NOT_SUPPORTED")
     free = _ci_free_starts(shape, gi, ci)
@@ -213,6 +210,23 @@ def reload_driver(state: NodeState) -> None:
         if not find_model(gpu_state.model).mig_mode_needs_reset:
             gpu_state.mig_pending = False
         reset_gpu(state, gpu)
+
+
+def find_uuid(state: NodeState, uuid: str) -> tuple[int, GpuInstanceState | None, ComputeInstanceState | None] | None:
+    """(GPU, GI, CI) of a GPU UUID (GI and CI None) or of an existing MIG device's UUID, in either MIG
+    UUID form (`MIG-<uuid>`, or `MIG-GPU-<gpu uuid>/<gi>/<ci>` as drivers before R470 print it)."""
+    text = uuid.strip().lower()
+    branch = branch_of(state)
+    legacy = parse_legacy_mig_uuid(uuid.strip())
+    for gpu, gpu_state in enumerate(state.gpus):
+        if gpu_state.uuid.lower() == text:
+            return gpu, None, None
+        for gi, ci in mig_device_pairs(gpu_state):
+            if mig_uuid(gpu_state.uuid, gi.id, ci.id, branch).lower() == text or (
+                legacy is not None and legacy[0].lower() == gpu_state.uuid.lower() and legacy[1:] == (gi.id, ci.id)
+            ):
+                return gpu, gi, ci
+    return None
 
 
 def mig_device_pairs(gpu: GpuState) -> list[tuple[GpuInstanceState, ComputeInstanceState]]:

@@ -35,7 +35,6 @@ from kubemig.nvml.simulated.identity import (
     idle_power_w,
     idle_temperature_c,
     mig_uuid,
-    parse_legacy_mig_uuid,
     pci_bus_id,
     power_limit_w,
     product_name,
@@ -323,21 +322,16 @@ class SimulatedNvml:
 
     @_api
     def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> Any:
-        text = _text(uuid).strip().lower()
         state = self._state()
         view = self._visible(state)
-        for gpu in view.gpus:
-            if state.gpus[gpu].uuid.lower() == text and gpu not in view.mig_only:
-                return self._gpu_handle(gpu)
-        legacy = parse_legacy_mig_uuid(text)
-        for gpu in view.gpus:
-            for gi, ci in driver.mig_device_pairs(state.gpus[gpu]):
-                if not view.sees_mig(gpu, gi.id, ci.id):
-                    continue
-                if self._mig_uuid(state, gpu, gi.id, ci.id).lower() == text or (
-                    legacy is not None and legacy[0].lower() == state.gpus[gpu].uuid.lower() and legacy[1:] == (gi.id, ci.id)
-                ):
-                    return self._mig_handle(gpu, gi, ci)
+        found = driver.find_uuid(state, _text(uuid))
+        if found is not None:
+            gpu, gi, ci = found
+            if gi is None or ci is None:
+                if gpu in view.gpus and gpu not in view.mig_only:
+                    return self._gpu_handle(gpu)
+            elif view.sees_mig(gpu, gi.id, ci.id):
+                return self._mig_handle(gpu, gi, ci)
         fail("NOT_FOUND")
 
     @_api
@@ -368,7 +362,7 @@ class SimulatedNvml:
     def _mig_profile_name(self, state: NodeState, device: _Device) -> str:
         assert device.gi is not None and device.ci is not None
         shape = self._shape(state, device.gpu, device.gi)
-        ci = driver.ci_profile(shape, device.ci.profile_id)
+        ci = shape.profile.ci_profile(device.ci.profile_id)
         return ci.name if ci is not None else shape.name
 
     @_api
@@ -687,7 +681,7 @@ class SimulatedNvml:
         if not 0 <= profile < pynvml.NVML_COMPUTE_INSTANCE_PROFILE_COUNT or engProfile != pynvml.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED:
             fail("INVALID_ARGUMENT")
         shape = self._shape(state, gpu, gi)
-        ci = driver.ci_profile(shape, profile)
+        ci = shape.profile.ci_profile(profile)
         if ci is None:
             fail("NOT_SUPPORTED")
         engines = shape.profile.engines
@@ -720,7 +714,7 @@ class SimulatedNvml:
         state = self._state()
         gpu, gi = self._gpu_instance(state, gpuInstance)
         shape = self._shape(state, gpu, gi)
-        ci = driver.ci_profile(shape, profileId)
+        ci = shape.profile.ci_profile(profileId)
         if ci is None:
             fail("NOT_SUPPORTED")
         starts = driver.ci_starts(shape.compute_slices, ci)
@@ -760,7 +754,7 @@ class SimulatedNvml:
     ) -> int:
         state = self._state()
         gpu, gi = self._gpu_instance(state, gpuInstance)
-        if driver.ci_profile(self._shape(state, gpu, gi), profileId) is None:
+        if self._shape(state, gpu, gi).profile.ci_profile(profileId) is None:
             fail("NOT_SUPPORTED")
         view = self._visible(state)
         handles = [
@@ -857,7 +851,7 @@ class SimulatedNvml:
             attrs.memorySizeMB = found.model.memory_mib
         else:
             shape = self._shape(state, found.gpu, found.gi)
-            ci = driver.ci_profile(shape, found.ci.profile_id)
+            ci = shape.profile.ci_profile(found.ci.profile_id)
             engines = shape.profile.engines
             attrs.multiprocessorCount = ci.sm_count if ci else shape.profile.sm_count
             attrs.gpuInstanceSliceCount = shape.compute_slices
