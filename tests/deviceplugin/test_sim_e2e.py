@@ -178,10 +178,8 @@ def test_device_plugin_command(kubelet: KubeletStandIn, sim_env: dict[str, str],
         assert pod.env("main")["NVIDIA_VISIBLE_DEVICES"].startswith("MIG-")
         assert any(s.container_path.startswith("/dev/nvidia-caps/") for s in pod.device_specs("main"))
 
-        started = time.monotonic()
         cut_gpu(nvml, 0, "1g.5gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb")
         kubelet.wait_for(lambda k: k.capacity()["nvidia.com/mig-1g.5gb"] == 21, timeout_s=TIMEOUT_S, what="recut GPU 0")
-        assert time.monotonic() - started < TIMEOUT_S
 
         kubelet.restart()
         kubelet.wait_for(lambda k: k.capacity().get("nvidia.com/mig-1g.5gb") == 21, timeout_s=TIMEOUT_S, what="re-registration")

@@ -8,7 +8,6 @@ interrupted apply left without their compute instance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -251,7 +250,3 @@ def rollback_plan(snapshot: GpuSnapshot, before_mig: bool, before: Layout, targe
     destroying a busy instance."""
     specs = tuple(InstanceSpec(i.name, i.start) for i in before) if before_mig else ()
     return plan_gpu(snapshot, GpuTarget(target.gpu, target.entry, before_mig, specs, before if before_mig else Layout()))
-
-
-def describe_blockers(blockers: Sequence[Blocker]) -> str:
-    return "; ".join(str(b) for b in blockers)
