@@ -182,3 +182,73 @@ def test_a_gi_profile_finds_its_compute_instance_profiles_by_id() -> None:
     three_g = next(p for p in find_model("A100-SXM4-40GB").gi_profiles if p.name == "3g.20gb")
     assert [three_g.ci_profile(i).name for i in (0, 1, 2)] == ["1c.3g.20gb", "2c.3g.20gb", "3g.20gb"]  # type: ignore[union-attr]
     assert three_g.ci_profile(3) is None
+
+
+# mig-facts section 2 for the other models, as it gives them: (model, name, ID, instances, MiB or None,
+# SM or None, CE or None, (starts, size) or None). None: the facts leave the value open.
+OTHER_ROWS = [
+    ("A100-SXM4-80GB", "1g.10gb", 19, 7, 9728, 14, 1, ((0, 1, 2, 3, 4, 5, 6), 1)),
+    ("A100-SXM4-80GB", "1g.10gb+me", 20, 1, 9728, 14, 1, None),
+    ("A100-SXM4-80GB", "1g.20gb", 15, 4, 19968, 14, 1, ((0, 2, 4, 6), 2)),
+    ("A100-SXM4-80GB", "2g.20gb", 14, 3, 19968, 28, 2, ((0, 2, 4), 2)),
+    ("A100-SXM4-80GB", "3g.40gb", 9, 2, 40192, 42, 3, ((0, 4), 4)),
+    ("A100-SXM4-80GB", "4g.40gb", 5, 1, 40192, 56, 4, ((0,), 4)),
+    ("A100-SXM4-80GB", "7g.80gb", 0, 1, 80896, 98, 7, ((0,), 8)),
+    ("H100-80GB-HBM3", "1g.10gb", 19, 7, 9984, 16, 1, ((0, 1, 2, 3, 4, 5, 6), 1)),
+    ("H100-80GB-HBM3", "1g.20gb", 15, 4, 20096, 26, 1, ((0, 2, 4, 6), 2)),
+    ("H100-80GB-HBM3", "2g.20gb", 14, 3, 20096, 32, 2, ((0, 2, 4), 2)),
+    ("H100-80GB-HBM3", "3g.40gb", 9, 2, 40448, 60, 3, ((0, 4), 4)),
+    ("H100-80GB-HBM3", "4g.40gb", 5, 1, 40448, 64, 4, ((0,), 4)),
+    ("H100-80GB-HBM3", "7g.80gb", 0, 1, 81152, 132, 8, ((0,), 8)),
+    ("H100-PCIe", "1g.20gb", 15, 4, 20096, 14, 1, None),
+    ("H100-PCIe", "2g.20gb", 14, 3, 20096, 30, 2, None),
+    ("H100-PCIe", "3g.40gb", 9, 2, 40448, 46, 3, None),
+    ("H100-PCIe", "4g.40gb", 5, 1, 40448, 62, 4, None),
+    ("H100-PCIe", "7g.80gb", 0, 1, 81152, 114, 8, None),
+    ("H100-NVL", "1g.12gb", 19, 7, 10880, 16, None, None),
+    ("H100-NVL", "1g.24gb", 15, 4, 22016, 26, None, None),
+    ("H100-NVL", "2g.24gb", 14, 3, 22016, 32, None, None),
+    ("H100-NVL", "3g.47gb", 9, 2, 47232, 60, None, None),
+    ("H100-NVL", "4g.47gb", 5, 1, 47232, 64, None, None),
+    ("H100-NVL", "7g.94gb", 0, 1, 94848, 132, None, None),
+    ("H200", "1g.18gb", 19, 7, 16384, 16, None, None),
+    ("H200", "1g.35gb", 15, 4, None, None, None, None),
+    ("H200", "2g.35gb", 14, 3, 33280, 32, None, None),
+    ("H200", "3g.71gb", 9, 2, 66560, 60, None, None),
+    ("H200", "4g.71gb", 5, 1, None, None, None, None),
+    ("H200", "7g.141gb", 0, 1, 143360, 132, None, None),
+    ("B200", "1g.23gb", 19, 7, 22528, 18, 2, None),  # MiB: public -lgip output the catalog cites
+    ("B200", "1g.23gb+me", 20, 1, None, None, None, None),
+    ("B200", "1g.45gb", 15, 4, None, None, 2, None),
+    ("B200", "2g.45gb", 14, 3, None, None, 3, None),
+    ("B200", "3g.90gb", 9, 2, None, None, 6, None),
+    ("B200", "4g.90gb", 5, 1, None, None, 8, None),
+    ("B200", "7g.180gb", 0, 1, None, None, 16, None),
+    ("A30", "1g.6gb", 14, 4, 5952, 14, 1, ((0, 1, 2, 3), 1)),
+    ("A30", "1g.6gb+me", 21, 1, 5952, 14, 1, ((0, 1, 2, 3), 1)),
+    ("A30", "2g.12gb", 5, 2, 11968, 28, 2, ((0, 2), 2)),
+    ("A30", "2g.12gb+me", 6, 1, 11968, 28, 2, ((0, 2), 2)),
+    ("A30", "4g.24gb", 0, 1, 24000, 56, 4, ((0,), 4)),
+    ("RTX-PRO-6000-Blackwell-Server-Edition", "1g.24gb", 14, 4, 24192, 46, None, ((0, 3, 6, 9), 3)),
+    ("RTX-PRO-6000-Blackwell-Server-Edition", "2g.48gb", 5, 2, 48512, 94, None, ((0, 6), 6)),
+    ("RTX-PRO-6000-Blackwell-Server-Edition", "4g.96gb", 0, 1, 97408, 188, None, ((0,), 12)),
+]
+
+
+@pytest.mark.parametrize("row", OTHER_ROWS, ids=lambda r: f"{r[0]}-{r[1]}")
+def test_other_models_match_the_facts(row: tuple) -> None:  # type: ignore[type-arg]
+    key, name, pid, inst, mib, sm, ce, placements = row
+    profile = next(p for p in find_model(key).gi_profiles if p.name == name)
+    assert (profile.id, profile.instances) == (pid, inst)
+    if mib is not None:
+        assert profile.memory_mib_on(580) == mib
+    if sm is not None:
+        assert profile.sm_count == sm
+    if ce is not None:
+        assert profile.engines.copy_engines == ce
+    if placements is not None:
+        assert (profile.placements.starts, profile.placements.size) == placements
+    # a value the facts leave open is flagged as unconfirmed
+    for field, given in (("memory_mib", mib), ("sm_count", sm)):
+        if given is None and key in ("H200", "B200"):
+            assert field in profile.unconfirmed, f"{key} {name}: {field} is not in the facts"
