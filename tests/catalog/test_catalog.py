@@ -176,6 +176,9 @@ def test_unconfirmed_values_are_flagged() -> None:
     assert "4g.71gb" in flagged and "3g.71gb" in flagged
     b200 = find_model("B200")
     assert all(p.unconfirmed for p in b200.gi_profiles)
+    # mig-facts section 5 knows only the first default start of a two-slice 1g profile (ID 15), on an H100
+    fifteens = [p for m in all_models() for p in m.gi_profiles if p.id == 15 and p.placements.size == 2]
+    assert len(fifteens) == 9 and all("default_starts" in p.unconfirmed for p in fifteens)
 
 
 def test_a_gi_profile_finds_its_compute_instance_profiles_by_id() -> None:
