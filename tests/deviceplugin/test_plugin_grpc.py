@@ -202,6 +202,20 @@ def test_init_errors(kubelet: KubeletStandIn, fake: FakeNode) -> None:
         patient.stop()
 
 
+def test_a_missing_kubelet_dir_is_named_with_the_fix(tmp_path: Path, fake: FakeNode) -> None:
+    missing = tmp_path / "no-kubelet-here"
+    plugin = DevicePlugin(PluginConfig(mig_strategy=MigStrategy.MIXED, kubelet_dir=missing), fake)
+    try:
+        with pytest.raises(DevicePluginError) as info:
+            plugin.start()
+    finally:
+        plugin.stop()
+    assert str(info.value) == (
+        f"cannot serve nvidia.com/mig-1g.5gb: the kubelet's device plugin directory {missing} does not exist: "
+        "start the kubelet first, or give its directory with --kubelet-dir"
+    )
+
+
 def test_stop_removes_sockets(kubelet: KubeletStandIn, fake: FakeNode) -> None:
     plugin = DevicePlugin(config_for(kubelet), fake)
     plugin.start()

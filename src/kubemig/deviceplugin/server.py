@@ -65,6 +65,12 @@ class ResourceServer(pluginrpc.DevicePluginServicer):
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if not self.socket.parent.is_dir():
+            # gRPC would only say it failed to bind; the usual cause has a plain fix
+            raise DevicePluginError(
+                f"cannot serve {self.resource}: the kubelet's device plugin directory {self.socket.parent} does not "
+                "exist: start the kubelet first, or give its directory with --kubelet-dir"
+            )
         remove_socket(self.socket)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"dp-{self.resource}"))
         pluginrpc.add_DevicePluginServicer_to_server(self, server)
