@@ -39,6 +39,16 @@ def all_layouts(geo: GpuGeometry, profile_ids: Iterable[int] | None = None) -> s
     return set(_all_layouts(geo.model.key, geo.branch, ids))
 
 
+def layouts_in_order(geo: GpuGeometry) -> list[frozenset[Instance]]:
+    """`all_layouts` in a fixed order, for hypothesis to draw from (sorted once per run)."""
+    return list(_in_order(geo.model.key, geo.branch))
+
+
+@cache
+def _in_order(model_key: str, branch: int) -> tuple[frozenset[Instance], ...]:
+    return tuple(sorted(_all_layouts(model_key, branch, frozenset(geometry_for(model_key, branch).by_id)), key=sorted))
+
+
 @cache
 def _all_layouts(model_key: str, branch: int, ids: frozenset[int]) -> frozenset[frozenset[Instance]]:
     geo = geometry_for(model_key, branch)

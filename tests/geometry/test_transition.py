@@ -18,7 +18,7 @@ from kubemig.geometry import (
     plan_transition,
     validate,
 )
-from tests.geometry.oracle import all_layouts, is_valid
+from tests.geometry.oracle import all_layouts, is_valid, layouts_in_order
 
 MODELS = [m.key for m in all_models()]
 
@@ -41,7 +41,7 @@ def _apply_checked(geo, plan: TransitionPlan, busy: set) -> Layout:  # type: ign
 def test_plans_are_minimal_safe_and_reach_the_target(key: str, data: st.DataObject) -> None:
     geo = geometry_for(key)
     every = all_layouts(geo)
-    ordered = sorted(every, key=sorted)
+    ordered = layouts_in_order(geo)
     current = Layout.of(data.draw(st.sampled_from(ordered)) if data.draw(st.booleans()) else ())
     busy = set(data.draw(st.lists(st.sampled_from(list(current)), unique=True))) if len(current) else set()
     goal = data.draw(st.sampled_from(ordered))
@@ -76,7 +76,7 @@ def test_plans_are_minimal_safe_and_reach_the_target(key: str, data: st.DataObje
 @given(st.sampled_from(MODELS), st.data())
 def test_force_may_destroy_busy_instances_but_still_reaches_the_target(key: str, data: st.DataObject) -> None:
     geo = geometry_for(key)
-    ordered = sorted(all_layouts(geo), key=sorted)
+    ordered = layouts_in_order(geo)
     current = Layout.of(data.draw(st.sampled_from(ordered)))
     goal = data.draw(st.sampled_from(ordered))
     plan = plan_transition(geo, current, [InstanceSpec(i.name) for i in goal], set(current), force=True)
