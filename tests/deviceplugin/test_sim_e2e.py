@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kubemig.cli import main
 from kubemig.deviceplugin.config import HealthConfig, MigStrategy, PluginConfig
 from kubemig.deviceplugin.inventory import NvmlNode
 from kubemig.deviceplugin.plugin import DevicePlugin
@@ -218,13 +219,15 @@ def test_single_strategy_command_withholds_instead_of_crashing(
     assert "devices withheld: MIG devices differ" in log
 
 
-def test_bad_flag_is_one_line(kubelet: KubeletStandIn, sim_env: dict[str, str]) -> None:
-    result = run_kubemig(
-        "--sim", DEMO_NODE, "device-plugin", "--mig-strategy", "half", "--kubelet-dir", str(kubelet.plugin_dir),
-        env=kubemig_env(**sim_env),
-    )  # fmt: skip
-    assert result.returncode == 1
-    assert result.stderr.strip() == "kubemig: error: --mig-strategy: 'half' is not one of none, single, mixed"
+def test_bad_flag_is_one_line(
+    kubelet: KubeletStandIn, sim_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in sim_env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as info:  # the real entry point, in this process
+        main(["--sim", DEMO_NODE, "device-plugin", "--mig-strategy", "half", "--kubelet-dir", str(kubelet.plugin_dir)])
+    assert info.value.code == 1
+    assert capsys.readouterr().err == "kubemig: error: --mig-strategy: 'half' is not one of none, single, mixed\n"
 
 
 def test_no_driver_fails_on_init_unless_told_not_to(kubelet: KubeletStandIn, short_dir: Path) -> None:

@@ -225,11 +225,12 @@ def test_subprocess_statuses_and_output(sim_node: SimNodeFactory) -> None:
         "Unable to create a GPU instance on GPU  0 using profile 19: Insufficient Resources\n"
         "Failed to create GPU instances: Insufficient Resources\n",
     )
-    busy = node.subprocess("smi", "mig", "-dgi", "-gi", "2")
-    assert busy.returncode == 19
-    listed = node.subprocess("smi", "mig", "-i", "0", "-lgip")
-    assert listed.returncode == 0
-    assert "|   0  MIG 7g.40gb          0     0/1        39.38      No     98     5     0   |" in listed.stdout
+    # the same node in process: what the subprocesses did is there
+    busy = node.smi("mig", "-dgi", "-gi", "2")
+    assert busy.exit_code == 19
+    listed = node.smi("mig", "-i", "0", "-lgip")
+    assert listed.exit_code == 0
+    assert "|   0  MIG 7g.40gb          0     0/1        39.38      No     98     5     0   |" in listed.output
 
 
 def test_gpu_instances_that_do_not_exist(sim_node: SimNodeFactory) -> None:

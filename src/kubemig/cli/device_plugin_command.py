@@ -63,8 +63,9 @@ def device_plugin(ctx: click.Context, /, config_file: Path | None, **flags: str 
     from kubemig.nvml import open_nvml
     from kubemig.nvml.simulated import SimConfig
 
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     config = resolve_config(flags=flags, env=os.environ, config_file=config_file)
+    # logging is set up only for a plugin that will run: a bad flag is one error line and nothing else
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     sim_spec = sim_spec_from_context(ctx)
     if (sim_spec or os.environ.get("KUBEMIG_SIM")) and not (flags.get("driver_root") or os.environ.get("NVIDIA_DRIVER_ROOT")):
         config = replace(config, driver_root=SimConfig.from_env(sim_spec).root)
