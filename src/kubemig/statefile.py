@@ -6,7 +6,8 @@
         write_atomic(path, json.dumps(data))
 
 A reader that only reads needs no lock: `write_atomic` replaces the file in one `os.replace`, so a
-reader sees the old file or the new one, never half of one.
+reader sees the old file or the new one, never half of one. The lock file holds the pid of the process
+that holds it, so a waiter can say whom it waits for; the kernel drops the lock when its holder dies.
 """
 
 from __future__ import annotations
@@ -15,8 +16,20 @@ import contextlib
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+_POLL_S = 0.05
+
+
+class LockTimeout(TimeoutError):
+    """Another process still held the lock when the timeout passed; `.holder` is its pid, if known."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(f"{path} is held by pid {holder}")
 
 
 def lock_path(path: Path) -> Path:
@@ -24,12 +37,36 @@ def lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """Hold an advisory lock for `path` (on a sidecar `.lock` file, which survives `os.replace`)."""
+def locked(
+    path: Path, *, waiting: Callable[[str], None] | None = None, timeout_s: float | None = None
+) -> Iterator[None]:
+    """Hold an exclusive advisory lock for `path` (on a sidecar `.lock` file, which survives
+    `os.replace`). When another process holds it, `waiting(holder pid)` is called once, then the lock
+    is awaited: for ever, or up to `timeout_s` (LockTimeout after). OSError when the lock file cannot
+    be made."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            if waiting is not None:
+                waiting(holder)
+            if timeout_s is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                deadline = time.monotonic() + timeout_s
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise LockTimeout(lock_path(path), holder) from None
+                        time.sleep(_POLL_S)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
         # closing the descriptor releases the lock

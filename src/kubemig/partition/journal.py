@@ -14,10 +14,8 @@ back.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from kubemig.geometry import GpuGeometry, Layout, parse_layout_spec, validate
 from kubemig.partition.errors import LockError
 from kubemig.partition.planning import Op
-from kubemig.statefile import write_atomic
+from kubemig.statefile import LockTimeout, lock_path, locked, write_atomic
 
 JOURNAL_NAME = "partition-journal.json"
 JOURNAL_VERSION = 1
@@ -150,41 +148,28 @@ class Journal:
 
 @contextlib.contextmanager
 def node_lock(journal_path: Path, *, waiting: Callable[[str], None], timeout_s: float | None = None) -> Iterator[None]:
-    """Hold the node's apply lock (an flock on `<journal>.lock`); tell `waiting` once if another apply has
-    it, then wait for it (up to `timeout_s`, LockError after). The kernel drops the lock when the holder
-    dies, so a killed apply never leaves the node locked."""
-    lock_path = journal_path.with_name(journal_path.name + ".lock")
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise LockError(
-            f"cannot open the apply lock {lock_path}: {exc.strerror or exc}: run as root, or give a writable "
-            "--state-dir (or KUBEMIG_STATE_DIR)"
-        ) from exc
-    try:
+    """Hold the node's apply lock (statefile's lock on the journal); tell `waiting` once if another apply
+    has it, then wait for it (up to `timeout_s`, LockError after). The kernel drops the lock when the
+    holder dies, so a killed apply never leaves the node locked."""
+    where = lock_path(journal_path)
+
+    def report(holder: str) -> None:
+        waiting(f"another apply (pid {holder}) holds {where}: waiting for it to finish")
+
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            waiting(f"another apply (pid {holder}) holds {lock_path}: waiting for it to finish")
-            deadline = None if timeout_s is None else time.monotonic() + timeout_s
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise LockError(
-                            f"another apply (pid {holder}) still holds {lock_path} after {timeout_s:g} s: "
-                            "let it finish, or stop it and run apply again"
-                        ) from None
-                    time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+            held.enter_context(locked(journal_path, waiting=report, timeout_s=timeout_s))
+        except LockTimeout as exc:
+            raise LockError(
+                f"another apply (pid {exc.holder}) still holds {where} after {timeout_s:g} s: "
+                "let it finish, or stop it and run apply again"
+            ) from None
+        except OSError as exc:
+            raise LockError(
+                f"cannot open the apply lock {where}: {exc.strerror or exc}: run as root, or give a writable "
+                "--state-dir (or KUBEMIG_STATE_DIR)"
+            ) from exc
         yield
-    finally:
-        os.close(fd)
 
 
 def journal_summary(record: JournalRecord) -> str:
