@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from kubemig.cli.options import geometry_from, gpu_options
+from kubemig.cli.options import gpu_options
 from kubemig.cli.output import echo_json
 from kubemig.errors import LayoutError
 from kubemig.geometry import (
@@ -14,6 +14,7 @@ from kubemig.geometry import (
     Layout,
     Numbering,
     enumerate_layouts,
+    geometry_for,
     gi_id,
     maximal_layouts,
     parse_layout_spec,
@@ -36,7 +37,7 @@ def geometry() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of layouts.")
 def list_layouts(gpu: str, driver: str, profiles: str | None, maximal: bool, diagram: bool, as_json: bool) -> None:
     """List every valid layout (or the maximal ones) of a GPU model."""
-    geo = geometry_from(gpu, driver)
+    geo = geometry_for(gpu, driver)
     shapes = None
     if profiles:
         shapes = [resolve_profile(geo, token) for token in profiles.split(",") if token.strip()]
@@ -77,7 +78,7 @@ def check(gpu: str, driver: str, numbering: str, as_json: bool, spec: str) -> No
 
     Example: kubemig geometry check --gpu A100-SXM4-40GB 3g.20gb,2g.10gb@0,19,19
     """
-    geo = geometry_from(gpu, driver)
+    geo = geometry_for(gpu, driver)
     try:
         layout = validate(geo, parse_layout_spec(spec))
     except LayoutError as exc:

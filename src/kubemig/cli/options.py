@@ -8,13 +8,12 @@ from typing import TypeVar
 import click
 
 from kubemig.catalog import DEFAULT_DRIVER
-from kubemig.geometry import GpuGeometry, geometry_for
 
 F = TypeVar("F", bound=Callable[..., object])
 
 
 def gpu_options(func: F) -> F:
-    """`--gpu MODEL` and `--driver VERSION`, resolved by `geometry_from`."""
+    """`--gpu MODEL` and `--driver VERSION`, for `geometry_for(gpu, driver)`."""
     func = click.option(
         "--driver",
         default=DEFAULT_DRIVER,
@@ -25,7 +24,3 @@ def gpu_options(func: F) -> F:
         "--gpu", "gpu", required=True, metavar="MODEL", help="GPU model: key, product name or PCI id (see `kubemig models`)."
     )(func)
     return func
-
-
-def geometry_from(gpu: str, driver: str) -> GpuGeometry:
-    return geometry_for(gpu, driver)
