@@ -70,3 +70,20 @@ def test_error_strings_work_without_the_c_library(make_nvml: MakeNvml) -> None:
     make_nvml("1xA30")
     assert str(pynvml.NVMLError(19)) == "In use by another client"
     assert str(pynvml.NVMLError(23)) == "Insufficient Resources"
+
+
+def test_a_root_with_a_real_drivers_device_nodes_is_refused(make_nvml: MakeNvml, tmp_path: Path) -> None:
+    # KUBEMIG_SIM_ROOT=/ on a GPU node would have the simulator write into /dev/nvidiactl
+    import os
+
+    import pytest
+
+    from kubemig.nvml import SimulatorError
+
+    root = tmp_path / "real"
+    (root / "dev").mkdir(parents=True)
+    os.mkfifo(root / "dev/nvidiactl")  # not a regular file, as a driver's device node is not
+    with pytest.raises(SimulatorError, match=r"dev/nvidiactl is not a regular file: .*KUBEMIG_SIM_ROOT"):
+        make_nvml("1xA30", KUBEMIG_SIM_ROOT=str(root))
+    assert (root / "dev/nvidiactl").exists() and not (root / "dev/nvidia0").exists()
+    assert not (tmp_path / "node.json").exists()  # no node was made

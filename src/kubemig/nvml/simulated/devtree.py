@@ -12,9 +12,11 @@ device it stands for. Kept in step with the GIs and CIs on every change of the s
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from kubemig.nvml.caps import CAPS_DIR, MIG_MINORS
+from kubemig.nvml.errors import SimulatorError
 from kubemig.nvml.simulated.identity import ci_minor, gi_minor
 from kubemig.nvml.simulated.state import NodeState
 
@@ -68,6 +70,7 @@ def sync_device_tree(root: Path, state: NodeState, before: dict[str, str] | None
     """Make the files under `root` match `state`. With `before` (the files of the state the tree last
     matched) only the difference is written; without it the whole tree is checked."""
     wanted = desired_files(state)
+    refuse_a_real_driver(root, wanted)
     minors = root / MIG_MINORS
     if not minors.exists():
         minors.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +91,18 @@ def sync_device_tree(root: Path, state: NodeState, before: dict[str, str] | None
         if not path.exists() or path.read_text(encoding="ascii") != content:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="ascii")
+
+
+def refuse_a_real_driver(root: Path, wanted: dict[str, str]) -> None:
+    """The simulator writes only regular files: a device node or procfs entry where it would write means
+    the root is a real driver's (KUBEMIG_SIM_ROOT=/ on a GPU node), which it must never touch."""
+    for rel in [MIG_MINORS, *wanted]:
+        path = root / rel
+        if path.exists() and not stat.S_ISREG(path.lstat().st_mode):
+            raise SimulatorError(
+                f"{path}: {rel} is not a regular file: {root} holds a real driver's files; give the simulated "
+                "node a directory of its own with KUBEMIG_SIM_ROOT"
+            )
 
 
 def _files(base: Path) -> list[Path]:

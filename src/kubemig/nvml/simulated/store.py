@@ -24,7 +24,7 @@ from kubemig.catalog import DEFAULT_DRIVER, driver_branch, find_model
 from kubemig.errors import CatalogError
 from kubemig.geometry import Numbering, geometry_for
 from kubemig.nvml.errors import SimulatorError
-from kubemig.nvml.simulated.devtree import desired_files, sync_device_tree
+from kubemig.nvml.simulated.devtree import desired_files, refuse_a_real_driver, sync_device_tree
 from kubemig.nvml.simulated.identity import gpu_uuid, pci_bus
 from kubemig.nvml.simulated.spec import EXAMPLE, NodeSpec, parse_spec
 from kubemig.nvml.simulated.state import STATE_VERSION, GpuState, NodeState
@@ -193,5 +193,6 @@ class StateStore:
         return state
 
     def _write(self, state: NodeState, tree_before: dict[str, str] | None = None) -> None:
+        refuse_a_real_driver(self.config.root, desired_files(state))  # before the state says anything
         write_atomic(self.path, state.model_dump_json(indent=1))
         sync_device_tree(self.config.root, state, tree_before)
