@@ -70,7 +70,7 @@ def sync_device_tree(root: Path, state: NodeState, before: dict[str, str] | None
     """Make the files under `root` match `state`. With `before` (the files of the state the tree last
     matched) only the difference is written; without it the whole tree is checked."""
     wanted = desired_files(state)
-    refuse_a_real_driver(root, wanted)
+    refuse_a_real_driver(root)
     minors = root / MIG_MINORS
     if not minors.exists():
         minors.parent.mkdir(parents=True, exist_ok=True)
@@ -93,16 +93,15 @@ def sync_device_tree(root: Path, state: NodeState, before: dict[str, str] | None
             path.write_text(content, encoding="ascii")
 
 
-def refuse_a_real_driver(root: Path, wanted: dict[str, str]) -> None:
-    """The simulator writes only regular files: a device node or procfs entry where it would write means
-    the root is a real driver's (KUBEMIG_SIM_ROOT=/ on a GPU node), which it must never touch."""
-    for rel in [MIG_MINORS, *wanted]:
-        path = root / rel
-        if path.exists() and not stat.S_ISREG(path.lstat().st_mode):
-            raise SimulatorError(
-                f"{path}: {rel} is not a regular file: {root} holds a real driver's files; give the simulated "
-                "node a directory of its own with KUBEMIG_SIM_ROOT"
-            )
+def refuse_a_real_driver(root: Path) -> None:
+    """The simulator writes only regular files. A device node at dev/nvidiactl, which every driver
+    makes, means the root is a real driver's (KUBEMIG_SIM_ROOT=/ on a GPU node): never touch it."""
+    control = root / "dev/nvidiactl"
+    if control.exists() and not stat.S_ISREG(control.lstat().st_mode):
+        raise SimulatorError(
+            f"{control} is not a regular file: {root} holds a real driver's files; give the simulated node "
+            "a directory of its own with KUBEMIG_SIM_ROOT"
+        )
 
 
 def _files(base: Path) -> list[Path]:

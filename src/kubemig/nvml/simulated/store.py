@@ -193,6 +193,6 @@ class StateStore:
         return state
 
     def _write(self, state: NodeState, tree_before: dict[str, str] | None = None) -> None:
-        refuse_a_real_driver(self.config.root, desired_files(state))  # before the state says anything
+        refuse_a_real_driver(self.config.root)  # before the state says anything
         write_atomic(self.path, state.model_dump_json(indent=1))
         sync_device_tree(self.config.root, state, tree_before)
