@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from kubemig.errors import ProfileError
 from kubemig.geometry import Instance, Layout, can_add, geometry_for, resolve_profile
 from kubemig.planner import OnlineAllocator
+from kubemig.planner.admission import _cautious
 from tests.geometry.oracle import is_valid
 
 MODELS = ("A100-SXM4-40GB", "H100-80GB-HBM3", "A30")
@@ -227,3 +228,10 @@ def test_asking_again_for_a_refused_pod_is_not_more_demand() -> None:
     assert allocator.allocate("b", "7g.40gb") is None
     assert allocator._admission.requested_slices == seen + 14
 
+
+def test_admission_plans_for_somewhat_fewer_pods_than_expected() -> None:
+    # a kind expected n more times comes about n +- sqrt(n) times: room is kept for half a deviation less
+    assert _cautious(0.0) == 0.0 and _cautious(0.2) == 0.0
+    assert _cautious(4.0) == pytest.approx(3.0) and _cautious(100.0) == pytest.approx(95.0)
+    counts = [_cautious(n / 4) for n in range(400)]
+    assert counts == sorted(counts)
