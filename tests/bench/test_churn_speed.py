@@ -68,6 +68,24 @@ def test_waiting_pods_start_when_room_frees() -> None:
     assert sorted(outcome.waits_s) == [0.0, 9.0, 18.0]
 
 
+def test_kubemig_keeps_a_node_free_for_a_pod_of_whole_gpus_after_churn() -> None:
+    # four whole-GPU pods on 2 nodes x 2 GPUs; those on node 1 end first, then one on node 0
+    jobs = [
+        Job(pod("w0", "7g.40gb"), 0.0, 100.0),
+        Job(pod("w1", "7g.40gb"), 1.0, 9.0),
+        Job(pod("w2", "7g.40gb"), 2.0, 3.0),
+        Job(pod("w3", "7g.40gb"), 3.0, 3.0),
+        Job(pod("small", "1g.5gb"), 11.0, 100.0),
+        Job(pod("pair", "7g.40gb", 2), 12.0, 10.0),
+    ]
+    spec = ClusterSpec(A100, 4, gpus_per_node=2)
+    session = Session.start(make_policy("kubemig", PolicyContext(spec)))
+    outcome = simulate(session, jobs, BoundCache(A100, 4, 2))
+    # the 1g.5gb goes beside w0 (node 0), so the pair starts at once on node 1 (GPUs taken in the
+    # order they were freed would put it on node 1 and keep the pair waiting until w0 ends)
+    assert outcome.placed == 6 and outcome.waits_s == [0.0] * 6
+
+
 def test_run_churn_report_shape(tmp_path: Path) -> None:
     mapped = map_trace(read_trace(tiny_trace(tmp_path)), A100)
     report = run_churn(mapped, SPEC, ["static-best", "hami"], load=1.2, poisson_pods=60, median_s=300.0)

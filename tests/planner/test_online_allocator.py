@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from kubemig.errors import ProfileError
 from kubemig.geometry import Instance, Layout, can_add, geometry_for, resolve_profile
 from kubemig.planner import OnlineAllocator
+from kubemig.planner.admission import _cautious
 from tests.geometry.oracle import is_valid
 
 MODELS = ("A100-SXM4-40GB", "H100-80GB-HBM3", "A30")
@@ -38,6 +39,20 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.admission = load is not None
         self.allocator = OnlineAllocator(list(self.models.items()), node_of=self.nodes, expected_load=load)
 
+    def _room(self, gpu: str, profile: str) -> int:
+        """How many more instances of `profile` fit beside the instances in use on `gpu` (one
+        profile alone: taking the lowest free start each time is optimal)."""
+        geo = geometry_for(self.models[gpu])
+        try:
+            shape = resolve_profile(geo, profile)
+        except ProfileError:
+            return 0
+        present = list(self.allocator.busy(gpu))
+        for start in shape.starts:
+            if can_add(geo, present, shape, start):
+                present.append(shape.at(start))
+        return len(present) - len(self.allocator.busy(gpu))
+
     def _names(self) -> list[str]:
         return sorted({s.name for m in self.models.values() for s in geometry_for(m).shapes})
 
@@ -52,6 +67,11 @@ class AllocatorMachine(RuleBasedStateMachine):
         after = {g: self.allocator.layout(g) for g in self.models}
         if placed is None:
             assert after == before and self.allocator.reconfigurations == operations
+            if count > 1 and self.nodes is not None and not self.admission:
+                # no node could have held them all: no pod waits while its room is free
+                for node in set(self.nodes.values()):
+                    room = sum(self._room(g, profile) for g, n in self.nodes.items() if n == node)
+                    assert room < count, f"{count} x {profile} fit on {node}"
             if count == 1 and not self.admission:
                 for g, model in self.models.items():
                     geo = geometry_for(model)
@@ -164,3 +184,54 @@ def test_free_instances_in_the_way_are_destroyed() -> None:
     assert allocator.allocate("whole", "7g.40gb") == [("g0", Instance(0, 8, 0, "7g.40gb"))]
     assert allocator.layout("g0") == Layout.of([Instance(0, 8, 0, "7g.40gb")])
     assert allocator.reconfigurations == operations + 8
+
+
+def test_a_refused_whole_gpu_pod_is_placed_when_it_asks_again_once_a_gpu_is_all_free() -> None:
+    allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")], node_of={"g0": "n0"})
+    for n in range(3):
+        assert allocator.allocate(f"small-{n}", "2g.10gb") is not None
+    assert allocator.allocate("whole", "7g.40gb") is None  # waits
+    for n in range(3):
+        allocator.release(f"small-{n}")
+        if n < 2:
+            assert allocator.allocate("whole", "7g.40gb") is None  # still something in use
+    # the three 2g.10gb stay created but are free: they are destroyed for the waiting pod
+    assert allocator.allocate("whole", "7g.40gb") == [("g0", Instance(0, 8, 0, "7g.40gb"))]
+
+
+def test_after_churn_one_instance_pods_go_to_the_busiest_node_and_whole_nodes_stay_free() -> None:
+    gpus = [(f"n{n}/g{g}", "A100-SXM4-40GB") for n in range(2) for g in range(2)]
+    allocator = OnlineAllocator(gpus, node_of={gpu: gpu.split("/")[0] for gpu, _ in gpus})
+    for n in range(4):
+        assert allocator.allocate(f"w{n}", "7g.40gb") == [(gpus[n][0], Instance(0, 8, 0, "7g.40gb"))]
+    # pods end so that n1's GPUs were freed first (the order GPUs were last touched favours n1)
+    for pod in ("w2", "w3", "w1"):
+        allocator.release(pod)
+    placed = allocator.allocate("small", "1g.5gb")
+    assert placed is not None and placed[0][0] == "n0/g1"  # beside w0, not on the free node n1
+    assert allocator.allocate("pair", "7g.40gb", count=2) == [
+        ("n1/g0", Instance(0, 8, 0, "7g.40gb")),
+        ("n1/g1", Instance(0, 8, 0, "7g.40gb")),
+    ]
+
+
+def test_asking_again_for_a_refused_pod_is_not_more_demand() -> None:
+    allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")], expected_load=1.3)
+    assert allocator.allocate("a", "7g.40gb") is not None
+    assert allocator._admission is not None
+    seen = allocator._admission.requested_slices
+    assert allocator.allocate("b", "7g.40gb") is None
+    for _ in range(5):  # a pending pod is offered again whenever something changes
+        assert allocator.allocate("b", "7g.40gb") is None
+    assert allocator._admission.requested_slices == seen + 7
+    allocator.release("b")  # withdrawn: asking for it later is a new pod
+    assert allocator.allocate("b", "7g.40gb") is None
+    assert allocator._admission.requested_slices == seen + 14
+
+
+def test_admission_plans_for_somewhat_fewer_pods_than_expected() -> None:
+    # a kind expected n more times comes about n +- sqrt(n) times: room is kept for half a deviation less
+    assert _cautious(0.0) == 0.0 and _cautious(0.2) == 0.0
+    assert _cautious(4.0) == pytest.approx(3.0) and _cautious(100.0) == pytest.approx(95.0)
+    counts = [_cautious(n / 4) for n in range(400)]
+    assert counts == sorted(counts)
