@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from kubemig.errors import ProfileError
 from kubemig.geometry import Instance, Layout, can_add, geometry_for, resolve_profile
 from kubemig.planner import OnlineAllocator
-from kubemig.planner.admission import _cautious
+from kubemig.planner.admission import _planned
 from tests.geometry.oracle import is_valid
 
 MODELS = ("A100-SXM4-40GB", "H100-80GB-HBM3", "A30")
@@ -229,9 +229,29 @@ def test_asking_again_for_a_refused_pod_is_not_more_demand() -> None:
     assert allocator._admission.requested_slices == seen + 14
 
 
-def test_admission_plans_for_somewhat_fewer_pods_than_expected() -> None:
-    # a kind expected n more times comes about n +- sqrt(n) times: room is kept for half a deviation less
-    assert _cautious(0.0) == 0.0 and _cautious(0.2) == 0.0
-    assert _cautious(4.0) == pytest.approx(3.0) and _cautious(100.0) == pytest.approx(95.0)
-    counts = [_cautious(n / 4) for n in range(400)]
-    assert counts == sorted(counts)
+def test_admission_plans_partial_kinds_below_and_whole_gpu_kinds_above_their_mean() -> None:
+    # a kind expected n more times comes about n +- sqrt(n) times
+    assert _planned(0.0, whole=False) == 0.0 and _planned(3.0, whole=False) == 0.0
+    assert _planned(16.0, whole=False) == pytest.approx(8.0) and _planned(100.0, whole=False) == pytest.approx(80.0)
+    assert _planned(16.0, whole=True) == pytest.approx(20.0) and _planned(0.0, whole=True) == 0.0
+    for whole in (False, True):
+        counts = [_planned(n / 4, whole) for n in range(400)]
+        assert counts == sorted(counts)
+
+
+def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    gpus = [(f"n{n}/g{g}", "A100-SXM4-40GB") for n in range(2) for g in range(2)]
+    whole = Instance(0, 8, 0, "7g.40gb")
+
+    def offer_small(count_room: bool) -> list[tuple[str, Instance]] | None:
+        allocator = OnlineAllocator(gpus, node_of={gpu: gpu.split("/")[0] for gpu, _ in gpus}, expected_load=3.0)
+        if not count_room:
+            monkeypatch.setattr(allocator, "_multi_instance_room", lambda resolved: None)
+        allocator.set_state("n1/g0", {whole: None})  # in use outside the planner
+        # pairs of whole GPUs are the demand seen; only the first finds a node
+        assert [allocator.allocate(f"pair-{n}", "7g.40gb", count=2) is not None for n in range(3)] == [True, False, False]
+        return allocator.allocate("small", "4g.20gb")
+
+    # one free GPU is left, and no node has two: room kept for a pair there is never used
+    assert offer_small(count_room=True) is not None
+    assert offer_small(count_room=False) is None

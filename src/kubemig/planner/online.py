@@ -36,7 +36,7 @@ from kubemig.geometry import (
     geometry_for,
     resolve_profile,
 )
-from kubemig.planner.admission import AdmissionPlan, Moves
+from kubemig.planner.admission import AdmissionPlan, Demand, Moves
 from kubemig.planner.cluster import Cluster, GeometryKey, geometry_key
 from kubemig.planner.nodes import Kind, NodeRanking
 from kubemig.planner.patterns import PatternBook, PatternInfo
@@ -234,16 +234,29 @@ class OnlineAllocator:
             return False, None  # fits nowhere: no need to ask the plan
         if count == 1 and best.fills:
             return True, None  # it completes a GPU exactly: nothing could use that room better
+        resolved = {kind: self._resolve(kind[0]) for kind in self._admission.seen}
         allowed = self._admission.decide(
             (profile, count),
-            {kind: self._resolve(kind[0]) for kind in self._admission.seen},
+            resolved,
             self._books,
             {key: {p: len(m) for p, m in buckets.items()} for key, buckets in self._buckets.items()},
+            self._multi_instance_room(resolved),
         )
         if allowed is None:
             return False, None
         # a multi-instance pod is admitted as a whole; its instances go where they fit best
         return True, (allowed if count == 1 else None)
+
+    def _multi_instance_room(self, resolved: Mapping[Demand, Mapping[GeometryKey, ProfileShape]]) -> dict[Demand, int] | None:
+        """Per kind of several instances, how many more such pods the nodes could hold now: all of a
+        pod's instances share one node, which the admission plan's pooled slices do not see."""
+        if not self._by_node:
+            return None
+        return {
+            kind: sum(self._room_on(node, shapes) // kind[1] for node in self._node_buckets)
+            for kind, shapes in resolved.items()
+            if kind[1] > 1
+        }
 
     def _place_all(
         self,
@@ -351,17 +364,19 @@ class OnlineAllocator:
 
     def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape], count: int) -> list[str]:
         """Nodes with room for `count` instances, least room first (best fit at node level)."""
-        room: dict[str, int] = {}
-        for node, by_key in self._node_buckets.items():
-            total = 0
-            for key, shape in shapes.items():
-                book = self._books[key]
-                column = book.index[shape.id]
-                for pattern, members in by_key.get(key, {}).items():
-                    total += book.info(pattern).capacity[column] * len(members)
-            if total >= count:
-                room[node] = total
-        return sorted(room, key=lambda n: (room[n], n))
+        room = {node: self._room_on(node, shapes) for node in self._node_buckets}
+        return sorted((n for n in room if room[n] >= count), key=lambda n: (room[n], n))
+
+    def _room_on(self, node: str, shapes: Mapping[GeometryKey, ProfileShape]) -> int:
+        """How many instances of the shape the node's GPUs could still take, each GPU on its own."""
+        total = 0
+        by_key = self._node_buckets[node]
+        for key, shape in shapes.items():
+            book = self._books[key]
+            column = book.index[shape.id]
+            for pattern, members in by_key.get(key, {}).items():
+                total += book.info(pattern).capacity[column] * len(members)
+        return total
 
     def _kinds_on(self, node: str) -> list[Kind]:
         by_key = self._node_buckets[node]
