@@ -48,3 +48,17 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) 
     write_atomic(target, "two")
     assert target.read_text() == "two"
     assert sorted(p.name for p in target.parent.iterdir()) == ["state.json"]
+
+
+def test_write_atomic_keeps_a_files_mode_and_gives_a_new_one_the_usual_mode(tmp_path: Path) -> None:
+    from kubemig.statefile import _UMASK  # read once, at import
+
+    expected = 0o666 & ~_UMASK  # not the temp file's 0600
+    fresh = tmp_path / "fresh.json"
+    write_atomic(fresh, "{}")
+    assert fresh.stat().st_mode & 0o777 == expected
+    private = tmp_path / "private.json"
+    private.write_text("{}")
+    private.chmod(0o640)
+    write_atomic(private, b"{\"a\": 1}")
+    assert private.stat().st_mode & 0o777 == 0o640 and private.read_text() == '{"a": 1}'

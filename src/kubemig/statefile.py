@@ -73,13 +73,20 @@ def locked(
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text`: temp file in the same directory, fsync, os.replace."""
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace `path` with `data`: temp file in the same directory, fsync, os.replace. The file keeps
+    the permissions it had, and a new one gets the usual ones (0666 less the umask), not the temp
+    file's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -87,3 +94,13 @@ def write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _process_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any thread runs
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+_UMASK = _process_umask()
