@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,21 @@ def test_fill_subprocess_on_the_real_trace(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "openb_pod_list_gpushare100.csv" in done.stdout
     check_fill_json(json.loads(out.read_text()), 8, 1, POLICIES.split(","))
+
+
+def test_fill_seeds_can_start_anywhere_and_each_seed_is_the_same_stream(tmp_path: Path) -> None:
+    trace = tmp_path / "tiny.csv"
+    trace.write_text(TINY)
+
+    def fill(*args: str) -> dict[str, Any]:
+        out = tmp_path / "fill.json"
+        argv = ["bench", "fill", "--trace", str(trace), "--gpus", "8", "--policies", "kubemig,hami", "--json", str(out)]
+        result = CliRunner().invoke(cli, [*argv, *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        report: dict[str, Any] = json.loads(out.read_text())
+        return report
+
+    pair = fill("--seeds", "2", "--first-seed", "5")
+    assert [r["seed"] for r in pair["results"]] == [5, 5, 6, 6] and pair["config"]["first_seed"] == 5
+    alone = fill("--first-seed", "6")
+    assert [r["allocated_slices"] for r in alone["results"]] == [r["allocated_slices"] for r in pair["results"][2:]]

@@ -92,11 +92,16 @@ def fill_once(
 
 
 def run_fill(
-    mapped: MappedTrace, spec: ClusterSpec, seeds: int, policies: Sequence[str], factor: float = DEMAND_FACTOR
+    mapped: MappedTrace,
+    spec: ClusterSpec,
+    seeds: int,
+    policies: Sequence[str],
+    factor: float = DEMAND_FACTOR,
+    first_seed: int = 0,
 ) -> FillReport:
     results: list[dict[str, object]] = []
     bounds: list[dict[str, object]] = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         stream = sample_stream(mapped, spec, seed, factor)
         bound = solve_bound(spec.geo, spec.gpus, demand_of(stream), spec.gpus_per_node)
         bounds.append({"seed": seed, "bound_slices": bound.slices, "layouts": bound.layouts})
@@ -111,6 +116,7 @@ def run_fill(
         "capacity_slices": spec.capacity_slices,
         "demand_factor": factor,
         "seeds": seeds,
+        "first_seed": first_seed,
         "policies": list(policies),
         "mapping": mapped.describe(),
         "bounds": bounds,

@@ -71,11 +71,16 @@ def _notes(results: Sequence[Mapping[str, Any]], policy: str) -> str:
     return "; ".join(notes)
 
 
+def _seeds(config: Mapping[str, Any]) -> str:
+    first, count = int(config.get("first_seed", 0)), int(config["seeds"])
+    return f"seed {first}" if count == 1 else f"seeds {first}-{first + count - 1}"
+
+
 def fill_table(report: Mapping[str, Any]) -> Table:
     config = report["config"]
     table = Table(
         title=(
-            f"bench fill: {config['gpus']} x {config['gpu_model']}, {config['seeds']} seed(s), "
+            f"bench fill: {config['gpus']} x {config['gpu_model']}, {_seeds(config)}, "
             f"demand {100 * float(config['demand_factor']):.0f}% of {config['capacity_slices']} slices"
         ),
         title_justify="left",
@@ -129,7 +134,7 @@ def fill_plot(report: Mapping[str, Any], path: Path) -> None:
     mapping = config["mapping"]
     fig.suptitle(
         f"fill: {Path(str(mapping['trace'])).stem}, {config['gpus']} x {config['gpu_model']}, "
-        f"mapping {mapping['mapping']}, {config['seeds']} seeds (bars: mean, whiskers: min-max)"
+        f"mapping {mapping['mapping']}, {_seeds(config)} (bars: mean, whiskers: min-max)"
     )
     save_figure(fig, path)
 
