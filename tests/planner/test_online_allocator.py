@@ -230,13 +230,18 @@ def test_asking_again_for_a_refused_pod_is_not_more_demand() -> None:
 
 
 def test_admission_plans_partial_kinds_below_and_whole_gpu_kinds_above_their_mean() -> None:
-    # a kind expected n more times comes about n +- sqrt(n) times
-    assert _planned(0.0, whole=False) == 0.0 and _planned(3.0, whole=False) == 0.0
-    assert _planned(16.0, whole=False) == pytest.approx(8.0) and _planned(100.0, whole=False) == pytest.approx(80.0)
-    assert _planned(16.0, whole=True) == pytest.approx(20.0) and _planned(0.0, whole=True) == 0.0
+    # a kind with a share of 1/4 among 10,000 pods seen, 64 more to come: n = 16, about Poisson
+    assert _planned(0.25, 10_000, 64.0, whole=False) == pytest.approx(8.0, abs=0.05)
+    assert _planned(0.25, 10_000, 64.0, whole=True) == pytest.approx(20.0, abs=0.05)
+    assert _planned(0.0, 100, 64.0, whole=False) == 0.0 and _planned(0.25, 100, 0.0, whole=True) == 0.0
+    # the same share seen in only 4 pods is a guess: nothing is planned for the partial kind
+    assert _planned(0.25, 4, 64.0, whole=False) == 0.0 and _planned(0.25, 4, 64.0, whole=True) > 30.0
     for whole in (False, True):
-        counts = [_planned(n / 4, whole) for n in range(400)]
-        assert counts == sorted(counts)
+        for seen in (4, 100, 10_000):
+            counts = [_planned(0.25, seen, n / 4, whole) for n in range(400)]
+            assert counts == sorted(counts)
+            shares = [_planned(n / 100, seen, 64.0, whole) for n in range(101)]
+            assert shares == sorted(shares)
 
 
 def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(monkeypatch: pytest.MonkeyPatch) -> None:
