@@ -93,3 +93,19 @@ def test_fill_seeds_can_start_anywhere_and_each_seed_is_the_same_stream(tmp_path
     assert [r["seed"] for r in pair["results"]] == [5, 5, 6, 6] and pair["config"]["first_seed"] == 5
     alone = fill("--first-seed", "6")
     assert [r["allocated_slices"] for r in alone["results"]] == [r["allocated_slices"] for r in pair["results"][2:]]
+
+
+def test_fill_can_tell_kubemig_a_wrong_expected_load(tmp_path: Path) -> None:
+    out = tmp_path / "fill.json"
+    done = run_kubemig(
+        "bench", "fill", "--trace", "gpushare100", "--gpus", "8", "--policies", "kubemig,kubemig-fit",
+        "--expected-load", "0.2", "--json", str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "demand 130% of 56 slices (kubemig is told 20%)" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["config"]["expected_load_told"] == 0.2
+    told_little, fit = ((r["pods_placed"], r["allocated_slices"]) for r in report["results"])
+    # told that less is asked than the cluster holds, admission keeps no room: it places what fits
+    # (told the truth, it declines a pod on this stream: 9 pods, 55 slices against 10 and 54)
+    assert told_little == fit

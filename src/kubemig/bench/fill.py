@@ -67,8 +67,10 @@ def fill_once(
     seed: int,
     bound: int,
     factor: float = DEMAND_FACTOR,
+    expected_load: float | None = None,
 ) -> dict[str, object]:
-    policy = build_policy(name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream), factor)
+    told = factor if expected_load is None else expected_load
+    policy = build_policy(name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream), told)
     session, first_refusal, placed = fill_in_order(policy, stream)
     p50, p99 = decision_ms(session.decision_ns)
     allocated = session.cluster.allocated_slices
@@ -98,7 +100,10 @@ def run_fill(
     policies: Sequence[str],
     factor: float = DEMAND_FACTOR,
     first_seed: int = 0,
+    expected_load: float | None = None,
 ) -> FillReport:
+    """`expected_load`: what policies that use it (kubemig's admission) are told the stream will ask,
+    as a multiple of the capacity; by default the truth, `factor`."""
     results: list[dict[str, object]] = []
     bounds: list[dict[str, object]] = []
     for seed in range(first_seed, first_seed + seeds):
@@ -106,7 +111,7 @@ def run_fill(
         bound = solve_bound(spec.geo, spec.gpus, demand_of(stream), spec.gpus_per_node)
         bounds.append({"seed": seed, "bound_slices": bound.slices, "layouts": bound.layouts})
         for name in policies:
-            results.append(fill_once(name, spec, mapped, stream, seed, bound.slices, factor))
+            results.append(fill_once(name, spec, mapped, stream, seed, bound.slices, factor, expected_load))
     config: dict[str, object] = {
         "benchmark": "fill",
         "gpu_model": spec.geo.model.key,
@@ -115,6 +120,7 @@ def run_fill(
         "gpus_per_node": spec.gpus_per_node,
         "capacity_slices": spec.capacity_slices,
         "demand_factor": factor,
+        "expected_load_told": factor if expected_load is None else expected_load,
         "seeds": seeds,
         "first_seed": first_seed,
         "policies": list(policies),

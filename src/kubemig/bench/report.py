@@ -76,12 +76,20 @@ def _seeds(config: Mapping[str, Any]) -> str:
     return f"seed {first}" if count == 1 else f"seeds {first}-{first + count - 1}"
 
 
+def _told(config: Mapping[str, Any]) -> str:
+    told = config.get("expected_load_told")
+    if told is None or float(told) == float(config["demand_factor"]):
+        return ""
+    return f" (kubemig is told {100 * float(told):.0f}%)"
+
+
 def fill_table(report: Mapping[str, Any]) -> Table:
     config = report["config"]
     table = Table(
         title=(
             f"bench fill: {config['gpus']} x {config['gpu_model']}, {_seeds(config)}, "
             f"demand {100 * float(config['demand_factor']):.0f}% of {config['capacity_slices']} slices"
+            + _told(config)
         ),
         title_justify="left",
     )

@@ -115,14 +115,21 @@ def bench() -> None:
 @click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="How many seeds, one resampled stream each.")
 @click.option("--first-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds run from this one on.")
-def fill_command(common: Common, gpus: int, seeds: int, first_seed: int) -> None:
+@click.option(
+    "--expected-load",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="What kubemig's admission is told the stream asks, x capacity (default: the truth, 1.3).",
+)
+def fill_command(common: Common, gpus: int, seeds: int, first_seed: int, expected_load: float | None) -> None:
     """Fill a cluster to 130% demand with resampled trace pods; each policy against the bound."""
     from kubemig.bench.cluster import ClusterSpec
     from kubemig.bench.fill import run_fill
     from kubemig.bench.report import fill_plot, fill_table
 
     names = common.policy_names()
-    report = run_fill(common.mapped(), ClusterSpec(common.geometry(), gpus), seeds, names, first_seed=first_seed).to_json()
+    spec = ClusterSpec(common.geometry(), gpus)
+    report = run_fill(common.mapped(), spec, seeds, names, first_seed=first_seed, expected_load=expected_load).to_json()
     common.emit(report, fill_table(report), fill_plot)
 
 
