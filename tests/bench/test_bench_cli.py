@@ -30,6 +30,10 @@ def check_fill_json(data: dict, gpus: int, seeds: int, policies: list[str]) -> N
         assert 0 <= row["allocated_slices"] <= row["bound_slices"] <= 7 * gpus
         assert row["ratio_to_bound"] == pytest.approx(row["allocated_slices"] / row["bound_slices"])
         assert row["allocated_ratio"] == pytest.approx(row["allocated_slices"] / (7 * gpus))
+        by_kind = row["placed_by_kind"]
+        assert sum(placed for placed, _ in by_kind.values()) == row["pods_placed"]
+        assert sum(offered for _, offered in by_kind.values()) == row["pods_offered"]
+        assert all(0 <= placed <= offered for placed, offered in by_kind.values())
 
 
 def test_fill_in_process(tmp_path: Path) -> None:

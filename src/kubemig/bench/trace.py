@@ -67,6 +67,11 @@ class PodRequest:
     def kind(self) -> tuple[int, int]:
         return (self.profile_id, self.count)
 
+    @property
+    def label(self) -> str:
+        """`3g.20gb`, or `2x7g.40gb` for a pod of two instances."""
+        return _kind_label(self.profile, self.count)
+
     def renamed(self, name: str) -> PodRequest:
         return PodRequest(name, self.profile_id, self.profile, self.count, self.slices)
 
@@ -186,8 +191,8 @@ class MappedTrace:
 
     def histogram(self) -> dict[str, int]:
         """Pods per requested shape, `4g.20gb` or `2x7g.40gb`, largest first."""
-        counts = Counter(_kind_label(r.profile, r.count) for r in self.requests)
-        order = {(_kind_label(r.profile, r.count)): (-r.count, -r.slices) for r in self.requests}
+        counts = Counter(r.label for r in self.requests)
+        order = {r.label: (-r.count, -r.slices) for r in self.requests}
         return {k: counts[k] for k in sorted(counts, key=lambda k: order[k])}
 
     def mix(self) -> dict[tuple[int, int], float]:
