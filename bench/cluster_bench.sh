@@ -1,7 +1,8 @@
 #!/bin/sh
 # Reproduces the committed cluster-benchmark results (README, "Cluster planning benchmark").
-# Heavy: run it alone, under nice. KUBEMIG overrides the command (e.g. "python -m kubemig").
-# Usage: sh bench/cluster_bench.sh [fill|churn|speed|all]
+# Heavy: run it alone, under nice. KUBEMIG overrides the command (e.g. "python -m kubemig"), PYTHON the
+# interpreter for bench/churn_cases.py.
+# Usage: sh bench/cluster_bench.sh [fill|heldout|sensitivity|churn|speed|all]
 set -eu
 KUBEMIG=${KUBEMIG:-kubemig}
 OUT=bench/results
@@ -15,10 +16,34 @@ if [ "$what" = fill ] || [ "$what" = all ]; then
     done
   done
 fi
+# seeds never used to tune kubemig's admission (tuning used 100-299)
+if [ "$what" = heldout ] || [ "$what" = all ]; then
+  for trace in default gpushare100 multigpu50; do
+    for sized in 64:200 256:50; do
+      gpus=${sized%:*} seeds=${sized#*:}
+      nice $KUBEMIG bench fill --trace "$trace" --gpus "$gpus" --seeds "$seeds" --first-seed 1000 \
+        --json "$OUT/fill-heldout-$trace-$gpus.json" --plot "$OUT/fill-heldout-$trace-$gpus.png"
+    done
+  done
+fi
+# kubemig told a wrong load (the stream always asks 130 %)
+if [ "$what" = sensitivity ] || [ "$what" = all ]; then
+  for trace in default gpushare100 multigpu50; do
+    for told in 1.1 1.2 1.3 1.5 2.0; do
+      nice $KUBEMIG bench fill --trace "$trace" --gpus 64 --seeds 50 --first-seed 1000 --policies kubemig \
+        --expected-load "$told" --json "$OUT/fill-told-$told-$trace-64.json"
+    done
+  done
+fi
 if [ "$what" = churn ] || [ "$what" = all ]; then
   for trace in default gpushare100; do
     nice $KUBEMIG bench churn --trace "$trace" --gpus 256 \
       --json "$OUT/churn-$trace-256.json" --plot "$OUT/churn-$trace-256.png"
+  done
+  # one replay is noisy: the same comparison on many held-out cases (and on the tuning cases)
+  for cases in heldout tuning; do
+    PYTHONPATH=${PYTHONPATH:-src} nice ${PYTHON:-python3} bench/churn_cases.py --cases "$cases" \
+      --json "$OUT/churn-cases-$cases.json" > "$OUT/churn-cases-$cases.md"
   done
 fi
 if [ "$what" = speed ] || [ "$what" = all ]; then

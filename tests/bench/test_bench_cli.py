@@ -106,10 +106,17 @@ def test_fill_can_tell_kubemig_a_wrong_expected_load(tmp_path: Path) -> None:
         "--expected-load", "0.2", "--json", str(out),
     )
     assert done.returncode == 0, done.stderr
-    assert "demand 130% of 56 slices (kubemig is told 20%)" in done.stdout
+    assert "demand 130% of 56 slices, kubemig told 20%" in done.stdout
     report = json.loads(out.read_text())
     assert report["config"]["expected_load_told"] == 0.2
     told_little, fit = ((r["pods_placed"], r["allocated_slices"]) for r in report["results"])
     # told that less is asked than the cluster holds, admission keeps no room: it places what fits
     # (told the truth, it declines a pod on this stream: 9 pods, 55 slices against 10 and 54)
     assert told_little == fit
+    truth = tmp_path / "truth.json"
+    again = run_kubemig(
+        "bench", "fill", "--trace", "gpushare100", "--gpus", "8", "--policies", "kubemig", "--json", str(truth)
+    )
+    assert again.returncode == 0, again.stderr
+    summary = CliRunner().invoke(cli, ["bench", "summarize", str(out), str(truth)], catch_exceptions=False).output
+    assert "| policy | N = 8, kubemig told 20% | N = 8, kubemig told 130% (the truth) |" in summary

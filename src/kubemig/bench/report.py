@@ -76,11 +76,12 @@ def _seeds(config: Mapping[str, Any]) -> str:
     return f"seed {first}" if count == 1 else f"seeds {first}-{first + count - 1}"
 
 
-def _told(config: Mapping[str, Any]) -> str:
-    told = config.get("expected_load_told")
-    if told is None or float(told) == float(config["demand_factor"]):
+def _told(config: Mapping[str, Any], always: bool = False) -> str:
+    told = float(config.get("expected_load_told", config["demand_factor"]))
+    truth = told == float(config["demand_factor"])
+    if truth and not always:
         return ""
-    return f" (kubemig is told {100 * float(told):.0f}%)"
+    return f", kubemig told {100 * told:.0f}%" + (" (the truth)" if truth else "")
 
 
 def fill_table(report: Mapping[str, Any]) -> Table:
@@ -275,13 +276,15 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
     for report in fills:
         by_trace.setdefault(Path(str(report["config"]["mapping"]["trace"])).stem.removeprefix("openb_pod_list_"), []).append(report)
     for trace, group in by_trace.items():
-        group = sorted(group, key=lambda r: int(r["config"]["gpus"]))
+        group = sorted(group, key=lambda r: (int(r["config"]["gpus"]), float(r["config"].get("expected_load_told", 0))))
         sizes = [int(r["config"]["gpus"]) for r in group]
         policies = list(dict.fromkeys(str(e["policy"]) for r in group for e in r["summary"]))
         seeds = sorted({int(r["config"]["seeds"]) for r in group})
         out.append(f"**fill, trace `{trace}`** (allocated / bound, %: mean over {'/'.join(map(str, seeds))} seeds (worst seed))")
         out.append("")
-        out.append("| policy | " + " | ".join(f"N = {n:,}" for n in sizes) + " | p50 / p99 ms at N = " + f"{sizes[-1]:,} |")
+        told = {float(r["config"].get("expected_load_told", r["config"]["demand_factor"])) for r in group}
+        heads = [f"N = {int(r['config']['gpus']):,}{_told(r['config'], always=len(told) > 1)}" for r in group]
+        out.append("| policy | " + " | ".join(heads) + " | p50 / p99 ms at N = " + f"{sizes[-1]:,} |")
         out.append("|---|" + "---:|" * len(sizes) + "---:|")
         for policy in policies:
             cells = []
