@@ -16,7 +16,8 @@ present, never a pass over the GPUs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 
 from kubemig.geometry import Layout
 from kubemig.planner.cluster import GeometryKey
@@ -61,3 +62,46 @@ class NodeRanking:
             return -1, {}
         used = max(by_used)
         return used, by_used[used]
+
+
+Shapes = frozenset[tuple[GeometryKey, int]]
+"""One kind of instance, as (model, profile ID) for each model it fits."""
+
+
+class NodeRoom:
+    """Per node, how many instances of each tracked shape its GPUs could still take (each GPU on its
+    own), and how many nodes have each amount of room. A pod of k instances must find them on one
+    node, so `pods(shapes, k)` (how many such pods the nodes could hold now) is what admission needs
+    on every decision; the counts make it a pass over the distinct amounts (at most a few dozen),
+    not over the nodes, and a change of a GPU updates only its node."""
+
+    def __init__(self, room_of: Callable[[str, Shapes], int], nodes: Iterable[str]) -> None:
+        self._room_of = room_of
+        self._nodes = list(nodes)
+        self._room: dict[Shapes, dict[str, int]] = {}
+        self._nodes_with: dict[Shapes, Counter[int]] = {}
+
+    def on(self, node: str, shapes: Shapes) -> int:
+        self._track(shapes)
+        return self._room[shapes][node]
+
+    def pods(self, shapes: Shapes, count: int) -> int:
+        self._track(shapes)
+        return sum(nodes * (room // count) for room, nodes in self._nodes_with[shapes].items())
+
+    def refresh(self, node: str) -> None:
+        """The node's GPUs changed: count its room again for every tracked shape."""
+        for shapes, room in self._room.items():
+            before, after = room[node], self._room_of(node, shapes)
+            if after != before:
+                room[node] = after
+                counts = self._nodes_with[shapes]
+                counts[before] -= 1
+                if not counts[before]:
+                    del counts[before]
+                counts[after] += 1
+
+    def _track(self, shapes: Shapes) -> None:
+        if shapes not in self._room:
+            room = self._room[shapes] = {node: self._room_of(node, shapes) for node in self._nodes}
+            self._nodes_with[shapes] = Counter(room.values())

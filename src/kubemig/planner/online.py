@@ -38,7 +38,7 @@ from kubemig.geometry import (
 )
 from kubemig.planner.admission import AdmissionPlan, Demand, Moves
 from kubemig.planner.cluster import Cluster, GeometryKey, geometry_key
-from kubemig.planner.nodes import Kind, NodeRanking
+from kubemig.planner.nodes import Kind, NodeRanking, NodeRoom, Shapes
 from kubemig.planner.patterns import PatternBook, PatternInfo
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
@@ -123,6 +123,7 @@ class OnlineAllocator:
             for buckets in self._bucket_maps(gpu):
                 buckets.setdefault(gpu.pattern, {})[gpu_id] = None
         self._by_node = node_of is not None
+        self._room = NodeRoom(self._room_of, self._node_buckets)
         self._ranking = NodeRanking()
         for node in self._node_buckets:
             self._ranking.add(node, self._kinds_on(node))
@@ -252,11 +253,7 @@ class OnlineAllocator:
         pod's instances share one node, which the admission plan's pooled slices do not see."""
         if not self._by_node:
             return None
-        return {
-            kind: sum(self._room_on(node, shapes) // kind[1] for node in self._node_buckets)
-            for kind, shapes in resolved.items()
-            if kind[1] > 1
-        }
+        return {kind: self._room.pods(_shape_set(shapes), kind[1]) for kind, shapes in resolved.items() if kind[1] > 1}
 
     def _place_all(
         self,
@@ -364,16 +361,17 @@ class OnlineAllocator:
 
     def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape], count: int) -> list[str]:
         """Nodes with room for `count` instances, least room first (best fit at node level)."""
-        room = {node: self._room_on(node, shapes) for node in self._node_buckets}
+        kind = _shape_set(shapes)
+        room = {node: self._room.on(node, kind) for node in self._node_buckets}
         return sorted((n for n in room if room[n] >= count), key=lambda n: (room[n], n))
 
-    def _room_on(self, node: str, shapes: Mapping[GeometryKey, ProfileShape]) -> int:
+    def _room_of(self, node: str, shapes: Shapes) -> int:
         """How many instances of the shape the node's GPUs could still take, each GPU on its own."""
         total = 0
         by_key = self._node_buckets[node]
-        for key, shape in shapes.items():
+        for key, profile_id in shapes:
             book = self._books[key]
-            column = book.index[shape.id]
+            column = book.index[profile_id]
             for pattern, members in by_key.get(key, {}).items():
                 total += book.info(pattern).capacity[column] * len(members)
         return total
@@ -434,8 +432,13 @@ class OnlineAllocator:
             buckets.setdefault(gpu.pattern, {})[gpu.id] = None
         if node is not None:
             self._ranking.add(node, self._kinds_on(node), _slices(gpu) - used_before)
+            self._room.refresh(node)
         for inst in free:
             self._reusable[(key, gpu.pattern, inst)][gpu.id] = None
+
+
+def _shape_set(shapes: Mapping[GeometryKey, ProfileShape]) -> Shapes:
+    return frozenset((key, shape.id) for key, shape in shapes.items())
 
 
 def _slices(gpu: _Gpu) -> int:
