@@ -279,8 +279,8 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
         group = sorted(group, key=lambda r: (int(r["config"]["gpus"]), float(r["config"].get("expected_load_told", 0))))
         sizes = [int(r["config"]["gpus"]) for r in group]
         policies = list(dict.fromkeys(str(e["policy"]) for r in group for e in r["summary"]))
-        seeds = sorted({int(r["config"]["seeds"]) for r in group})
-        out.append(f"**fill, trace `{trace}`** (allocated / bound, %: mean over {'/'.join(map(str, seeds))} seeds (worst seed))")
+        ranges = list(dict.fromkeys(_seeds(r["config"]) for r in group))  # in column order
+        out.append(f"**fill, trace `{trace}`** (allocated / bound, %: mean over {' / '.join(ranges)} (worst seed))")
         out.append("")
         told = {float(r["config"].get("expected_load_told", r["config"]["demand_factor"])) for r in group}
         heads = [f"N = {int(r['config']['gpus']):,}{_told(r['config'], always=len(told) > 1)}" for r in group]
