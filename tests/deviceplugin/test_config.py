@@ -108,7 +108,12 @@ def test_bad_values_name_the_setting(flags: dict[str, object], env: dict[str, st
         ("version: v1\nflags:\n  migStratgy: mixed\n", "unknown field flags.migStratgy"),
         ("version: v1\nflags:\n  plugin:\n    passDeviceSpec: true\n", "unknown field flags.plugin.passDeviceSpec"),
         ("version: v1\nsharing:\n  timeSlicing: {}\n", "sharing not supported by kubemig"),
-        ("version: v1\nflags: [\n", "not valid YAML"),
+        ("version: v1\nflags: [\n", "line 3, column 1 not valid YAML"),
+        # PyYAML alone keeps the second `flags` and drops the strategy without a word
+        (
+            "version: v1\nflags:\n  migStrategy: mixed\nflags:\n  failOnInitError: false\n",
+            "line 4, column 1 not valid YAML: duplicate key 'flags' [(]first on line 2[)]",
+        ),
     ],
 )
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:

@@ -62,7 +62,7 @@ def test_the_only_config_is_chosen_without_a_name_and_a_wrong_name_gets_a_hint()
         ("missing version", "mig-configs: {}\n", ["conf.yaml: missing required field 'version': add `version: v1`"]),
         ("unknown version", "version: v2\nmig-configs: {}\n", ["conf.yaml: unknown version 'v2'"]),
         ("not a mapping", "- a\n- b\n", ["conf.yaml: expected a mapping"]),
-        ("bad yaml", "version: v1\nmig-configs: [\n", ["conf.yaml: line 3: not valid YAML"]),
+        ("bad yaml", "version: v1\nmig-configs: [\n", ["conf.yaml: line 3, column 1: not valid YAML"]),
         (
             "unknown top-level field",
             "version: v1\nmig-config: {}\n",

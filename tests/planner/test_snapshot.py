@@ -54,6 +54,7 @@ BAD = [
     ("missing nodes", "requests: []\n", "nodes: `nodes` is required: add it"),
     ("not a mapping", "- a\n", "a snapshot is a mapping"),
     ("yaml syntax", "nodes: [\n", "line 2, column 1: not valid YAML"),
+    ("duplicate key", "nodes: []\nnodes: []\n", "line 2, column 1: not valid YAML (duplicate key 'nodes' (first on line 1)"),
     ("version", "version: 2\nnodes: []\n", "version: input should be 1"),
     ("bad model", "nodes: [{name: n, gpus: [{index: 0, model: A200}]}]\n", "nodes[0].gpus[0].model: "),
     (

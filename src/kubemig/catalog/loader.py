@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from kubemig.catalog.schema import GpuModel
 from kubemig.errors import CatalogError
+from kubemig.yamlstrict import load_yaml
 
 DEFAULT_DRIVER = "580.65.06"
 NVIDIA_VENDOR_ID = 0x10DE
@@ -40,7 +41,7 @@ def all_models() -> tuple[GpuModel, ...]:
         if not entry.name.endswith(".yaml"):
             continue
         try:
-            models.append(GpuModel.model_validate(yaml.safe_load(entry.read_text(encoding="utf-8"))))
+            models.append(GpuModel.model_validate(load_yaml(entry.read_text(encoding="utf-8"))))
         except (yaml.YAMLError, ValidationError) as exc:
             raise CatalogError(f"catalog file {entry.name} is invalid: {exc}") from exc
     return tuple(models)

@@ -19,6 +19,7 @@ import yaml
 
 from kubemig.deviceplugin.api import DEVICE_PLUGIN_PATH
 from kubemig.deviceplugin.errors import ConfigError
+from kubemig.yamlstrict import load_yaml, yaml_problem
 
 
 class MigStrategy(str, Enum):
@@ -148,11 +149,12 @@ def _list_strategies(value: object, where: str) -> tuple[DeviceListStrategy, ...
 def read_config_file(path: Path) -> dict[str, object]:
     """The `flags` of a v1 config file, flattened to setting names; ConfigError naming any bad field."""
     try:
-        document = yaml.safe_load(path.read_text())
+        document = load_yaml(path.read_text())
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
+        where, problem = yaml_problem(exc)
+        raise ConfigError(f"config file {path}:{' ' + where if where else ''} not valid YAML: {problem}") from exc
     if document is None:
         return {}
     if not isinstance(document, dict):

@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 from kubemig.catalog import DEFAULT_DRIVER, find_model
 from kubemig.errors import KubemigError, LayoutError
 from kubemig.geometry import GpuGeometry, InstanceSpec, geometry_for, resolve_profile, validate
+from kubemig.yamlstrict import load_yaml, yaml_problem
 
 
 class SnapshotError(KubemigError):
@@ -98,15 +99,10 @@ class Snapshot(_Strict):
     @staticmethod
     def parse(text: str, source: str = "<snapshot>") -> Snapshot:
         try:
-            data = yaml.safe_load(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            raise SnapshotError(
-                source, where, f"not valid YAML ({exc.problem}): fix the syntax there"
-            ) from exc
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
-            raise SnapshotError(source, "", f"not valid YAML ({exc}): fix the syntax") from exc
+            where, problem = yaml_problem(exc)
+            raise SnapshotError(source, where, f"not valid YAML ({problem}): fix it there") from exc
         if not isinstance(data, dict):
             raise SnapshotError(
                 source, "", "a snapshot is a mapping with `nodes` (and `requests`): see docs/snapshot.md"
