@@ -93,3 +93,18 @@ def test_plan_runs_as_a_real_command(tmp_path: Path) -> None:
     missing = run_kubemig("plan", "--snapshot", str(tmp_path / "none.yaml"))
     assert missing.returncode == 1
     assert missing.stderr.startswith(f"kubemig: error: {tmp_path / 'none.yaml'}: cannot read the file")
+
+
+def test_before_and_after_diagrams_of_a_gpu_line_up() -> None:
+    code, out = invoke("plan", "--snapshot", EXAMPLE)
+    assert code == 0
+    lines = out.splitlines()
+    borders = 0
+    for n, line in enumerate(lines):
+        if line == "  before:":
+            after = lines.index("  after:", n)
+            # the 2g.10gb box is as wide above as below, though only the pod name below needs the room
+            assert lines[n + 2] and len(lines[n + 2]) == len(lines[after + 2])
+            assert lines[n + 1] == lines[after + 1]  # the same slice ruler
+            borders += 1
+    assert borders == 4

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from kubemig.cli.output import console, echo_json
-from kubemig.geometry import Instance, render_slots
+from kubemig.geometry import Instance, render_slots, slot_width
 from kubemig.planner import ExactPlanner, GpuPlan, OnlinePlanner, Plan, Snapshot
 
 SOLVERS = ("exact", "online")
@@ -113,6 +113,8 @@ def _print_change(gpu_plan: GpuPlan) -> None:
             return gpu_plan.pods[inst]
         return "in use" if inst in gpu.busy else "free"
 
+    rows = (lambda i: i.name, owner)
+    width = max(slot_width(gpu.current, rows), slot_width(gpu_plan.target, rows))
     for label, layout in (("before", gpu.current), ("after", gpu_plan.target)):
         click.echo(f"  {label}:")
-        click.echo(render_slots(gpu.geo, layout, rows=(lambda i: i.name, owner), indent="  "))
+        click.echo(render_slots(gpu.geo, layout, rows=rows, indent="  ", width=width))

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from kubemig.geometry.diagram import render_slots
+from kubemig.geometry.diagram import Row, render_slots, slot_width
 from kubemig.geometry.enumerate import enumerate_layouts, free_counts, is_maximal, maximal_layouts
 from kubemig.geometry.numbering import Numbering, default_start, gi_id
 from kubemig.geometry.place import place, preference
@@ -44,7 +44,9 @@ __all__ = [
     "place",
     "plan_transition",
     "preference",
+    "Row",
     "render_slots",
+    "slot_width",
     "resolve_profile",
     "validate",
 ]

@@ -15,18 +15,29 @@ from kubemig.geometry.shapes import GpuGeometry, Instance, Layout
 FREE = "."
 
 
+Row = Callable[[Instance], str]
+
+
+def slot_width(layout: Layout, rows: Sequence[Row] = (lambda i: i.name,)) -> int:
+    """Columns per placement unit that fit every label of `layout` in its box (at least 6)."""
+    width = 6
+    for row in rows:
+        for inst in layout:
+            width = max(width, -(-(len(row(inst)) + 1) // inst.size))
+    return width
+
+
 def render_slots(
     geo: GpuGeometry,
     layout: Layout,
-    rows: Sequence[Callable[[Instance], str]] = (lambda i: i.name,),
+    rows: Sequence[Row] = (lambda i: i.name,),
     indent: str = "",
+    width: int = 0,
 ) -> str:
-    """The diagram of `layout`; each function in `rows` gives one text line per instance box."""
+    """The diagram of `layout`; each function in `rows` gives one text line per instance box.
+    `width` (columns per unit) widens it, so that diagrams drawn one above the other line up."""
     labels = [[row(inst) for inst in layout] for row in rows]
-    width = 6
-    for r in labels:
-        for inst, text in zip(layout, r):
-            width = max(width, -(-(len(text) + 1) // inst.size))
+    width = max(width, slot_width(layout, rows))
     by_start = {inst.start: inst for inst in layout}
     cells: list[tuple[int, int, int | None]] = []  # (start, size, index into layout or None when free)
     unit = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from kubemig.geometry import Instance, render_slots
+from kubemig.geometry import Instance, Row, render_slots, slot_width
 from kubemig.partition.fit import layout_counts
 from kubemig.partition.planning import GpuPlan
 from kubemig.partition.snapshot import GpuSnapshot
@@ -40,9 +40,13 @@ def counts_label(snapshot_or_plan: GpuSnapshot | GpuPlan, which: str = "now") ->
     return ", ".join(name if n == 1 else f"{n} x {name}" for name, n in counts.items()) or "-"
 
 
-def snapshot_diagram(snapshot: GpuSnapshot, indent: str = "  ", *, uuids: bool = True) -> str:
+def snapshot_diagram(snapshot: GpuSnapshot, indent: str = "  ", *, uuids: bool = True, width: int = 0) -> str:
     """Each GI's box: profile, GI ID, busy (with PIDs) or free, and the start of its MIG UUID."""
-    geo = snapshot.gpu.geo
+    rows = _snapshot_rows(snapshot, uuids)
+    return render_slots(snapshot.gpu.geo, snapshot.layout, rows=rows, indent=indent, width=width)
+
+
+def _snapshot_rows(snapshot: GpuSnapshot, uuids: bool) -> list[Row]:
     gis = {gi.instance: gi for gi in snapshot.gpu_instances}
 
     def gi_label(inst: Instance) -> str:
@@ -58,23 +62,34 @@ def snapshot_diagram(snapshot: GpuSnapshot, indent: str = "  ", *, uuids: bool =
         found = [c.uuid for c in gis[inst].compute_instances if c.uuid]
         return found[0][:12] if found else ""
 
-    rows = [lambda i: i.name, gi_label, state]
+    rows: list[Row] = [lambda i: i.name, gi_label, state]
     if uuids:
         rows.append(uuid)
-    return render_slots(geo, snapshot.layout, rows=rows, indent=indent)
+    return rows
 
 
 def plan_diagrams(plan: GpuPlan, indent: str = "  ") -> str:
     """The GPU now (GI IDs, busy) and after the plan (kept or new), one diagram above the other."""
     geo = plan.snapshot.gpu.geo
     kept = set(plan.kept)
-    now = snapshot_diagram(plan.snapshot, indent + "  ", uuids=False) if plan.snapshot.gpu_instances else f"{indent}  (no GPU instances)"
     destroyed = set(plan.destroyed)
 
     def fate(inst: Instance) -> str:
         return "kept" if inst in kept else "new"
 
-    after = render_slots(geo, plan.goal, rows=(lambda i: i.name, fate), indent=indent + "  ") if len(plan.goal) else f"{indent}  (no GPU instances)"
+    rows: list[Row] = [lambda i: i.name, fate]
+    # both drawn at one width, so that a box that stays sits above itself
+    width = max(slot_width(plan.snapshot.layout, _snapshot_rows(plan.snapshot, False)), slot_width(plan.goal, rows))
+    now = (
+        snapshot_diagram(plan.snapshot, indent + "  ", uuids=False, width=width)
+        if plan.snapshot.gpu_instances
+        else f"{indent}  (no GPU instances)"
+    )
+    after = (
+        render_slots(geo, plan.goal, rows=rows, indent=indent + "  ", width=width)
+        if len(plan.goal)
+        else f"{indent}  (no GPU instances)"
+    )
     lines = [f"{indent}now" + (f" ({len(destroyed)} to destroy)" if destroyed else ""), now, f"{indent}after", after]
     return "\n".join(lines)
 
