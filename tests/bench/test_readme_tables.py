@@ -1,0 +1,35 @@
+"""The README's benchmark tables are the committed results, as `kubemig bench summarize` prints them:
+a rerun that changes a figure without the README (or the other way round) fails here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kubemig.bench.report import markdown_summary
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+TRACES = ("default", "gpushare100", "multigpu50")
+GROUPS = {
+    "fill, reported seeds": [f"fill-{t}-{n}.json" for t in TRACES for n in (64, 256, 1024)],
+    "fill, held-out seeds": [f"fill-heldout-{t}-{n}.json" for t in TRACES for n in (64, 256)],
+    "fill, told a wrong load": sorted(p.name for p in RESULTS.glob("fill-told-*.json")),
+    "churn": ["churn-default-256.json", "churn-gpushare100-256.json"],
+    "speed": ["speed.json", "speed-multigpu50.json"],
+}
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_readme_holds_the_tables_of_the_committed_results(group: str) -> None:
+    names = GROUPS[group]
+    assert names, f"no result files for {group}"
+    reports = [json.loads((RESULTS / name).read_text()) for name in names]
+    assert markdown_summary(reports).strip() in (ROOT / "README.md").read_text()
+
+
+def test_readme_holds_the_churn_cases() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert (RESULTS / "churn-cases-heldout.md").read_text().strip() in readme
