@@ -12,7 +12,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from kubemig.errors import ProfileError
 from kubemig.geometry import Instance, Layout, can_add, geometry_for, resolve_profile
 from kubemig.planner import OnlineAllocator
-from kubemig.planner.admission import _planned
+from kubemig.planner.admission import AdmissionPlan, _planned
+from kubemig.planner.cluster import geometry_key
+from kubemig.planner.patterns import PatternBook
 from tests.geometry.oracle import is_valid
 
 MODELS = ("A100-SXM4-40GB", "H100-80GB-HBM3", "A30")
@@ -260,3 +262,26 @@ def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(monkey
     # one free GPU is left, and no node has two: room kept for a pair there is never used
     assert offer_small(count_room=True) is not None
     assert offer_small(count_room=False) is None
+
+
+def test_a_plentiful_partial_kind_waits_for_its_scarcer_partner_to_open_a_gpu() -> None:
+    # 4g.20gb pods come three times as often as the 3g.20gb pods that complete their GPUs: a 4g that
+    # opens an empty GPU waits for a 3g that may never come, while a 3g opening one is soon joined by
+    # one of the many 4g. So the plan declines the 4g there and takes the 3g.
+    geo = geometry_for("A100-SXM4-40GB")
+    key = geometry_key(geo)
+    books = {key: PatternBook(geo)}
+    kinds = {(name, 1): {key: resolve_profile(geo, name)} for name in ("4g.20gb", "3g.20gb")}
+    plan = AdmissionPlan(capacity_slices=8 * 7, expected_load=20.0)
+    for _ in range(60):
+        plan.observe(("4g.20gb", 1), 4)
+    for _ in range(20):
+        plan.observe(("3g.20gb", 1), 3)
+    empty = {key: {Layout(): 8}}
+    assert plan.decide(("4g.20gb", 1), kinds, books, empty) is None
+    taken = plan.decide(("3g.20gb", 1), kinds, books, empty)
+    assert taken is not None and {inst.name for _, inst in taken[key]} == {"3g.20gb"}
+    # beside a 3g already waiting, the 4g completes the GPU and is taken
+    three = Layout.of([Instance(4, 4, 9, "3g.20gb")])
+    completes = plan.decide(("4g.20gb", 1), kinds, books, {key: {Layout(): 7, three: 1}})
+    assert completes is not None and (three, Instance(0, 4, 5, "4g.20gb")) in completes[key]
