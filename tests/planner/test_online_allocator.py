@@ -285,3 +285,17 @@ def test_a_plentiful_partial_kind_waits_for_its_scarcer_partner_to_open_a_gpu() 
     three = Layout.of([Instance(4, 4, 9, "3g.20gb")])
     completes = plan.decide(("4g.20gb", 1), kinds, books, {key: {Layout(): 7, three: 1}})
     assert completes is not None and (three, Instance(0, 4, 5, "4g.20gb")) in completes[key]
+
+
+def test_a_small_pod_on_an_empty_gpu_is_charged_the_whole_gpu() -> None:
+    # whole-GPU pods fill every empty GPU; a 1g.5gb there would leave six slices only other 1g pods
+    # (rare) could use, though a fraction of a GPU in the plan's program would look like one slice
+    geo = geometry_for("A100-SXM4-40GB")
+    key = geometry_key(geo)
+    books = {key: PatternBook(geo)}
+    kinds = {(name, 1): {key: resolve_profile(geo, name)} for name in ("7g.40gb", "1g.5gb")}
+    plan = AdmissionPlan(capacity_slices=8 * 7, expected_load=20.0)
+    for _ in range(50):
+        plan.observe(("7g.40gb", 1), 7)
+    plan.observe(("1g.5gb", 1), 1)
+    assert plan.decide(("1g.5gb", 1), kinds, books, {key: {Layout(): 8}}) is None

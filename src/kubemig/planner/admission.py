@@ -153,7 +153,10 @@ class AdmissionPlan:
                 j = lp.var(np.inf, value + bonus)
                 now[j] = 1.0
                 cell[j] = cell.get(j, 0.0) + 1
-                lp.row({j: 1.0, column: -float(fills[shape.id])}, 0.0)
+                # the pod takes a whole GPU of this completion: with a fraction of one, the program
+                # would count the rest of that GPU as room for whole-GPU pods, and a 1g.5gb would
+                # cost one slice rather than the six that only other 1g pods could fill
+                lp.row({j: 1.0, column: -1.0}, 0.0)
         if not now:
             return None
         lp.row(now, 1.0)
