@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from kubemig.errors import ProfileError
-from kubemig.geometry import Instance, Layout, can_add, geometry_for, resolve_profile
+from kubemig.geometry import Instance, Layout, ProfileShape, can_add, geometry_for, resolve_profile
 from kubemig.planner import OnlineAllocator
-from kubemig.planner.admission import AdmissionPlan, _planned
-from kubemig.planner.cluster import geometry_key
+from kubemig.planner.admission import AdmissionPlan, Demand, _planned
+from kubemig.planner.cluster import GeometryKey, geometry_key
 from kubemig.planner.patterns import PatternBook
 from tests.geometry.oracle import is_valid
 
@@ -264,19 +264,25 @@ def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(monkey
     assert offer_small(count_room=False) is None
 
 
+def _plan_after(
+    seen: dict[str, int],
+) -> tuple[AdmissionPlan, GeometryKey, dict[Demand, dict[GeometryKey, ProfileShape]], dict[GeometryKey, PatternBook]]:
+    """An admission plan for 8 A100s that has seen these one-instance pods, with a long stream ahead."""
+    geo = geometry_for("A100-SXM4-40GB")
+    key = geometry_key(geo)
+    kinds = {(name, 1): {key: resolve_profile(geo, name)} for name in seen}
+    plan = AdmissionPlan(capacity_slices=8 * 7, expected_load=20.0)
+    for name, count in seen.items():
+        for _ in range(count):
+            plan.observe((name, 1), kinds[(name, 1)][key].compute_slices)
+    return plan, key, kinds, {key: PatternBook(geo)}
+
+
 def test_a_plentiful_partial_kind_waits_for_its_scarcer_partner_to_open_a_gpu() -> None:
     # 4g.20gb pods come three times as often as the 3g.20gb pods that complete their GPUs: a 4g that
     # opens an empty GPU waits for a 3g that may never come, while a 3g opening one is soon joined by
     # one of the many 4g. So the plan declines the 4g there and takes the 3g.
-    geo = geometry_for("A100-SXM4-40GB")
-    key = geometry_key(geo)
-    books = {key: PatternBook(geo)}
-    kinds = {(name, 1): {key: resolve_profile(geo, name)} for name in ("4g.20gb", "3g.20gb")}
-    plan = AdmissionPlan(capacity_slices=8 * 7, expected_load=20.0)
-    for _ in range(60):
-        plan.observe(("4g.20gb", 1), 4)
-    for _ in range(20):
-        plan.observe(("3g.20gb", 1), 3)
+    plan, key, kinds, books = _plan_after({"4g.20gb": 60, "3g.20gb": 20})
     empty = {key: {Layout(): 8}}
     assert plan.decide(("4g.20gb", 1), kinds, books, empty) is None
     taken = plan.decide(("3g.20gb", 1), kinds, books, empty)
@@ -290,12 +296,5 @@ def test_a_plentiful_partial_kind_waits_for_its_scarcer_partner_to_open_a_gpu() 
 def test_a_small_pod_on_an_empty_gpu_is_charged_the_whole_gpu() -> None:
     # whole-GPU pods fill every empty GPU; a 1g.5gb there would leave six slices only other 1g pods
     # (rare) could use, though a fraction of a GPU in the plan's program would look like one slice
-    geo = geometry_for("A100-SXM4-40GB")
-    key = geometry_key(geo)
-    books = {key: PatternBook(geo)}
-    kinds = {(name, 1): {key: resolve_profile(geo, name)} for name in ("7g.40gb", "1g.5gb")}
-    plan = AdmissionPlan(capacity_slices=8 * 7, expected_load=20.0)
-    for _ in range(50):
-        plan.observe(("7g.40gb", 1), 7)
-    plan.observe(("1g.5gb", 1), 1)
+    plan, key, kinds, books = _plan_after({"7g.40gb": 50, "1g.5gb": 1})
     assert plan.decide(("1g.5gb", 1), kinds, books, {key: {Layout(): 8}}) is None
