@@ -66,11 +66,10 @@ def fill_once(
     stream: Sequence[PodRequest],
     seed: int,
     bound: int,
-    factor: float = DEMAND_FACTOR,
-    expected_load: float | None = None,
+    expected_load: float = DEMAND_FACTOR,
 ) -> dict[str, object]:
-    told = factor if expected_load is None else expected_load
-    policy = build_policy(name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream), told)
+    """One policy on one stream; `expected_load` is what policies that use it are told."""
+    policy = build_policy(name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream), expected_load)
     session, first_refusal, placed = fill_in_order(policy, stream)
     p50, p99 = decision_ms(session.decision_ns)
     allocated = session.cluster.allocated_slices
@@ -116,6 +115,7 @@ def run_fill(
 ) -> FillReport:
     """`expected_load`: what policies that use it (kubemig's admission) are told the stream will ask,
     as a multiple of the capacity; by default the truth, `factor`."""
+    told = factor if expected_load is None else expected_load
     results: list[dict[str, object]] = []
     bounds: list[dict[str, object]] = []
     for seed in range(first_seed, first_seed + seeds):
@@ -123,7 +123,7 @@ def run_fill(
         bound = solve_bound(spec.geo, spec.gpus, demand_of(stream), spec.gpus_per_node)
         bounds.append({"seed": seed, "bound_slices": bound.slices, "layouts": bound.layouts})
         for name in policies:
-            results.append(fill_once(name, spec, mapped, stream, seed, bound.slices, factor, expected_load))
+            results.append(fill_once(name, spec, mapped, stream, seed, bound.slices, told))
     config: dict[str, object] = {
         "benchmark": "fill",
         "gpu_model": spec.geo.model.key,
@@ -132,7 +132,7 @@ def run_fill(
         "gpus_per_node": spec.gpus_per_node,
         "capacity_slices": spec.capacity_slices,
         "demand_factor": factor,
-        "expected_load_told": factor if expected_load is None else expected_load,
+        "expected_load_told": told,
         "seeds": seeds,
         "first_seed": first_seed,
         "policies": list(policies),

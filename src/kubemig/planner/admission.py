@@ -123,9 +123,7 @@ class AdmissionPlan:
             for key, shape in resolved[kind].items():
                 for fresh in (False, True):
                     if (cell := capacity.get((key, shape.id, fresh))) is not None:
-                        j = lp.var(np.inf, shape.compute_slices * kind[1])
-                        total[j] = 1.0
-                        cell[j] = cell.get(j, 0.0) + kind[1]
+                        total[lp.taking(cell, kind[1], shape.compute_slices * kind[1])] = 1.0
             if total:
                 lp.row(total, bound)
         # the pod at hand: beside instances in use, or on an empty GPU by one of its completions
@@ -134,15 +132,11 @@ class AdmissionPlan:
         for key, shape in resolved[demand].items():
             value = shape.compute_slices * demand[1]
             if (cell := capacity.get((key, shape.id, False))) is not None:
-                j = lp.var(np.inf, value + CERTAIN_BONUS)
-                now[j] = 1.0
-                cell[j] = cell.get(j, 0.0) + demand[1]
+                now[lp.taking(cell, demand[1], value + CERTAIN_BONUS)] = 1.0
             if (cell := capacity.get((key, shape.id, True))) is None:
                 continue
             if demand[1] > 1:  # its instances span GPUs: no one completion stands for them
-                j = lp.var(np.inf, value + CERTAIN_BONUS)
-                now[j] = 1.0
-                cell[j] = cell.get(j, 0.0) + demand[1]
+                now[lp.taking(cell, demand[1], value + CERTAIN_BONUS)] = 1.0
                 continue
             for k, column, fills in fresh_columns:
                 if k != key or not fills.get(shape.id):
@@ -150,9 +144,8 @@ class AdmissionPlan:
                 partners = dict(fills)
                 partners[shape.id] -= 1
                 bonus = -CERTAIN_BONUS if _waits_for_scarcer(partners, key, partner_counts, planned.get(demand, 0.0)) else CERTAIN_BONUS
-                j = lp.var(np.inf, value + bonus)
+                j = lp.taking(cell, 1, value + bonus)
                 now[j] = 1.0
-                cell[j] = cell.get(j, 0.0) + 1
                 # the pod takes a whole GPU of this completion: with a fraction of one, the program
                 # would count the rest of that GPU as room for whole-GPU pods, and a 1g.5gb would
                 # cost one slice rather than the six that only other 1g pods could fill
@@ -245,6 +238,12 @@ class _Program:
         self.value.append(value)
         self.upper.append(upper)
         return len(self.value) - 1
+
+    def taking(self, cell: dict[int, float], amount: int, value: float) -> int:
+        """A variable worth `value` per unit that takes `amount` per unit from a capacity row."""
+        j = self.var(np.inf, value)
+        cell[j] = cell.get(j, 0.0) + amount
+        return j
 
     def row(self, coefs: dict[int, float], bound: float) -> None:
         self.rows.append((coefs, bound))
