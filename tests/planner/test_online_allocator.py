@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from kubemig.errors import ProfileError
 from kubemig.geometry import Instance, Layout, ProfileShape, can_add, geometry_for, resolve_profile
 from kubemig.planner import OnlineAllocator
-from kubemig.planner.admission import AdmissionPlan, Demand, _planned
+from kubemig.planner.admission import PARTIAL_SD, WHOLE_SD, AdmissionPlan, Demand, _planned
 from kubemig.planner.cluster import GeometryKey, geometry_key
 from kubemig.planner.patterns import PatternBook
 from tests.geometry.oracle import is_valid
@@ -232,9 +232,10 @@ def test_asking_again_for_a_refused_pod_is_not_more_demand() -> None:
 
 
 def test_admission_plans_partial_kinds_below_and_whole_gpu_kinds_above_their_mean() -> None:
-    # a kind with a share of 1/4 among 10,000 pods seen, 64 more to come: n = 16, about Poisson
-    assert _planned(0.25, 10_000, 64.0, whole=False) == pytest.approx(8.0, abs=0.05)
-    assert _planned(0.25, 10_000, 64.0, whole=True) == pytest.approx(20.0, abs=0.05)
+    # a kind with a share of 1/4 among 10,000 pods seen, 64 more to come: n = 16 +- 4, about Poisson
+    assert _planned(0.25, 10_000, 64.0, whole=False) == pytest.approx(16.0 - PARTIAL_SD * 4.0, abs=0.05)
+    assert _planned(0.25, 10_000, 64.0, whole=True) == pytest.approx(16.0 - WHOLE_SD * 4.0, abs=0.05)
+    assert PARTIAL_SD > 0 > WHOLE_SD
     assert _planned(0.0, 100, 64.0, whole=False) == 0.0 and _planned(0.25, 100, 0.0, whole=True) == 0.0
     # the same share seen in only 4 pods is a guess: nothing is planned for the partial kind
     assert _planned(0.25, 4, 64.0, whole=False) == 0.0 and _planned(0.25, 4, 64.0, whole=True) > 30.0
@@ -298,3 +299,16 @@ def test_a_small_pod_on_an_empty_gpu_is_charged_the_whole_gpu() -> None:
     # (rare) could use, though a fraction of a GPU in the plan's program would look like one slice
     plan, key, kinds, books = _plan_after({"7g.40gb": 50, "1g.5gb": 1})
     assert plan.decide(("1g.5gb", 1), kinds, books, {key: {Layout(): 8}}) is None
+
+
+def test_a_small_pod_beside_instances_in_use_is_charged_the_rest_of_its_completion() -> None:
+    # a 3g.20gb waits for one of the plentiful 4g.20gb; a 1g.5gb beside it would need a 2g.10gb and
+    # another 1g.5gb (both rare) to complete that GPU, though half of a GPU completed with two 1g in
+    # the plan's program would look as if one 1g filled both
+    plan, key, kinds, books = _plan_after({"7g.40gb": 190, "4g.20gb": 50, "2g.10gb": 4, "3g.20gb": 4, "1g.5gb": 1})
+    whole = Layout.of([Instance(0, 8, 0, "7g.40gb")])
+    three = Layout.of([Instance(4, 4, 9, "3g.20gb")])
+    moves = plan.decide(("1g.5gb", 1), kinds, books, {key: {Layout(): 3, whole: 4, three: 1}})
+    assert moves is None or all(pattern != three for pattern, _ in moves[key])
+    four = plan.decide(("4g.20gb", 1), kinds, books, {key: {Layout(): 3, whole: 4, three: 1}})
+    assert four is not None and (three, Instance(0, 4, 5, "4g.20gb")) in four[key]
