@@ -255,3 +255,18 @@ def test_other_models_match_the_facts(row: tuple) -> None:  # type: ignore[type-
     for field, given in (("memory_mib", mib), ("sm_count", sm)):
         if given is None and key in ("H200", "B200"):
             assert field in profile.unconfirmed, f"{key} {name}: {field} is not in the facts"
+
+
+@pytest.mark.parametrize(
+    ("name", "offered"),
+    [
+        ("H200-SXM5-141GB", "did you mean H200?"),  # a variant name: the family, not a look-alike A100
+        ("H100-SXM5-80GB", "did you mean H100-80GB-HBM3, H100-NVL, H100-PCIe?"),
+        ("A100-SXM4-40G", "did you mean A100-SXM4-40GB,"),
+        ("B300", "did you mean B200,"),  # no family: spelled alike
+    ],
+)
+def test_an_unknown_model_offers_its_family_first(name: str, offered: str) -> None:
+    with pytest.raises(CatalogError, match="unknown GPU model") as caught:
+        find_model(name)
+    assert offered in str(caught.value)

@@ -84,8 +84,16 @@ def find_model(name_or_pci: str | int) -> GpuModel:
     if isinstance(name_or_pci, str) and (found := index.get(model_key(name_or_pci).casefold())):
         return found
     keys = [m.key for m in all_models()]
-    close = difflib.get_close_matches(model_key(str(name_or_pci)), keys, n=3, cutoff=0.4)
+    close = _suggestions(model_key(str(name_or_pci)), keys)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise CatalogError(
         f"unknown GPU model {name_or_pci!r}: {hint}`kubemig models` lists the supported ones ({', '.join(keys)})"
     )
+
+
+def _suggestions(name: str, keys: list[str]) -> list[str]:
+    """Models of the name's family first (`H200` for `H200-SXM5-141GB`, a variant the catalog does
+    not list by that name); spelling alone would offer `A100-SXM4-80GB` there."""
+    family = name.split("-")[0].casefold()
+    same = [key for key in keys if key.split("-")[0].casefold() == family]
+    return difflib.get_close_matches(name, same, n=3, cutoff=0.0) or difflib.get_close_matches(name, keys, n=3, cutoff=0.4)
