@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from kubemig.cli.output import console, echo_json
-from kubemig.geometry import Instance, render_slots, slot_width
+from kubemig.errors import KubemigError
+from kubemig.geometry import GpuGeometry, Instance, Layout, render_slots, slot_width
+from kubemig.partition.export import layouts_config
+from kubemig.partition.spec import dump_config
 from kubemig.planner import ExactPlanner, GpuPlan, OnlinePlanner, Plan, Snapshot
+from kubemig.statefile import write_atomic
 
 SOLVERS = ("exact", "online")
+DEFAULT_CONFIG_NAME = "kubemig-plan"
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 @click.command()
@@ -40,15 +47,60 @@ SOLVERS = ("exact", "online")
     help="Seconds the exact solver may use; it reports its gap when stopped early.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(snapshot_path: Path, solver: str, time_limit_s: float, as_json: bool) -> None:
+@click.option(
+    "--configs",
+    "configs_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Also write DIR/NODE.yaml per node: a config that `kubemig apply -c NAME` turns into the plan's layouts.",
+)
+@click.option(
+    "--config-name",
+    default=DEFAULT_CONFIG_NAME,
+    show_default=True,
+    metavar="NAME",
+    help="Name of the config in the files --configs writes.",
+)
+def plan(
+    snapshot_path: Path, solver: str, time_limit_s: float, as_json: bool, configs_dir: Path | None, config_name: str
+) -> None:
     """Plan layouts and assignments for the pending pods of a cluster snapshot."""
     snapshot = Snapshot.load(snapshot_path)
+    if configs_dir is not None:
+        _check_file_names(snapshot)
     planner = ExactPlanner(time_limit_s) if solver == "exact" else OnlinePlanner()
     result = planner.plan(snapshot)
+    written = _write_configs(result, configs_dir, config_name) if configs_dir is not None else {}
     if as_json:
-        echo_json({"snapshot": str(snapshot_path), "solver": solver, **result.to_json()})
+        extra = {"configs": {node: str(path) for node, path in written.items()}} if configs_dir is not None else {}
+        echo_json({"snapshot": str(snapshot_path), "solver": solver, **result.to_json(), **extra})
         return
     _print(snapshot_path, snapshot, result)
+    for node, path in written.items():
+        click.echo(f"wrote {path}: on {node}, `kubemig apply -f {path} -c {config_name}`")
+
+
+def _check_file_names(snapshot: Snapshot) -> None:
+    for node in snapshot.nodes:
+        if not _FILE_NAME.fullmatch(node.name):
+            raise KubemigError(
+                f"node name {node.name!r} cannot name a file in --configs: "
+                "rename the node with letters, digits, '.', '-' and '_' only, or leave out --configs"
+            )
+
+
+def _write_configs(result: Plan, directory: Path, name: str) -> dict[str, Path]:
+    """Per node, the plan's target layouts as a config file (written atomically); node -> path."""
+    by_node: dict[str, list[tuple[int, GpuGeometry, Layout]]] = {}
+    for gpu_plan in result.gpus.values():
+        gpu = gpu_plan.gpu
+        by_node.setdefault(gpu.node, []).append((gpu.index, gpu.geo, gpu_plan.target))
+    written: dict[str, Path] = {}
+    for node, layouts in by_node.items():
+        path = directory / f"{node}.yaml"
+        write_atomic(path, dump_config(layouts_config(name, layouts)))
+        written[node] = path
+    return written
 
 
 def _print(path: Path, snapshot: Snapshot, result: Plan) -> None:

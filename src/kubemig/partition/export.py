@@ -10,8 +10,10 @@ profile, with a warning: applying the file gives it the default compute instance
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kubemig.geometry import GpuGeometry, Layout
 from kubemig.partition.fit import layout_counts
 from kubemig.partition.snapshot import GpuSnapshot, NodeSnapshot
 from kubemig.partition.spec import ConfigFile, EntrySpec, config_from_entries, entry_from_wire
@@ -54,11 +56,27 @@ def export_config(node: NodeSnapshot, label: str = DEFAULT_LABEL, *, placements:
             wire["device-filter"] = str(first.gpu.device_id)
         everyone = len(members) == len(node.gpus) and not node.unsupported
         wire["devices"] = "all" if everyone else [g.index for g in members]
-        wire["mig-enabled"] = first.mig_current
-        if first.mig_current:
-            geo = first.gpu.geo
-            wire["mig-devices"] = layout_counts(geo, first.layout)
-            if placements and len(first.layout):
-                wire["placements"] = [str(i) for i in first.layout]
+        wire.update(_layout_wire(first.gpu.geo, first.layout if first.mig_current else None, placements))
         entries.append(entry_from_wire(wire))
     return Export(config_from_entries("export", {label: entries}), tuple(warnings))
+
+
+def layouts_config(name: str, layouts: Sequence[tuple[int, GpuGeometry, Layout]]) -> ConfigFile:
+    """A config named `name` that gives each listed GPU (index, geometry, layout) exactly that layout,
+    placements included, one entry per GPU: what a cluster plan asks of one node. GPUs not listed
+    are left alone, as mig-parted leaves GPUs no entry matches."""
+    entries = [
+        entry_from_wire({"devices": [index], **_layout_wire(geo, layout, True)})
+        for index, geo, layout in sorted(layouts, key=lambda item: item[0])
+    ]
+    return config_from_entries("plan", {name: entries})
+
+
+def _layout_wire(geo: GpuGeometry, layout: Layout | None, placements: bool) -> dict[str, object]:
+    """An entry's body for a GPU holding `layout` (None: MIG off)."""
+    if layout is None:
+        return {"mig-enabled": False}
+    wire: dict[str, object] = {"mig-enabled": True, "mig-devices": layout_counts(geo, layout)}
+    if placements and len(layout):
+        wire["placements"] = [str(i) for i in layout]
+    return wire
