@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 
 from kubemig.geometry import validate
@@ -82,6 +83,9 @@ requests:
 """
 
 
+PENDING = "nodes: []\n" + SNAPSHOT[SNAPSHOT.index("requests:") :]
+
+
 def test_a_plan_applied_on_a_simulated_node_gives_it_the_planned_layouts(node_dir: Path) -> None:
     env = kubemig_env(
         KUBEMIG_SIM="2xA100-SXM4-40GB",
@@ -96,9 +100,22 @@ def test_a_plan_applied_on_a_simulated_node_gives_it_the_planned_layouts(node_di
     assert busy_uuid is not None, listed
     assert run_kubemig("sim", "process", "--uuid", busy_uuid.group(1), env=env).returncode == 0
 
-    (node_dir / "snapshot.yaml").write_text(SNAPSHOT)
+    part = run_kubemig("snapshot", "--node-name", "node-a", env=env)
+    assert part.returncode == 0, part.stderr
+    assert yaml.safe_load(part.stdout)["nodes"][0]["gpus"][0]["instances"] == [
+        {"profile": "1g.5gb", "start": 0},
+        {"profile": "1g.5gb", "start": 1},
+        {"profile": "3g.20gb", "start": 4, "in_use": True},
+    ]
+    (node_dir / "node-a.yaml").write_text(part.stdout)
+    (node_dir / "pending.yaml").write_text(PENDING)
     configs = node_dir / "configs"
-    planned = run_kubemig("plan", "--snapshot", str(node_dir / "snapshot.yaml"), "--json", "--configs", str(configs), env=env)
+    planned = run_kubemig(
+        "plan",
+        *("--snapshot", str(node_dir / "node-a.yaml"), "--snapshot", str(node_dir / "pending.yaml")),
+        *("--json", "--configs", str(configs)),
+        env=env,
+    )
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
     assert plan["configs"] == {"node-a": str(configs / "node-a.yaml")}
@@ -138,3 +155,22 @@ def test_a_node_name_that_cannot_name_a_file_is_one_line(tmp_path: Path) -> None
     assert "node name '../up' cannot name a file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_snapshot_leaves_out_gpus_with_mig_off_and_tells_a_swapped_board(node_dir: Path) -> None:
+    env = kubemig_env(
+        KUBEMIG_SIM="1xA100-SXM4-40GB:swapped,1xA100-SXM4-40GB",
+        KUBEMIG_SIM_STATE=str(node_dir / "node.json"),
+        KUBEMIG_SIM_ROOT=str(node_dir / "root"),
+        NODE_NAME="from-env",
+    )
+    assert run_kubemig("smi", "-i", "0", "-mig", "1", env=env).returncode == 0
+    assert run_kubemig("smi", "mig", "-i", "0", "-cgi", "14,19", "-C", env=env).returncode == 0
+    result = run_kubemig("snapshot", "-o", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    (node,) = json.loads(result.stdout)["nodes"]
+    assert node["name"] == "from-env" and [g["index"] for g in node["gpus"]] == [0]
+    assert node["gpus"][0]["numbering"] == "swapped"
+    assert result.stderr.strip() == (
+        "note: GPU 1 left out: MIG is off (enable it, e.g. `kubemig apply -c all-enabled`, to plan it)"
+    )

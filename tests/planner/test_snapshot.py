@@ -139,3 +139,55 @@ def test_bad_snapshot_is_one_precise_line(text: str, expected: str) -> None:
 def test_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError, match=r"nope\.yaml: cannot read the file"):
         Snapshot.load(tmp_path / "nope.yaml")
+
+
+NODE_PART = """
+nodes:
+- name: {name}
+  gpus:
+  - index: 0
+    model: A100-SXM4-40GB
+    instances:
+    - {{profile: 3g.20gb, start: 4, pod: train}}
+"""
+
+
+def _parts(tmp_path: Path, **texts: str) -> list[Path]:
+    paths = []
+    for name, text in texts.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+        paths.append(tmp_path / f"{name}.yaml")
+    return paths
+
+
+def test_parts_join_into_one_cluster_with_requests_checked_against_every_part(tmp_path: Path) -> None:
+    paths = _parts(
+        tmp_path,
+        a=NODE_PART.format(name="n1"),
+        b=NODE_PART.format(name="n2").replace("A100-SXM4-40GB", "H100-80GB-HBM3").replace("3g.20gb", "3g.40gb"),
+        pending="nodes: []\nrequests:\n- {pod: x, profile: 3g.40gb}\n- {pod: y, profile: 1g.5gb}\n",
+    )
+    joined = Snapshot.load_all(paths)
+    assert [n.name for n in joined.nodes] == ["n1", "n2"] and [r.pod for r in joined.requests] == ["x", "y"]
+    with pytest.raises(SnapshotError, match=r"pending\.yaml: requests\[1\]\.profile: profile '1g\.5gb' exists on no GPU"):
+        Snapshot.load_all(paths[1:])  # only the H100 node: no 1g.5gb there
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        (NODE_PART.format(name="n1"), r"b\.yaml: nodes\[0\]\.name: node 'n1' is also in .*a\.yaml"),
+        ("nodes: []\nrequests:\n- {pod: train, profile: 1g.5gb}\n", r"b\.yaml: requests\[0\]\.pod: pod 'train' already runs"),
+    ],
+)
+def test_parts_that_clash_name_the_file(tmp_path: Path, second: str, expected: str) -> None:
+    paths = _parts(tmp_path, a=NODE_PART.format(name="n1"), b=second)
+    with pytest.raises(SnapshotError, match=expected):
+        Snapshot.load_all(paths)
+
+
+def test_a_pending_pod_listed_in_two_parts_names_both(tmp_path: Path) -> None:
+    pending = "nodes: []\nrequests:\n- {pod: x, profile: 1g.5gb}\n"
+    paths = _parts(tmp_path, a=NODE_PART.format(name="n1"), b=pending, c=pending)
+    with pytest.raises(SnapshotError, match=r"c\.yaml: requests\[0\]\.pod: pod 'x' is also pending in .*b\.yaml"):
+        Snapshot.load_all(paths)

@@ -14,7 +14,7 @@ from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.partition_commands import PARTITION_COMMANDS
-from kubemig.cli.plan_command import plan
+from kubemig.cli.plan_command import plan, snapshot_command
 from kubemig.cli.sim_command import sim
 from kubemig.cli.smi_command import smi
 from kubemig.errors import KubemigError
@@ -42,6 +42,7 @@ cli.add_command(demo)
 cli.add_command(sim)
 cli.add_command(device_plugin)
 cli.add_command(plan)
+cli.add_command(snapshot_command)
 cli.add_command(smi)
 for _command in PARTITION_COMMANDS:
     cli.add_command(_command)

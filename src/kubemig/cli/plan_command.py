@@ -1,17 +1,23 @@
-"""`kubemig plan`: choose MIG layouts and place pending pods for a whole cluster snapshot."""
+"""`kubemig plan`: choose MIG layouts and place pending pods for a whole cluster snapshot; `kubemig
+snapshot`: one node's part of such a snapshot, read through NVML."""
 
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import click
+import yaml
 from rich.table import Table
 
+from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.cli.output import console, echo_json
 from kubemig.errors import KubemigError
 from kubemig.geometry import GpuGeometry, Instance, Layout, render_slots, slot_width
+from kubemig.partition.cluster_snapshot import node_part
 from kubemig.partition.export import layouts_config
+from kubemig.partition.node import read_node
 from kubemig.partition.spec import dump_config
 from kubemig.planner import ExactPlanner, GpuPlan, OnlinePlanner, Plan, Snapshot
 from kubemig.statefile import write_atomic
@@ -24,11 +30,12 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 @click.command()
 @click.option(
     "--snapshot",
-    "snapshot_path",
+    "snapshot_paths",
     required=True,
+    multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="Cluster snapshot, YAML or JSON (see docs/snapshot.md).",
+    help="Cluster snapshot, YAML or JSON (see docs/snapshot.md); repeat it to join parts (each node's, the pending pods).",
 )
 @click.option(
     "--solver",
@@ -62,10 +69,16 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
     help="Name of the config in the files --configs writes.",
 )
 def plan(
-    snapshot_path: Path, solver: str, time_limit_s: float, as_json: bool, configs_dir: Path | None, config_name: str
+    snapshot_paths: tuple[Path, ...],
+    solver: str,
+    time_limit_s: float,
+    as_json: bool,
+    configs_dir: Path | None,
+    config_name: str,
 ) -> None:
     """Plan layouts and assignments for the pending pods of a cluster snapshot."""
-    snapshot = Snapshot.load(snapshot_path)
+    snapshot = Snapshot.load_all(snapshot_paths)
+    snapshot_path = ", ".join(map(str, snapshot_paths))
     if configs_dir is not None:
         _check_file_names(snapshot)
     planner = ExactPlanner(time_limit_s) if solver == "exact" else OnlinePlanner()
@@ -78,6 +91,27 @@ def plan(
     _print(snapshot_path, snapshot, result)
     for node, path in written.items():
         click.echo(f"wrote {path}: on {node}, `kubemig apply -f {path} -c {config_name}`")
+
+
+@click.command("snapshot")
+@click.option(
+    "--node-name",
+    envvar="NODE_NAME",
+    metavar="NAME",
+    help="The node's name in the snapshot (env NODE_NAME; default: the host name).",
+)
+@click.option("-o", "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def snapshot_command(node_name: str | None, output_format: str) -> None:
+    """This node's MIG GPUs and instances as a cluster snapshot part for `kubemig plan --snapshot`."""
+    part = node_part(read_node(nvml_from_context()), node_name or socket.gethostname())
+    for note in part.notes:
+        click.echo(f"note: {note}", err=True)
+    document = {"version": 1, "nodes": [part.wire], "requests": []}
+    Snapshot.model_validate(document).check("this node")  # what plan will read: a bug if not
+    if output_format == "json":
+        echo_json(document)
+    else:
+        click.echo(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120), nl=False)
 
 
 def _check_file_names(snapshot: Snapshot) -> None:
@@ -103,7 +137,7 @@ def _write_configs(result: Plan, directory: Path, name: str) -> dict[str, Path]:
     return written
 
 
-def _print(path: Path, snapshot: Snapshot, result: Plan) -> None:
+def _print(path: str, snapshot: Snapshot, result: Plan) -> None:
     out = console()
     gpus = sum(len(node.gpus) for node in snapshot.nodes)
     out.print(

@@ -9,7 +9,7 @@ file, the path inside the document and what to do about it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -87,6 +87,12 @@ class Snapshot(_Strict):
     @staticmethod
     def load(path: str | Path) -> Snapshot:
         """Read and check a YAML (or JSON) snapshot file; SnapshotError says what is wrong."""
+        snapshot = Snapshot._read(path)
+        snapshot.check(str(path))
+        return snapshot
+
+    @staticmethod
+    def _read(path: str | Path) -> Snapshot:
         source = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -94,10 +100,17 @@ class Snapshot(_Strict):
             raise SnapshotError(
                 source, "", f"cannot read the file ({exc.strerror}): give an existing snapshot file"
             ) from exc
-        return Snapshot.parse(text, source)
+        return Snapshot._shape(text, source)
 
     @staticmethod
     def parse(text: str, source: str = "<snapshot>") -> Snapshot:
+        snapshot = Snapshot._shape(text, source)
+        snapshot.check(source)
+        return snapshot
+
+    @staticmethod
+    def _shape(text: str, source: str) -> Snapshot:
+        """The document read and its shape checked; its meaning is `check`'s."""
         try:
             data = load_yaml(text)
         except yaml.YAMLError as exc:
@@ -112,11 +125,44 @@ class Snapshot(_Strict):
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             raise SnapshotError(source, _path(data, first), _explain(first)) from None
-        snapshot.check(source)
         return snapshot
 
     def check(self, source: str = "<snapshot>") -> None:
         """The meaning pass: models, profiles, placements, unique names (raises SnapshotError)."""
+        geometries, running = self._check_nodes(source)
+        self._check_requests(source, geometries, running)
+
+    @staticmethod
+    def load_all(paths: Sequence[str | Path]) -> Snapshot:
+        """Several snapshot files as one cluster (each node's own part, the pending pods apart):
+        their nodes and requests together, checked as one; every error names the file it is in."""
+        parts = [(str(path), Snapshot._read(path)) for path in paths]
+        if len(parts) == 1:
+            parts[0][1].check(parts[0][0])
+            return parts[0][1]
+        geometries: dict[tuple[str, int], GpuGeometry] = {}
+        running: set[str] = set()
+        node_files: dict[str, str] = {}
+        for source, part in parts:
+            found, pods = part._check_nodes(source)
+            geometries.update(found)
+            running |= pods
+            for n, node in enumerate(part.nodes):
+                where = f"nodes[{n}].name"
+                _once(node_files, node.name, source, where, "node {!r} is also in {}: give each node a unique name")
+        pod_files: dict[str, str] = {}
+        for source, part in parts:
+            part._check_requests(source, geometries, running)
+            for r, request in enumerate(part.requests):
+                where = f"requests[{r}].pod"
+                _once(pod_files, request.pod, source, where, "pod {!r} is also pending in {}: list each pending pod once")
+        return Snapshot(
+            nodes=[node for _, part in parts for node in part.nodes],
+            requests=[request for _, part in parts for request in part.requests],
+        )
+
+    def _check_nodes(self, source: str) -> tuple[dict[tuple[str, int], GpuGeometry], set[str]]:
+        """Nodes, GPUs and instances; the geometries present and the pods running."""
         seen_nodes: dict[str, int] = {}
         running: set[str] = set()
         geometries: dict[tuple[str, int], GpuGeometry] = {}
@@ -162,6 +208,11 @@ class Snapshot(_Strict):
                     raise SnapshotError(
                         source, f"{where}.instances", f"not a valid layout: {exc}; fix the instances"
                     ) from None
+        return geometries, running
+
+    def _check_requests(
+        self, source: str, geometries: Mapping[tuple[str, int], GpuGeometry], running: set[str]
+    ) -> None:
         pods: dict[str, int] = {}
         for r, request in enumerate(self.requests):
             where = f"requests[{r}]"
@@ -187,6 +238,14 @@ class Snapshot(_Strict):
                     f"profile {request.profile!r} exists on no GPU of this snapshot (models: {models}): "
                     f"use one of {', '.join(offered) or 'nothing'}",
                 )
+
+
+def _once(first_in: dict[str, str], name: str, source: str, where: str, clash: str) -> None:
+    """Note the part `name` is in; SnapshotError (`clash` given the name and the other part) when
+    an earlier part has it too."""
+    if name in first_in:
+        raise SnapshotError(source, where, clash.format(name, first_in[name]))
+    first_in[name] = source
 
 
 def _geometry(source: str, where: str, node: Node, gpu: GpuState) -> GpuGeometry:
