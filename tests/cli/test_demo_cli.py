@@ -47,6 +47,11 @@ def test_demo_walks_through_mig_and_leaves_nothing_behind(tmp_path: Path) -> Non
     pod_view = out.split("kubectl logs mig-walkthrough")[1].split("\n$ ")[0]
     assert pod_view.count("\nGPU ") == 1 and pod_view.count("  MIG 2g.10gb     Device  0: (UUID: MIG-") == 1
     assert pod_view.count("(UUID: MIG-") == 1
+    # the planning part: the node and the waiting pods planned at once, then applied around the busy job
+    planned = out.split("--snapshot pending.yaml --configs plans/")[1].split("\n$ ")[0]
+    assert "solver optimal" in planned and "unscheduled: none" in planned
+    assert "objective: 23 compute slices scheduled" in planned
+    assert "applied: 36 NVML operations on 4 GPUs; the instance in use (GPU 1's 3g.20gb) kept\n" in out
     assert "19 maximal layouts" in out  # the layout tour still follows, with its smallest change
     assert "destroy 2g.10gb@0" in out
     assert list(tmp_path.iterdir()) == []

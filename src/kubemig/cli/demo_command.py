@@ -167,6 +167,13 @@ def partition_tour(tour: Tour) -> None:
     run(tour)
 
 
+def plan_tour(tour: Tour) -> None:
+    """From the node and the pods that wait, a plan for all of them, carried out on the node."""
+    from kubemig.cli.demo_plan import plan_tour as run
+
+    run(tour)
+
+
 def device_plugin(tour: Tour) -> None:
     """The node's MIG devices become Kubernetes resources and one reaches a pod (issue 5's walkthrough)."""
     from kubemig.cli.demo_device_plugin import device_plugin_step
@@ -184,6 +191,7 @@ STEPS: list[Step] = [
     remaining_gpus,
     partition_tour,
     device_plugin,
+    plan_tour,
     geometry_tour,
 ]
 

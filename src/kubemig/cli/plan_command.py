@@ -83,12 +83,12 @@ def plan(
         _check_file_names(snapshot)
     planner = ExactPlanner(time_limit_s) if solver == "exact" else OnlinePlanner()
     result = planner.plan(snapshot)
-    written = _write_configs(result, configs_dir, config_name) if configs_dir is not None else {}
+    written = write_configs(result, configs_dir, config_name) if configs_dir is not None else {}
     if as_json:
         extra = {"configs": {node: str(path) for node, path in written.items()}} if configs_dir is not None else {}
         echo_json({"snapshot": str(snapshot_path), "solver": solver, **result.to_json(), **extra})
         return
-    _print(snapshot_path, snapshot, result)
+    print_plan(snapshot_path, snapshot, result)
     for node, path in written.items():
         click.echo(f"wrote {path}: on {node}, `kubemig apply -f {path} -c {config_name}`")
 
@@ -123,7 +123,7 @@ def _check_file_names(snapshot: Snapshot) -> None:
             )
 
 
-def _write_configs(result: Plan, directory: Path, name: str) -> dict[str, Path]:
+def write_configs(result: Plan, directory: Path, name: str) -> dict[str, Path]:
     """Per node, the plan's target layouts as a config file (written atomically); node -> path."""
     by_node: dict[str, list[tuple[int, GpuGeometry, Layout]]] = {}
     for gpu_plan in result.gpus.values():
@@ -137,11 +137,12 @@ def _write_configs(result: Plan, directory: Path, name: str) -> dict[str, Path]:
     return written
 
 
-def _print(path: str, snapshot: Snapshot, result: Plan) -> None:
+def print_plan(path: str, snapshot: Snapshot, result: Plan) -> None:
     out = console()
     gpus = sum(len(node.gpus) for node in snapshot.nodes)
     out.print(
-        f"plan for {path}: {len(snapshot.nodes)} nodes, {gpus} GPUs, {len(snapshot.requests)} pending pods; "
+        f"plan for {path}: {_count(len(snapshot.nodes), 'node')}, {_count(gpus, 'GPU')}, "
+        f"{_count(len(snapshot.requests), 'pending pod')}; "
         f"solver {result.status}",
         markup=False,
     )
@@ -177,7 +178,7 @@ def _print(path: str, snapshot: Snapshot, result: Plan) -> None:
             )
     out.print(table)
     changed = [p for p in result.gpus.values() if p.changes]
-    out.print(f"{len(changed)} of {len(result.gpus)} GPUs change", markup=False)
+    out.print(f"{len(changed)} of {_count(len(result.gpus), 'GPU')} change", markup=False)
     for gpu_plan in changed:
         _print_change(gpu_plan)
     o = result.objective
@@ -187,6 +188,10 @@ def _print(path: str, snapshot: Snapshot, result: Plan) -> None:
         f"unscheduled: {', '.join(result.unscheduled) or 'none'}",
         markup=False,
     )
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _print_change(gpu_plan: GpuPlan) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kubemig.geometry import Numbering, gi_id
+from kubemig.partition.render import index_ranges
 from kubemig.partition.snapshot import GpuSnapshot, NodeSnapshot
 
 
@@ -26,9 +27,12 @@ class NodePart:
 def node_part(node: NodeSnapshot, name: str) -> NodePart:
     gpus: list[dict[str, object]] = []
     notes = [f"left out: {text}" for text in node.unsupported]
+    mig_off = [gpu.index for gpu in node.gpus if not gpu.mig_current]
+    if mig_off:
+        which = f"GPU {mig_off[0]}" if len(mig_off) == 1 else f"GPUs {index_ranges(mig_off)}"
+        notes.append(f"{which} left out: MIG is off (enable it, e.g. `kubemig apply -c all-enabled`, to plan it)")
     for gpu in node.gpus:
         if not gpu.mig_current:
-            notes.append(f"GPU {gpu.index} left out: MIG is off (enable it, e.g. `kubemig apply -c all-enabled`, to plan it)")
             continue
         entry: dict[str, object] = {"index": gpu.index, "model": gpu.gpu.model.key}
         numbering = _numbering(gpu)
