@@ -7,6 +7,7 @@ import sys
 import click
 
 from kubemig import __version__
+from kubemig.cli.agent_command import agent
 from kubemig.cli.bench_command import bench
 from kubemig.cli.demo_command import demo
 from kubemig.cli.device_plugin_command import device_plugin
@@ -47,6 +48,7 @@ cli.add_command(smi)
 for _command in PARTITION_COMMANDS:
     cli.add_command(_command)
 cli.add_command(bench)
+cli.add_command(agent)
 
 
 def main(argv: list[str] | None = None) -> None:

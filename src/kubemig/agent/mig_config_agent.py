@@ -1,0 +1,137 @@
+"""The node agent: mig-manager's label protocol, carried out by kubemig's apply.
+
+A node's label `nvidia.com/mig.config=<name>` selects a config of the agent's mig-parted file; the
+agent applies it and reports in `nvidia.com/mig.config.state`: `pending`, `success` or `failed`, as
+mig-manager does, with the reason in the annotation `kubemig.io/mig.config.reason`, and the config
+the node last reached in `kubemig.io/mig.config.applied`.
+
+Where mig-manager fails the whole change when an instance is in use (or destroys it), the agent waits:
+while a busy instance is in the way it stays `pending`, says which instance and which process, and
+applies at the first look after the process has gone, changing nothing before. A failed apply is
+tried again after `retry_s`, and at once when the label changes. The config file is read at every
+look, so an edited ConfigMap takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+
+from kubemig.agent.node_labels import NodeStore
+from kubemig.errors import KubemigError
+from kubemig.nvml import Nvml
+from kubemig.partition.apply import ApplyOutcome, ApplyRequest, apply, blocked_message
+from kubemig.partition.errors import LockError, PendingModeError
+from kubemig.partition.spec import load_config
+
+CONFIG_LABEL = "nvidia.com/mig.config"
+STATE_LABEL = "nvidia.com/mig.config.state"
+REASON_ANNOTATION = "kubemig.io/mig.config.reason"
+APPLIED_ANNOTATION = "kubemig.io/mig.config.applied"
+REASON_LIMIT = 1000
+"""Characters of a reason kept in the annotation (the first lines say what matters)."""
+
+
+class State(str, Enum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What one look at the node did: the config wanted (None: no label), the state reported."""
+
+    wanted: str | None
+    state: State | None
+    operations: int = 0
+    reason: str = ""
+
+
+class MigConfigAgent:
+    def __init__(
+        self,
+        nvml: Nvml,
+        nodes: NodeStore,
+        node: str,
+        config_path: str,
+        *,
+        journal_path: Path,
+        retry_s: float = 60.0,
+        echo: Callable[[str], None] = lambda line: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.nvml = nvml
+        self.nodes = nodes
+        self.node = node
+        self.config_path = config_path
+        self.journal_path = journal_path
+        self.retry_s = retry_s
+        self.echo = echo
+        self.clock = clock
+        self._failed: tuple[str, float] | None = None  # (config, when) of the last failure
+
+    def look(self) -> Look:
+        """Read the node's labels and, when they ask for it, apply; report the state on the node."""
+        record = self.nodes.read(self.node)
+        wanted = record.labels.get(CONFIG_LABEL)
+        if wanted is None:
+            return Look(None, None)
+        state = record.labels.get(STATE_LABEL)
+        if state == State.SUCCESS.value and record.annotations.get(APPLIED_ANNOTATION) == wanted:
+            return Look(wanted, State.SUCCESS)
+        if state == State.FAILED.value and self._failed is not None and self._failed[0] == wanted:
+            if self.clock() - self._failed[1] < self.retry_s:
+                return Look(wanted, State.FAILED, reason=record.annotations.get(REASON_ANNOTATION, ""))
+        if state != State.PENDING.value:
+            self._report(State.PENDING, f"applying {wanted!r}")
+        look = self._apply(wanted)
+        self._failed = (wanted, self.clock()) if look.state is State.FAILED else None
+        applied = wanted if look.state is State.SUCCESS else record.annotations.get(APPLIED_ANNOTATION)
+        self._report(look.state or State.FAILED, look.reason, applied)
+        return look
+
+    def _apply(self, wanted: str) -> Look:
+        try:
+            request = ApplyRequest(load_config(self.config_path), wanted, self.config_path)
+            dry = self._run(replace(request, dry_run=True))
+            if dry.plan.blockers:
+                return Look(wanted, State.PENDING, reason="waiting: " + blocked_message(wanted, dry.plan.blockers))
+            done = self._run(request)
+        except PendingModeError as exc:
+            return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
+        except LockError as exc:
+            return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
+        except KubemigError as exc:
+            return Look(wanted, State.FAILED, reason=str(exc))
+        self.echo(f"{self.node}: config {wanted!r} applied with {done.operations} NVML operations")
+        return Look(wanted, State.SUCCESS, done.operations, f"applied with {done.operations} NVML operations")
+
+    def _run(self, request: ApplyRequest) -> ApplyOutcome:
+        return apply(self.nvml, request, journal_path=self.journal_path, echo=self.echo, show_plan=lambda plan: None)
+
+    def _report(self, state: State, reason: str, applied: str | None = None) -> None:
+        annotations: dict[str, str | None] = {REASON_ANNOTATION: _one_annotation(reason)}
+        if applied is not None:
+            annotations[APPLIED_ANNOTATION] = applied
+        self.nodes.patch(self.node, {STATE_LABEL: state.value}, annotations)
+        self.echo(f"{self.node}: {STATE_LABEL}={state.value}" + (f" ({reason.splitlines()[0]})" if reason else ""))
+
+    def run(self, poll_s: float, stop: threading.Event) -> None:
+        """Look every `poll_s` seconds until `stop` is set (a look under way finishes first: an apply
+        is never cut short by the agent itself); an unreachable API is said and tried again."""
+        while not stop.is_set():
+            try:
+                self.look()
+            except KubemigError as exc:
+                self.echo(f"{self.node}: {exc}")
+            stop.wait(poll_s)
+
+
+def _one_annotation(reason: str) -> str | None:
+    text = " | ".join(line.strip() for line in reason.splitlines() if line.strip())
+    return text[:REASON_LIMIT] or None

@@ -1,0 +1,60 @@
+"""`kubemig agent`: the node agent (mig-manager's label protocol), run as a DaemonSet on each MIG node."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import threading
+
+import click
+
+from kubemig.agent import KubernetesNodes, MigConfigAgent, State
+from kubemig.cli.nvml_context import nvml_from_context
+from kubemig.cli.partition_commands import journal_path
+
+ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
+
+
+@click.command("agent")
+@click.option("-f", "--config-file", required=True, envvar="CONFIG_FILE", metavar="FILE", help="mig-parted config file whose configs the node label names (read at every look).")
+@click.option("--node-name", envvar="NODE_NAME", metavar="NAME", help="This node (env NODE_NAME; default: the host name).")
+@click.option("--kubeconfig", envvar="KUBECONFIG", metavar="FILE", help="Kubeconfig (default: the pod's service account, else ~/.kube/config).")
+@click.option("--poll-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds between looks at the node.")
+@click.option("--retry-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True, help="Seconds before a failed config is tried again (at once when the label changes).")
+@click.option("--once", is_flag=True, help="Look once and exit: 0 success (or no label), 1 failed, 2 pending.")
+@click.option("--state-dir", envvar="KUBEMIG_STATE_DIR", metavar="DIR", help="Where the apply journal and lock live (default /var/lib/kubemig).")
+def agent(
+    config_file: str,
+    node_name: str | None,
+    kubeconfig: str | None,
+    poll_s: float,
+    retry_s: float,
+    once: bool,
+    state_dir: str | None,
+) -> None:
+    """Apply the config named by the node label nvidia.com/mig.config; report nvidia.com/mig.config.state."""
+    nvml = nvml_from_context()
+    node = node_name or socket.gethostname()
+    worker = MigConfigAgent(
+        nvml,
+        KubernetesNodes(kubeconfig),
+        node,
+        config_file,
+        journal_path=journal_path(nvml, state_dir),
+        retry_s=retry_s,
+        echo=lambda line: click.echo(line, err=True),
+    )
+    if once:
+        look = worker.look()
+        if look.wanted is None:
+            click.echo(f"{node}: no nvidia.com/mig.config label: nothing to do")
+        else:
+            click.echo(f"{node}: {look.wanted!r} {look.state.value if look.state else '-'}" + (f": {look.reason}" if look.reason else ""))
+        sys.exit(ONCE_STATUS[look.state])
+    click.echo(f"kubemig agent on {node}: watching nvidia.com/mig.config every {poll_s:g} s", err=True)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    worker.run(poll_s, stop)
+    click.echo(f"kubemig agent on {node}: stopped", err=True)

@@ -1,0 +1,126 @@
+"""A stand-in for the Kubernetes API server: Nodes over HTTP, enough for the agent's GET and PATCH.
+
+It speaks the real wire protocol (paths, JSON bodies, merge-patch semantics for metadata maps, Status
+objects for errors), so the official client talks to it unchanged through a kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+
+
+class FakeApiServer:
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
+        self.lock = threading.Lock()
+
+    def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
+        self.nodes[name] = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": dict(labels or {}), "annotations": {}, "resourceVersion": "1"},
+        }
+
+    def labels(self, name: str) -> dict[str, str]:
+        return dict(self.nodes[name]["metadata"]["labels"])
+
+    def annotations(self, name: str) -> dict[str, str]:
+        return dict(self.nodes[name]["metadata"]["annotations"])
+
+    def set_label(self, name: str, key: str, value: str) -> None:
+        with self.lock:
+            self.nodes[name]["metadata"]["labels"][key] = value
+
+    def kubeconfig(self, path: Path, port: int) -> Path:
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                    "users": [{"name": "agent", "user": {"token": "t0ken"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "agent"}}],
+                    "current-context": "fake",
+                }
+            )
+        )
+        return path
+
+    @contextmanager
+    def serving(self) -> Iterator[int]:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """RFC 7386 merge patch: maps merge, null removes."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _node(self) -> str | None:
+            prefix = "/api/v1/nodes/"
+            path = self.path.split("?")[0]
+            return path[len(prefix) :] if path.startswith(prefix) else None
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _missing(self, name: str) -> None:
+            self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+                             "message": f'nodes "{name}" not found', "code": 404})
+
+        def do_GET(self) -> None:
+            api.requests.append(("GET", self.path, ""))
+            name = self._node()
+            with api.lock:
+                if name is None or name not in api.nodes:
+                    return self._missing(name or "")
+                self._send(200, api.nodes[name])
+
+        def do_PATCH(self) -> None:
+            kind = self.headers.get("Content-Type", "")
+            api.requests.append(("PATCH", self.path, kind))
+            name = self._node()
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            with api.lock:
+                if name is None or name not in api.nodes:
+                    return self._missing(name or "")
+                if kind.split(";")[0] not in PATCH_TYPES:
+                    return self._send(415, {"kind": "Status", "code": 415, "message": f"unsupported patch {kind}"})
+                _merge(api.nodes[name], body)
+                meta = api.nodes[name]["metadata"]
+                meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+                self._send(200, api.nodes[name])
+
+    return Handler

@@ -1,0 +1,87 @@
+"""`kubemig agent` as a real process, against a local Kubernetes API stand-in over HTTP and a simulated node."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubemig.agent import APPLIED_ANNOTATION, CONFIG_LABEL, REASON_ANNOTATION, STATE_LABEL
+from tests.agent.fake_apiserver import FakeApiServer
+from tests.agent.test_mig_config_agent import CONFIG
+from tests.helpers import kubemig_env, run_kubemig
+from tests.partition.world import fast_directory
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    path = fast_directory()
+    (path / "mig.yaml").write_text(CONFIG)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _env(root: Path) -> dict[str, str]:
+    return kubemig_env(
+        KUBEMIG_SIM="1xA100-SXM4-40GB",
+        KUBEMIG_SIM_STATE=str(root / "node.json"),
+        KUBEMIG_SIM_ROOT=str(root / "dev"),
+        KUBEMIG_STATE_DIR=str(root / "state"),
+        NODE_NAME="node-a",
+    )
+
+
+def test_once_applies_the_labelled_config_and_reports_it_on_the_node(root: Path) -> None:
+    api = FakeApiServer()
+    api.add_node("node-a", {CONFIG_LABEL: "start"})
+    env = _env(root)
+    with api.serving() as port:
+        kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        done = run_kubemig("agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, env=env)
+        assert done.returncode == 0, done.stderr
+        assert api.labels("node-a")[STATE_LABEL] == "success"
+        assert api.annotations("node-a")[APPLIED_ANNOTATION] == "start"
+        assert "3g.20gb@0,3g.20gb@4" in run_kubemig("export", env=env).stdout.replace(", ", ",")
+
+        # a job on the 3g.20gb at 0, then a config that needs its slices: pending, exit 2, nothing changed
+        listed = run_kubemig("smi", "-L", env=env).stdout
+        uuid = next(line.split("UUID: ")[1].rstrip(")") for line in listed.splitlines() if "MIG 3g.20gb" in line)
+        assert run_kubemig("sim", "process", "--uuid", uuid, env=env).returncode == 0
+        api.set_label("node-a", CONFIG_LABEL, "small")
+        waiting = run_kubemig("agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, env=env)
+        assert waiting.returncode == 2, waiting.stderr
+        assert api.labels("node-a")[STATE_LABEL] == "pending"
+        assert "in use by process" in api.annotations("node-a")[REASON_ANNOTATION]
+    patches = [kind for method, _, kind in api.requests if method == "PATCH"]
+    assert patches and all(kind.endswith("merge-patch+json") for kind in patches)
+
+
+def test_the_running_agent_picks_up_a_new_label(root: Path) -> None:
+    api = FakeApiServer()
+    api.add_node("node-a", {CONFIG_LABEL: "start"})
+    with api.serving() as port:
+        kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        command = [sys.executable, "-m", "kubemig", "agent", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, "--poll-s", "0.2"]
+        agent = subprocess.Popen(command, env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait(lambda: api.annotations("node-a").get(APPLIED_ANNOTATION) == "start")
+            api.set_label("node-a", CONFIG_LABEL, "small")
+            _wait(lambda: api.annotations("node-a").get(APPLIED_ANNOTATION) == "small")
+            assert api.labels("node-a")[STATE_LABEL] == "success"
+        finally:
+            agent.terminate()
+            _, err = agent.communicate(timeout=10)
+    assert agent.returncode == 0  # SIGTERM: the look under way finishes, then the agent exits
+    assert "config 'small' applied" in err and err.rstrip().endswith("stopped")
+
+
+def _wait(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the agent did not get there in time"
+        time.sleep(0.05)

@@ -1,0 +1,132 @@
+"""The node agent on a simulated node, with the node's labels in memory: label in, state out, busy
+instances waited for, failures retried."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from kubemig.agent import APPLIED_ANNOTATION, CONFIG_LABEL, REASON_ANNOTATION, STATE_LABEL, MigConfigAgent, NodeRecord, State
+from kubemig.nvml import Nvml, open_simulated
+from kubemig.nvml.simulated import SimConfig, StateStore, control
+from kubemig.partition.node import read_node
+from tests.partition.world import fast_directory
+
+CONFIG = """
+version: v1
+mig-configs:
+  start:
+    - {devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}, placements: [3g.20gb@0, 3g.20gb@4]}
+  small:
+    - {devices: all, mig-enabled: true, mig-devices: {3g.20gb: 1, 1g.5gb: 4}, placements: [3g.20gb@4, 1g.5gb@0, 1g.5gb@1, 1g.5gb@2, 1g.5gb@3]}
+"""
+
+
+class MemoryNodes:
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.record = NodeRecord(dict(labels), {})
+        self.patches = 0
+
+    def read(self, node: str) -> NodeRecord:
+        assert node == "node-a"
+        return NodeRecord(dict(self.record.labels), dict(self.record.annotations))
+
+    def patch(self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]) -> None:
+        self.patches += 1
+        merged = [dict(self.record.labels), dict(self.record.annotations)]
+        for target, changes in zip(merged, (labels, annotations)):
+            for key, value in changes.items():
+                if value is None:
+                    target.pop(key, None)
+                else:
+                    target[key] = value
+        self.record = NodeRecord(merged[0], merged[1])
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def node() -> Iterator[tuple[Nvml, Path, dict[str, str]]]:
+    root = fast_directory()
+    env = {"KUBEMIG_SIM_STATE": str(root / "node.json"), "KUBEMIG_SIM_ROOT": str(root / "dev"), "KUBEMIG_SIM_NODE": "node-a"}
+    (root / "mig.yaml").write_text(CONFIG)
+    with open_simulated("1xA100-SXM4-40GB", env) as nvml:
+        yield nvml, root, env
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _agent(nvml: Nvml, root: Path, nodes: MemoryNodes, clock: Clock | None = None) -> MigConfigAgent:
+    return MigConfigAgent(nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "journal.json", retry_s=60, clock=clock or Clock())
+
+
+def _layout(nvml: Nvml) -> list[str]:
+    return sorted(str(gi.instance) for gi in read_node(nvml).gpu(0).gpu_instances)
+
+
+def test_the_label_selects_the_config_and_the_state_says_how_it_went(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+    nvml, root, _ = node
+    nodes = MemoryNodes({})
+    agent = _agent(nvml, root, nodes)
+    assert agent.look().wanted is None and nodes.patches == 0  # no label: the agent leaves the node alone
+    nodes.record = NodeRecord({CONFIG_LABEL: "start"}, {})
+    look = agent.look()
+    assert look.state is State.SUCCESS and look.operations > 0
+    assert _layout(nvml) == ["3g.20gb@0", "3g.20gb@4"]
+    assert nodes.record.labels[STATE_LABEL] == "success"
+    assert nodes.record.annotations[APPLIED_ANNOTATION] == "start"
+    patches = nodes.patches
+    assert agent.look().state is State.SUCCESS and nodes.patches == patches  # reached: nothing more to do
+
+
+def test_a_busy_instance_in_the_way_keeps_the_change_pending_until_its_process_ends(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
+    nvml, root, env = node
+    nodes = MemoryNodes({CONFIG_LABEL: "start"})
+    agent = _agent(nvml, root, nodes)
+    assert agent.look().state is State.SUCCESS
+    store = StateStore(SimConfig.from_env(None, env))
+    gi = next(g for g in read_node(nvml).gpu(0).gpu_instances if g.instance.start == 0)
+    process = control.start_process(store, gi.compute_instances[0].uuid)
+    nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
+    for _ in range(2):  # however often it looks, nothing changes while the job runs
+        look = agent.look()
+        assert look.state is State.PENDING
+        assert nodes.record.labels[STATE_LABEL] == "pending"
+        reason = nodes.record.annotations[REASON_ANNOTATION]
+        assert "3g.20gb@0" in reason and str(process.pid) in reason and reason.startswith("waiting:")
+        assert _layout(nvml) == ["3g.20gb@0", "3g.20gb@4"]
+    assert nodes.record.annotations[APPLIED_ANNOTATION] == "start"
+    control.stop_processes(store, pid=process.pid)
+    assert agent.look().state is State.SUCCESS
+    assert _layout(nvml) == ["1g.5gb@0", "1g.5gb@1", "1g.5gb@2", "1g.5gb@3", "3g.20gb@4"]
+    assert nodes.record.annotations[APPLIED_ANNOTATION] == "small"
+
+
+def test_a_failed_config_is_retried_later_or_at_once_when_the_label_changes(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+    nvml, root, _ = node
+    clock = Clock()
+    nodes = MemoryNodes({CONFIG_LABEL: "smal"})
+    agent = _agent(nvml, root, nodes, clock)
+    look = agent.look()
+    assert look.state is State.FAILED and "has no config 'smal'" in look.reason and "did you mean small" in look.reason
+    assert nodes.record.labels[STATE_LABEL] == "failed"
+    patches = nodes.patches
+    clock.now = 59
+    assert agent.look().state is State.FAILED and nodes.patches == patches  # not yet
+    (root / "mig.yaml").write_text(CONFIG.replace("  small:", "  smal:"))  # the ConfigMap is fixed
+    clock.now = 61
+    assert agent.look().state is State.SUCCESS
+    nodes.patch("node-a", {CONFIG_LABEL: "nope"}, {})
+    assert agent.look().state is State.FAILED
+    nodes.patch("node-a", {CONFIG_LABEL: "start"}, {})
+    assert agent.look().state is State.SUCCESS  # a new label is tried at once
+    assert _layout(nvml) == ["3g.20gb@0", "3g.20gb@4"]
