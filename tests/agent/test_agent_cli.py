@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,18 +68,31 @@ def test_the_running_agent_picks_up_a_new_label(root: Path) -> None:
     api.add_node("node-a", {CONFIG_LABEL: "start"})
     with api.serving() as port:
         kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        metrics_port = _free_port()
         command = [sys.executable, "-m", "kubemig", "agent", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, "--poll-s", "0.2"]
+        command += ["--metrics-port", str(metrics_port)]
         agent = subprocess.Popen(command, env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             _wait(lambda: api.annotations("node-a").get(APPLIED_ANNOTATION) == "start")
             api.set_label("node-a", CONFIG_LABEL, "small")
             _wait(lambda: api.annotations("node-a").get(APPLIED_ANNOTATION) == "small")
             assert api.labels("node-a")[STATE_LABEL] == "success"
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+                scraped = response.read().decode()
+            assert 'kubemig_mig_config_state{kubemig_mig_config_state="success"} 1.0' in scraped
+            assert 'kubemig_mig_instances{busy="false",gpu="0",profile="1g.5gb"} 4.0' in scraped
         finally:
             agent.terminate()
             _, err = agent.communicate(timeout=10)
     assert agent.returncode == 0  # SIGTERM: the look under way finishes, then the agent exits
     assert "config 'small' applied" in err and err.rstrip().endswith("stopped")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _wait(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]

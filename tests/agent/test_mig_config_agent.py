@@ -130,3 +130,26 @@ def test_a_failed_config_is_retried_later_or_at_once_when_the_label_changes(node
     nodes.patch("node-a", {CONFIG_LABEL: "start"}, {})
     assert agent.look().state is State.SUCCESS  # a new label is tried at once
     assert _layout(nvml) == ["3g.20gb@0", "3g.20gb@4"]
+
+
+def test_metrics_follow_the_state_and_the_instances(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+    from prometheus_client import generate_latest
+
+    from kubemig.agent.metrics import AgentMetrics
+
+    nvml, root, _ = node
+    metrics = AgentMetrics()
+    nodes = MemoryNodes({CONFIG_LABEL: "start"})
+    agent = MigConfigAgent(nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "j.json", on_look=metrics.looked)
+    look = agent.look()
+    text = generate_latest(metrics.registry).decode()
+    assert 'kubemig_mig_config_state{kubemig_mig_config_state="success"} 1.0' in text
+    assert 'kubemig_mig_config_state{kubemig_mig_config_state="pending"} 0.0' in text
+    assert 'kubemig_mig_instances{busy="false",gpu="0",profile="3g.20gb"} 2.0' in text
+    assert f"kubemig_mig_config_operations_total {float(look.operations)}" in text
+    nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
+    agent.look()
+    text = generate_latest(metrics.registry).decode()
+    assert 'kubemig_mig_instances{busy="false",gpu="0",profile="1g.5gb"} 4.0' in text
+    assert 'kubemig_mig_instances{busy="false",gpu="0",profile="3g.20gb"} 1.0' in text
+    assert 'kubemig_agent_looks_total{result="success"} 2.0' in text

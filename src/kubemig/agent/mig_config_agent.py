@@ -26,6 +26,8 @@ from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml
 from kubemig.partition.apply import ApplyOutcome, ApplyRequest, apply, blocked_message
 from kubemig.partition.errors import LockError, PendingModeError
+from kubemig.partition.node import read_node
+from kubemig.partition.snapshot import NodeSnapshot
 from kubemig.partition.spec import load_config
 
 CONFIG_LABEL = "nvidia.com/mig.config"
@@ -64,6 +66,7 @@ class MigConfigAgent:
         retry_s: float = 60.0,
         echo: Callable[[str], None] = lambda line: None,
         clock: Callable[[], float] = time.monotonic,
+        on_look: Callable[[Look, NodeSnapshot], None] | None = None,
     ) -> None:
         self.nvml = nvml
         self.nodes = nodes
@@ -73,10 +76,18 @@ class MigConfigAgent:
         self.retry_s = retry_s
         self.echo = echo
         self.clock = clock
+        self.on_look = on_look
+        """Told every finished look and the node after it (the agent's metrics)."""
         self._failed: tuple[str, float] | None = None  # (config, when) of the last failure
 
     def look(self) -> Look:
         """Read the node's labels and, when they ask for it, apply; report the state on the node."""
+        look = self._look()
+        if self.on_look is not None:
+            self.on_look(look, read_node(self.nvml, uuids=False))
+        return look
+
+    def _look(self) -> Look:
         record = self.nodes.read(self.node)
         wanted = record.labels.get(CONFIG_LABEL)
         if wanted is None:
@@ -121,7 +132,7 @@ class MigConfigAgent:
         self.nodes.patch(self.node, {STATE_LABEL: state.value}, annotations)
         self.echo(f"{self.node}: {STATE_LABEL}={state.value}" + (f" ({reason.splitlines()[0]})" if reason else ""))
 
-    def run(self, poll_s: float, stop: threading.Event) -> None:
+    def run(self, poll_s: float, stop: threading.Event, on_error: Callable[[], None] = lambda: None) -> None:
         """Look every `poll_s` seconds until `stop` is set (a look under way finishes first: an apply
         is never cut short by the agent itself); an unreachable API is said and tried again."""
         while not stop.is_set():
@@ -129,6 +140,7 @@ class MigConfigAgent:
                 self.look()
             except KubemigError as exc:
                 self.echo(f"{self.node}: {exc}")
+                on_error()
             stop.wait(poll_s)
 
 

@@ -10,6 +10,7 @@ import threading
 import click
 
 from kubemig.agent import KubernetesNodes, MigConfigAgent, State
+from kubemig.agent.metrics import AgentMetrics
 from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.cli.partition_commands import journal_path
 
@@ -24,6 +25,7 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
 @click.option("--retry-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True, help="Seconds before a failed config is tried again (at once when the label changes).")
 @click.option("--once", is_flag=True, help="Look once and exit: 0 success (or no label), 1 failed, 2 pending.")
 @click.option("--state-dir", envvar="KUBEMIG_STATE_DIR", metavar="DIR", help="Where the apply journal and lock live (default /var/lib/kubemig).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT", help="Serve Prometheus metrics on this port (/metrics).")
 def agent(
     config_file: str,
     node_name: str | None,
@@ -32,10 +34,12 @@ def agent(
     retry_s: float,
     once: bool,
     state_dir: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Apply the config named by the node label nvidia.com/mig.config; report nvidia.com/mig.config.state."""
     nvml = nvml_from_context()
     node = node_name or socket.gethostname()
+    metrics = AgentMetrics()
     worker = MigConfigAgent(
         nvml,
         KubernetesNodes(kubeconfig),
@@ -44,6 +48,7 @@ def agent(
         journal_path=journal_path(nvml, state_dir),
         retry_s=retry_s,
         echo=lambda line: click.echo(line, err=True),
+        on_look=metrics.looked,
     )
     if once:
         look = worker.look()
@@ -52,9 +57,11 @@ def agent(
         else:
             click.echo(f"{node}: {look.wanted!r} {look.state.value if look.state else '-'}" + (f": {look.reason}" if look.reason else ""))
         sys.exit(ONCE_STATUS[look.state])
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
     click.echo(f"kubemig agent on {node}: watching nvidia.com/mig.config every {poll_s:g} s", err=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    worker.run(poll_s, stop)
+    worker.run(poll_s, stop, on_error=metrics.failed_look)
     click.echo(f"kubemig agent on {node}: stopped", err=True)
