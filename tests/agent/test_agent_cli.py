@@ -100,3 +100,9 @@ def _wait(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untype
     while not condition():
         assert time.monotonic() < deadline, "the agent did not get there in time"
         time.sleep(0.05)
+
+
+def test_a_missing_kubeconfig_is_one_line(root: Path) -> None:
+    done = run_kubemig("agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", str(root / "nope"), env=_env(root))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"kubemig: error: kubeconfig {root / 'nope'} is not a file: give the path of an existing kubeconfig"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from kubemig.errors import KubemigError
@@ -36,6 +37,8 @@ class KubernetesNodes:
         from kubernetes.config.config_exception import ConfigException
 
         config: Any = kube_config  # untyped
+        if kubeconfig and not Path(kubeconfig).is_file():
+            raise KubemigError(f"kubeconfig {kubeconfig} is not a file: give the path of an existing kubeconfig")
         try:
             if kubeconfig:
                 config.load_kube_config(config_file=kubeconfig)

@@ -18,14 +18,41 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
 
 
 @click.command("agent")
-@click.option("-f", "--config-file", required=True, envvar="CONFIG_FILE", metavar="FILE", help="mig-parted config file whose configs the node label names (read at every look).")
+@click.option(
+    "-f",
+    "--config-file",
+    required=True,
+    envvar="CONFIG_FILE",
+    metavar="FILE",
+    help="mig-parted config file whose configs the node label names (read at every look).",
+)
 @click.option("--node-name", envvar="NODE_NAME", metavar="NAME", help="This node (env NODE_NAME; default: the host name).")
-@click.option("--kubeconfig", envvar="KUBECONFIG", metavar="FILE", help="Kubeconfig (default: the pod's service account, else ~/.kube/config).")
-@click.option("--poll-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds between looks at the node.")
-@click.option("--retry-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True, help="Seconds before a failed config is tried again (at once when the label changes).")
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    metavar="FILE",
+    help="Kubeconfig (default: the pod's service account, else ~/.kube/config).",
+)
+@click.option(
+    "--poll-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds between looks at the node."
+)
+@click.option(
+    "--retry-s",
+    type=click.FloatRange(min=0.0),
+    default=60.0,
+    show_default=True,
+    help="Seconds before a failed config is tried again (at once when the label changes).",
+)
 @click.option("--once", is_flag=True, help="Look once and exit: 0 success (or no label), 1 failed, 2 pending.")
-@click.option("--state-dir", envvar="KUBEMIG_STATE_DIR", metavar="DIR", help="Where the apply journal and lock live (default /var/lib/kubemig).")
-@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="PORT", help="Serve Prometheus metrics on this port (/metrics).")
+@click.option(
+    "--state-dir",
+    envvar="KUBEMIG_STATE_DIR",
+    metavar="DIR",
+    help="Where the apply journal and lock live (default /var/lib/kubemig).",
+)
+@click.option(
+    "--metrics-port", type=click.IntRange(1, 65535), metavar="PORT", help="Serve Prometheus metrics on this port (/metrics)."
+)
 def agent(
     config_file: str,
     node_name: str | None,
@@ -55,7 +82,8 @@ def agent(
         if look.wanted is None:
             click.echo(f"{node}: no nvidia.com/mig.config label: nothing to do")
         else:
-            click.echo(f"{node}: {look.wanted!r} {look.state.value if look.state else '-'}" + (f": {look.reason}" if look.reason else ""))
+            state = look.state.value if look.state else "-"
+            click.echo(f"{node}: {look.wanted!r} {state}" + (f": {look.reason}" if look.reason else ""))
         sys.exit(ONCE_STATUS[look.state])
     if metrics_port is not None:
         metrics.serve(metrics_port)
