@@ -97,8 +97,10 @@ def test_a_busy_instance_in_the_way_keeps_the_change_pending_until_its_process_e
     gi = next(g for g in read_node(nvml).gpu(0).gpu_instances if g.instance.start == 0)
     process = control.start_process(store, gi.compute_instances[0].uuid)
     nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
-    for _ in range(2):  # however often it looks, nothing changes while the job runs
+    for attempt in range(3):  # however often it looks, nothing changes while the job runs
+        patches = nodes.patches
         look = agent.look()
+        assert nodes.patches == patches + (2 if attempt == 0 else 0)  # pending once, then its reason; then quiet
         assert look.state is State.PENDING
         assert nodes.record.labels[STATE_LABEL] == "pending"
         reason = nodes.record.annotations[REASON_ANNOTATION]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
-from kubemig.agent.node_labels import NodeStore
+from kubemig.agent.node_labels import NodeRecord, NodeStore
 from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml
 from kubemig.partition.apply import ApplyOutcome, ApplyRequest, apply, blocked_message
@@ -99,11 +99,11 @@ class MigConfigAgent:
             if self.clock() - self._failed[1] < self.retry_s:
                 return Look(wanted, State.FAILED, reason=record.annotations.get(REASON_ANNOTATION, ""))
         if state != State.PENDING.value:
-            self._report(State.PENDING, f"applying {wanted!r}")
+            record = self._report(record, State.PENDING, f"applying {wanted!r}")
         look = self._apply(wanted)
         self._failed = (wanted, self.clock()) if look.state is State.FAILED else None
         applied = wanted if look.state is State.SUCCESS else record.annotations.get(APPLIED_ANNOTATION)
-        self._report(look.state or State.FAILED, look.reason, applied)
+        self._report(record, look.state or State.FAILED, look.reason, applied)
         return look
 
     def _apply(self, wanted: str) -> Look:
@@ -125,12 +125,21 @@ class MigConfigAgent:
     def _run(self, request: ApplyRequest) -> ApplyOutcome:
         return apply(self.nvml, request, journal_path=self.journal_path, echo=self.echo, show_plan=lambda plan: None)
 
-    def _report(self, state: State, reason: str, applied: str | None = None) -> None:
+    def _report(self, record: NodeRecord, state: State, reason: str, applied: str | None = None) -> NodeRecord:
+        """Set the state on the node unless it already says exactly this (a node waiting on a busy
+        instance is looked at every few seconds; the API is written to only when something changed).
+        Returns the record as it now is."""
         annotations: dict[str, str | None] = {REASON_ANNOTATION: _one_annotation(reason)}
         if applied is not None:
             annotations[APPLIED_ANNOTATION] = applied
-        self.nodes.patch(self.node, {STATE_LABEL: state.value}, annotations)
+        labels = {STATE_LABEL: state.value}
+        now_labels = {**record.labels, **labels}
+        now_annotations = {k: v for k, v in {**record.annotations, **annotations}.items() if v is not None}
+        if now_labels == record.labels and now_annotations == record.annotations:
+            return record
+        self.nodes.patch(self.node, labels, annotations)
         self.echo(f"{self.node}: {STATE_LABEL}={state.value}" + (f" ({reason.splitlines()[0]})" if reason else ""))
+        return NodeRecord(now_labels, now_annotations)
 
     def run(self, poll_s: float, stop: threading.Event, on_error: Callable[[], None] = lambda: None) -> None:
         """Look every `poll_s` seconds until `stop` is set (a look under way finishes first: an apply
