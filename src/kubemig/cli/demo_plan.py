@@ -13,7 +13,7 @@ import click
 import yaml
 
 from kubemig.cli.demo_partition import TourStage
-from kubemig.cli.plan_command import DEFAULT_CONFIG_NAME, print_plan, write_configs
+from kubemig.cli.plan_command import DEFAULT_CONFIG_NAME, print_plan, snapshot_document, write_configs
 from kubemig.geometry import Instance
 from kubemig.partition.apply import ApplyRequest, apply
 from kubemig.partition.cluster_snapshot import node_part
@@ -38,7 +38,7 @@ def plan_tour(tour: TourStage) -> None:
 
     tour.heading(f"kubemig --sim {tour.spec} snapshot --node-name {NODE} > {NODE}.yaml", "the node as the planner sees it")
     part = node_part(read_node(tour.nvml), NODE)
-    node_path.write_text(yaml.safe_dump({"version": 1, "nodes": [part.wire]}, sort_keys=False, default_flow_style=None))
+    node_path.write_text(yaml.safe_dump(snapshot_document(part.wire), sort_keys=False, default_flow_style=None))
     gpus = part.wire["gpus"]
     assert isinstance(gpus, list)
     instances = [inst for gpu in gpus for inst in gpu["instances"]]

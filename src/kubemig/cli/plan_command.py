@@ -86,7 +86,7 @@ def plan(
     written = write_configs(result, configs_dir, config_name) if configs_dir is not None else {}
     if as_json:
         extra = {"configs": {node: str(path) for node, path in written.items()}} if configs_dir is not None else {}
-        echo_json({"snapshot": str(snapshot_path), "solver": solver, **result.to_json(), **extra})
+        echo_json({"snapshot": snapshot_path, "solver": solver, **result.to_json(), **extra})
         return
     print_plan(snapshot_path, snapshot, result)
     for node, path in written.items():
@@ -106,12 +106,18 @@ def snapshot_command(node_name: str | None, output_format: str) -> None:
     part = node_part(read_node(nvml_from_context()), node_name or socket.gethostname())
     for note in part.notes:
         click.echo(f"note: {note}", err=True)
-    document = {"version": 1, "nodes": [part.wire], "requests": []}
-    Snapshot.model_validate(document).check("this node")  # what plan will read: a bug if not
+    document = snapshot_document(part.wire)
     if output_format == "json":
         echo_json(document)
     else:
         click.echo(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120), nl=False)
+
+
+def snapshot_document(node: dict[str, object]) -> dict[str, object]:
+    """A snapshot file holding one node's part, checked as `plan` will read it (a bug if it fails)."""
+    document: dict[str, object] = {"version": 1, "nodes": [node], "requests": []}
+    Snapshot.model_validate(document).check("this node")
+    return document
 
 
 def _check_file_names(snapshot: Snapshot) -> None:
