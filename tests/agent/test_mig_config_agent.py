@@ -155,3 +155,24 @@ def test_metrics_follow_the_state_and_the_instances(node: tuple[Nvml, Path, dict
     assert 'kubemig_mig_instances{busy="false",gpu="0",profile="1g.5gb"} 4.0' in text
     assert 'kubemig_mig_instances{busy="false",gpu="0",profile="3g.20gb"} 1.0' in text
     assert 'kubemig_agent_looks_total{result="success"} 2.0' in text
+
+
+def test_hooks_run_around_a_change_and_not_when_there_is_none(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+    import sys
+
+    nvml, root, _ = node
+    log = root / "hooks.log"
+    (root / "hooks.yaml").write_text(
+        "version: v1\nhooks:\n"
+        f"  apply-exit:\n    - {{command: {sys.executable}, args: ['-c', 'open(r\"{log}\", \"a\").write(\"ran \")']}}\n"
+    )
+    nodes = MemoryNodes({CONFIG_LABEL: "start"})
+    agent = MigConfigAgent(nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "j.json", hooks_path=str(root / "hooks.yaml"))
+    assert agent.look().state is State.SUCCESS
+    assert log.read_text() == "ran "
+    agent.look()  # reached: no apply, no hooks
+    assert log.read_text() == "ran "
+    (root / "hooks.yaml").write_text("version: v1\nhooks: {apply-exit: [{command: /no/such/program}]}\n")
+    nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
+    look = agent.look()  # the hooks file is read again: a hook that cannot run fails the change, said as such
+    assert look.state is State.FAILED and "/no/such/program" in look.reason

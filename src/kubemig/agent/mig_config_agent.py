@@ -8,7 +8,8 @@ the node last reached in `kubemig.io/mig.config.applied`.
 Where mig-manager fails the whole change when an instance is in use (or destroys it), the agent waits:
 while a busy instance is in the way it stays `pending`, says which instance and which process, and
 applies at the first look after the process has gone, changing nothing before. A failed apply is
-tried again after `retry_s`, and at once when the label changes. The config file is read at every
+tried again after `retry_s`, and at once when the label changes. The config file (and the hooks
+file, whose mig-parted hooks run around each change as with `kubemig apply -k`) is read at every
 look, so an edited ConfigMap takes effect without a restart.
 """
 
@@ -26,6 +27,7 @@ from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml
 from kubemig.partition.apply import ApplyOutcome, ApplyRequest, apply, blocked_message
 from kubemig.partition.errors import LockError, PendingModeError
+from kubemig.partition.hooks import load_hooks
 from kubemig.partition.node import read_node
 from kubemig.partition.snapshot import NodeSnapshot
 from kubemig.partition.spec import load_config
@@ -63,6 +65,7 @@ class MigConfigAgent:
         config_path: str,
         *,
         journal_path: Path,
+        hooks_path: str | None = None,
         retry_s: float = 60.0,
         echo: Callable[[str], None] = lambda line: None,
         clock: Callable[[], float] = time.monotonic,
@@ -73,6 +76,7 @@ class MigConfigAgent:
         self.node = node
         self.config_path = config_path
         self.journal_path = journal_path
+        self.hooks_path = hooks_path
         self.retry_s = retry_s
         self.echo = echo
         self.clock = clock
@@ -108,7 +112,8 @@ class MigConfigAgent:
 
     def _apply(self, wanted: str) -> Look:
         try:
-            request = ApplyRequest(load_config(self.config_path), wanted, self.config_path)
+            hooks = load_hooks(self.hooks_path) if self.hooks_path else None
+            request = ApplyRequest(load_config(self.config_path), wanted, self.config_path, hooks, self.hooks_path or "")
             dry = self._run(replace(request, dry_run=True))
             if dry.plan.blockers:
                 return Look(wanted, State.PENDING, reason="waiting: " + blocked_message(wanted, dry.plan.blockers))

@@ -26,6 +26,7 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     metavar="FILE",
     help="mig-parted config file whose configs the node label names (read at every look).",
 )
+@click.option("-k", "--hooks-file", envvar="HOOKS_FILE", metavar="FILE", help="mig-parted hooks file, run around each change.")
 @click.option("--node-name", envvar="NODE_NAME", metavar="NAME", help="This node (env NODE_NAME; default: the host name).")
 @click.option(
     "--kubeconfig",
@@ -55,6 +56,7 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
 )
 def agent(
     config_file: str,
+    hooks_file: str | None,
     node_name: str | None,
     kubeconfig: str | None,
     poll_s: float,
@@ -73,6 +75,7 @@ def agent(
         node,
         config_file,
         journal_path=journal_path(nvml, state_dir),
+        hooks_path=hooks_file,
         retry_s=retry_s,
         echo=lambda line: click.echo(line, err=True),
         on_look=metrics.looked,
