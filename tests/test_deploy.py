@@ -1,0 +1,66 @@
+"""deploy/kubemig.yaml: what it runs are real kubemig command lines, the config it mounts is valid, and
+the agent gets exactly the access it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from kubemig.cli import cli
+from kubemig.deviceplugin.config import MigStrategy
+from kubemig.partition.spec import load_config
+
+MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "kubemig.yaml"
+
+
+@pytest.fixture(scope="module")
+def objects() -> dict[str, dict[str, Any]]:
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(MANIFEST.read_text())}
+
+
+def _containers(objects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in objects["DaemonSet"]["spec"]["template"]["spec"]["containers"]}
+
+
+def test_every_container_runs_a_kubemig_command_with_options_it_has(objects: dict[str, dict[str, Any]]) -> None:
+    for container in _containers(objects).values():
+        program, name, *args = container["command"]
+        assert program == "kubemig"
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None, name
+        command.make_context(name, list(args))  # click refuses an unknown option or a bad value
+
+
+def test_the_agent_reads_the_mounted_config_and_knows_its_node(objects: dict[str, dict[str, Any]]) -> None:
+    agent = _containers(objects)["agent"]
+    config_path = Path(agent["command"][agent["command"].index("-f") + 1])
+    mounts = {m["name"]: m["mountPath"] for m in agent["volumeMounts"]}
+    assert str(config_path.parent) == mounts["mig-configs"]
+    volumes = {v["name"]: v for v in objects["DaemonSet"]["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["mig-configs"]["configMap"]["name"] == objects["ConfigMap"]["metadata"]["name"]
+    config = load_config(config_path.name, objects["ConfigMap"]["data"][config_path.name])
+    assert {"all-disabled", "all-enabled", "all-balanced"} <= set(config.configs)
+    node_name = next(e for e in agent["env"] if e["name"] == "NODE_NAME")
+    assert node_name["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert mounts["state"] == "/var/lib/kubemig" and volumes["state"]["hostPath"]["path"] == "/var/lib/kubemig"
+
+
+def test_the_device_plugin_sees_the_kubelets_directory(objects: dict[str, dict[str, Any]]) -> None:
+    plugin = _containers(objects)["device-plugin"]
+    mounts = {m["name"]: m["mountPath"] for m in plugin["volumeMounts"]}
+    assert mounts["device-plugins"] == "/var/lib/kubelet/device-plugins"
+    command = plugin["command"]
+    assert MigStrategy(command[command.index("--mig-strategy") + 1]) is MigStrategy.MIXED
+
+
+def test_the_agent_may_read_and_patch_nodes_and_nothing_else(objects: dict[str, dict[str, Any]]) -> None:
+    assert objects["ClusterRole"]["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}]
+    binding = objects["ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == objects["ClusterRole"]["metadata"]["name"]
+    account = objects["ServiceAccount"]["metadata"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}]
+    assert objects["DaemonSet"]["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
