@@ -17,7 +17,7 @@ from kubemig.geometry import Layout, geometry_for
 from kubemig.nvml import open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.apply import ApplyRequest, apply
-from kubemig.partition.errors import ApplyError, LockError, PendingModeError
+from kubemig.partition.errors import ApplyError, BusyError, LockError, PendingModeError
 from kubemig.partition.journal import JOURNAL_NAME, node_lock
 from kubemig.partition.node import read_node
 from kubemig.partition.spec import load_config
@@ -114,6 +114,7 @@ def test_applies_through_the_simulator_reach_the_target_and_keep_busy_instances(
         reached = True
     except ApplyError as exc:
         assert "cannot be applied without taking away what processes use" in str(exc)
+        assert isinstance(exc, BusyError) and exc.blockers  # refused up front: a caller may wait and retry
         reached = False
     with open_simulated(None, env) as nvml:
         after = read_node(nvml).gpu(0)

@@ -18,15 +18,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from kubemig.agent.node_labels import NodeRecord, NodeStore
 from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml
-from kubemig.partition.apply import ApplyOutcome, ApplyRequest, apply, blocked_message
-from kubemig.partition.errors import LockError, PendingModeError
+from kubemig.partition.apply import ApplyRequest, apply
+from kubemig.partition.errors import BusyError, LockError, PendingModeError
 from kubemig.partition.hooks import load_hooks
 from kubemig.partition.node import read_node
 from kubemig.partition.snapshot import NodeSnapshot
@@ -114,10 +114,9 @@ class MigConfigAgent:
         try:
             hooks = load_hooks(self.hooks_path) if self.hooks_path else None
             request = ApplyRequest(load_config(self.config_path), wanted, self.config_path, hooks, self.hooks_path or "")
-            dry = self._run(replace(request, dry_run=True))
-            if dry.plan.blockers:
-                return Look(wanted, State.PENDING, reason="waiting: " + blocked_message(wanted, dry.plan.blockers))
-            done = self._run(request)
+            done = apply(self.nvml, request, journal_path=self.journal_path, echo=self.echo, show_plan=lambda plan: None)
+        except BusyError as exc:  # refused before any change: wait for the processes to go
+            return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
         except PendingModeError as exc:
             return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
         except LockError as exc:
@@ -126,9 +125,6 @@ class MigConfigAgent:
             return Look(wanted, State.FAILED, reason=str(exc))
         self.echo(f"{self.node}: config {wanted!r} applied with {done.operations} NVML operations")
         return Look(wanted, State.SUCCESS, done.operations, f"applied with {done.operations} NVML operations")
-
-    def _run(self, request: ApplyRequest) -> ApplyOutcome:
-        return apply(self.nvml, request, journal_path=self.journal_path, echo=self.echo, show_plan=lambda plan: None)
 
     def _report(self, record: NodeRecord, state: State, reason: str, applied: str | None = None) -> NodeRecord:
         """Set the state on the node unless it already says exactly this (a node waiting on a busy

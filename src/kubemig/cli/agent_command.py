@@ -78,7 +78,7 @@ def agent(
         hooks_path=hooks_file,
         retry_s=retry_s,
         echo=lambda line: click.echo(line, err=True),
-        on_look=metrics.looked,
+        on_look=metrics.looked if metrics_port is not None else None,  # each look then reads the node once more
     )
     if once:
         look = worker.look()

@@ -28,7 +28,7 @@ from kubemig.errors import KubemigError
 from kubemig.geometry import Instance, Layout, Placement
 from kubemig.nvml import Nvml, NvmlError
 from kubemig.partition.compare import gpu_differences
-from kubemig.partition.errors import ApplyError, PendingModeError
+from kubemig.partition.errors import ApplyError, BusyError, PendingModeError
 from kubemig.partition.hooks import HookRunner, HooksFile, hook_environment, run_with_hooks
 from kubemig.partition.journal import (
     Journal,
@@ -371,7 +371,7 @@ def apply(
     with node_lock(journal_path, waiting=echo, timeout_s=request.lock_timeout_s):
         snapshot, target, plan = _read_and_plan(nvml, request, journal_path, echo, show_plan, "continuing")
         if plan.blockers:
-            raise ApplyError(blocked_message(target.config, plan.blockers))
+            raise BusyError(blocked_message(target.config, plan.blockers), plan.blockers)
         run = _Apply(nvml, request, journal_path, echo, target, snapshot)
         env = hook_environment(
             config_file=request.config_path,

@@ -4,6 +4,7 @@
     ├── ConfigError        a config or hooks file that cannot be used; `.problems`, one line each
     ├── HookError          a hook that failed: which hook, which command, its exit status
     ├── ApplyError         an apply that stopped: per GPU the phase, whether it rolled back, what it holds
+    │   └── BusyError      an apply refused before any change: instances in use are in the way
     ├── PendingModeError   MIG mode changes that wait for a GPU reset; the GPUs are listed
     └── LockError          another apply holds the node's lock
 """
@@ -37,6 +38,15 @@ class ApplyError(KubemigError):
     def __init__(self, message: str, reports: Sequence[str] = ()) -> None:
         self.reports = list(reports)
         super().__init__("\n".join([message, *(f"  {r}" for r in self.reports)]))
+
+
+class BusyError(ApplyError):
+    """Refused before anything changed, because processes use what the target takes away; `.blockers`
+    says what (a caller that can wait, such as the agent, tries again once they are gone)."""
+
+    def __init__(self, message: str, blockers: Sequence[object]) -> None:
+        super().__init__(message)
+        self.blockers = list(blockers)
 
 
 class PendingModeError(KubemigError):
