@@ -1,4 +1,5 @@
-"""A stand-in for the Kubernetes API server: Nodes over HTTP, enough for the agent's GET and PATCH.
+"""A stand-in for the Kubernetes API server over HTTP: Nodes (GET, PATCH) for the agent, and the list
+of pods across namespaces (with a `status.phase` field selector) for `kubemig pending`.
 
 It speaks the real wire protocol (paths, JSON bodies, merge-patch semantics for metadata maps, Status
 objects for errors), so the official client talks to it unchanged through a kubeconfig.
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 
@@ -20,6 +22,7 @@ PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patc
 class FakeApiServer:
     def __init__(self) -> None:
         self.nodes: dict[str, dict[str, Any]] = {}
+        self.pods: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
         self.lock = threading.Lock()
 
@@ -102,6 +105,11 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             api.requests.append(("GET", self.path, ""))
+            path, _, query = self.path.partition("?")
+            if path == "/api/v1/pods":
+                phase = parse_qs(query).get("fieldSelector", [""])[0].removeprefix("status.phase=")
+                items = [p for p in api.pods if not phase or p["status"]["phase"] == phase]
+                return self._send(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
             name = self._node()
             with api.lock:
                 if name is None or name not in api.nodes:

@@ -15,7 +15,7 @@ from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.partition_commands import PARTITION_COMMANDS
-from kubemig.cli.plan_command import plan, snapshot_command
+from kubemig.cli.plan_command import pending_command, plan, snapshot_command
 from kubemig.cli.sim_command import sim
 from kubemig.cli.smi_command import smi
 from kubemig.errors import KubemigError
@@ -44,6 +44,7 @@ cli.add_command(sim)
 cli.add_command(device_plugin)
 cli.add_command(plan)
 cli.add_command(snapshot_command)
+cli.add_command(pending_command)
 cli.add_command(smi)
 for _command in PARTITION_COMMANDS:
     cli.add_command(_command)

@@ -1,16 +1,19 @@
 """`kubemig plan`: choose MIG layouts and place pending pods for a whole cluster snapshot; `kubemig
-snapshot`: one node's part of such a snapshot, read through NVML."""
+snapshot`: one node's part of such a snapshot, read through NVML; `kubemig pending`: the pods that
+wait, read from the Kubernetes API."""
 
 from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 import yaml
 from rich.table import Table
 
+from kubemig.agent.pending_pods import read_pending
 from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.cli.output import console, echo_json
 from kubemig.errors import KubemigError
@@ -104,9 +107,29 @@ def plan(
 def snapshot_command(node_name: str | None, output_format: str) -> None:
     """This node's MIG GPUs and instances as a cluster snapshot part for `kubemig plan --snapshot`."""
     part = node_part(read_node(nvml_from_context()), node_name or socket.gethostname())
-    for note in part.notes:
+    _print_part(snapshot_document(part.wire), part.notes, output_format)
+
+
+@click.command("pending")
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    metavar="FILE",
+    help="Kubeconfig (default: the pod's service account, else ~/.kube/config).",
+)
+@click.option("-o", "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def pending_command(kubeconfig: str | None, output_format: str) -> None:
+    """The cluster's pods waiting for MIG devices, as the requests of a snapshot for `kubemig plan`."""
+    found = read_pending(kubeconfig)
+    document: dict[str, object] = {"version": 1, "nodes": [], "requests": found.requests}
+    Snapshot.model_validate(document)  # the shape plan reads (profiles are checked against the nodes there)
+    _print_part(document, found.notes, output_format)
+
+
+def _print_part(document: dict[str, object], notes: Sequence[str], output_format: str) -> None:
+    """A snapshot part on standard output, what was left out of it on standard error."""
+    for note in notes:
         click.echo(f"note: {note}", err=True)
-    document = snapshot_document(part.wire)
     if output_format == "json":
         echo_json(document)
     else:

@@ -1,0 +1,56 @@
+"""The one place kubemig talks to the Kubernetes API: the official `kubernetes` client, configured
+from the pod's service account or a kubeconfig, its errors turned into one-line KubemigErrors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubemig.errors import KubemigError
+
+
+class KubeApi:
+    def __init__(self, core: Any, client: Any) -> None:
+        self._core = core
+        self._client = client
+
+    def call(self, what: str, request: Callable[[Any], Any]) -> Any:
+        """`request(CoreV1Api)`; `what` names the object in an error."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return request(self._core)
+        except ApiException as exc:
+            raise KubemigError(f"Kubernetes API: {what}: {exc.status} {exc.reason}") from None
+        except HTTPError as exc:
+            raise KubemigError(f"Kubernetes API unreachable: {exc}") from None
+
+    def to_dict(self, value: Any) -> Any:
+        """An API object in its JSON form (camelCase keys), as the API server sends it."""
+        return self._client.sanitize_for_serialization(value)
+
+
+def kubernetes_api(kubeconfig: str | None = None) -> KubeApi:
+    """`kubeconfig` if given, else the pod's service account, else ~/.kube/config."""
+    from kubernetes import client
+    from kubernetes import config as kube_config
+    from kubernetes.config.config_exception import ConfigException
+
+    config: Any = kube_config  # untyped
+    if kubeconfig and not Path(kubeconfig).is_file():
+        raise KubemigError(f"kubeconfig {kubeconfig} is not a file: give the path of an existing kubeconfig")
+    try:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig)
+        else:
+            try:
+                config.load_incluster_config()
+            except ConfigException:
+                config.load_kube_config()
+    except (ConfigException, OSError) as exc:
+        raise KubemigError(
+            f"cannot reach the Kubernetes API ({exc}): run in a pod with a service account, or give --kubeconfig"
+        ) from None
+    return KubeApi(client.CoreV1Api(), client.ApiClient())

@@ -1,0 +1,72 @@
+"""The pods that wait for MIG devices, read from the Kubernetes API, as the `requests` of a cluster
+snapshot (`docs/snapshot.md`): what `kubemig plan` places.
+
+A pod counts when it is Pending and not yet bound to a node, and asks for MIG devices of one profile
+(`nvidia.com/mig-<profile>`, summed over its containers; an init container's request counts when it
+is larger, as the scheduler counts it). A pod asking for two profiles at once cannot be one planner
+request; it is left out and said so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubemig.agent.kube_client import kubernetes_api
+
+MIG_RESOURCE = "nvidia.com/mig-"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPods:
+    requests: list[dict[str, object]]
+    """`{pod: namespace/name, profile, count, priority}`, as a snapshot's `requests` holds them."""
+    notes: list[str]
+
+
+def pending_requests(pods: Iterable[Mapping[str, Any]]) -> PendingPods:
+    """From pods in the API's JSON form (`metadata`, `spec`, `status`)."""
+    requests: list[dict[str, object]] = []
+    notes: list[str] = []
+    for pod in pods:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        if (pod.get("status") or {}).get("phase") != "Pending" or spec.get("nodeName"):
+            continue
+        name = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+        wanted = _mig_requests(spec)
+        if len(wanted) > 1:
+            asked = ", ".join(f"{count} x {profile}" for profile, count in sorted(wanted.items()))
+            notes.append(f"{name} left out: it asks for two MIG profiles at once ({asked}); a plan places one")
+            continue
+        for profile, count in wanted.items():
+            priority = int(spec.get("priority") or 0)
+            requests.append({"pod": name, "profile": profile, "count": count, "priority": priority})
+    return PendingPods(requests, notes)
+
+
+def _mig_requests(spec: Mapping[str, Any]) -> dict[str, int]:
+    def summed(containers: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for container in containers:
+            resources = container.get("resources") or {}
+            # a request for an extended resource must equal its limit; either may be written alone
+            asked = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+            for key, quantity in asked.items():
+                if key.startswith(MIG_RESOURCE):
+                    profile = key.removeprefix("nvidia.com/")
+                    total[profile] = total.get(profile, 0) + int(str(quantity))
+        return total
+
+    regular = summed(spec.get("containers") or [])
+    for container in spec.get("initContainers") or []:
+        for profile, count in summed([container]).items():
+            regular[profile] = max(regular.get(profile, 0), count)
+    return {profile: count for profile, count in regular.items() if count > 0}
+
+
+def read_pending(kubeconfig: str | None = None) -> PendingPods:
+    """The cluster's pending pods (all namespaces) through the Kubernetes API."""
+    api = kubernetes_api(kubeconfig)
+    listed = api.call("pods", lambda core: core.list_pod_for_all_namespaces(field_selector="status.phase=Pending"))
+    return pending_requests(api.to_dict(pod) for pod in listed.items)
