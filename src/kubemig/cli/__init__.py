@@ -15,8 +15,9 @@ from kubemig.cli.geometry_command import geometry
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.partition_commands import PARTITION_COMMANDS
-from kubemig.cli.plan_command import pending_command, plan, snapshot_command
+from kubemig.cli.plan_command import plan
 from kubemig.cli.sim_command import sim
+from kubemig.cli.snapshot_commands import pending_command, snapshot_command
 from kubemig.cli.smi_command import smi
 from kubemig.errors import KubemigError
 

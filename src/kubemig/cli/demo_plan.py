@@ -13,7 +13,8 @@ import click
 import yaml
 
 from kubemig.cli.demo_partition import TourStage
-from kubemig.cli.plan_command import DEFAULT_CONFIG_NAME, print_plan, snapshot_document, write_configs
+from kubemig.cli.plan_command import DEFAULT_CONFIG_NAME, print_plan, write_configs
+from kubemig.cli.snapshot_commands import snapshot_document
 from kubemig.geometry import Instance
 from kubemig.partition.apply import ApplyRequest, apply
 from kubemig.partition.cluster_snapshot import node_part
