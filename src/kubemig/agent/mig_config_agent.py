@@ -115,11 +115,8 @@ class MigConfigAgent:
             hooks = load_hooks(self.hooks_path) if self.hooks_path else None
             request = ApplyRequest(load_config(self.config_path), wanted, self.config_path, hooks, self.hooks_path or "")
             done = apply(self.nvml, request, journal_path=self.journal_path, echo=self.echo, show_plan=lambda plan: None)
-        except BusyError as exc:  # refused before any change: wait for the processes to go
-            return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
-        except PendingModeError as exc:
-            return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
-        except LockError as exc:
+        except (BusyError, PendingModeError, LockError) as exc:
+            # something to wait for: instances in use, a GPU reset, another apply holding the lock
             return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
         except KubemigError as exc:
             return Look(wanted, State.FAILED, reason=str(exc))

@@ -39,8 +39,8 @@ def pending_requests(pods: Iterable[Mapping[str, Any]]) -> PendingPods:
             asked = ", ".join(f"{count} x {profile}" for profile, count in sorted(wanted.items()))
             notes.append(f"{name} left out: it asks for two MIG profiles at once ({asked}); a plan places one")
             continue
+        priority = int(spec.get("priority") or 0)
         for profile, count in wanted.items():
-            priority = int(spec.get("priority") or 0)
             requests.append({"pod": name, "profile": profile, "count": count, "priority": priority})
     return PendingPods(requests, notes)
 

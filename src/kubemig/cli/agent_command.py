@@ -12,6 +12,7 @@ import click
 from kubemig.agent import KubernetesNodes, MigConfigAgent, State
 from kubemig.agent.metrics import AgentMetrics
 from kubemig.cli.nvml_context import nvml_from_context
+from kubemig.cli.options import kubeconfig_option
 from kubemig.cli.partition_commands import journal_path
 
 ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
@@ -28,12 +29,7 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
 )
 @click.option("-k", "--hooks-file", envvar="HOOKS_FILE", metavar="FILE", help="mig-parted hooks file, run around each change.")
 @click.option("--node-name", envvar="NODE_NAME", metavar="NAME", help="This node (env NODE_NAME; default: the host name).")
-@click.option(
-    "--kubeconfig",
-    envvar="KUBECONFIG",
-    metavar="FILE",
-    help="Kubeconfig (default: the pod's service account, else ~/.kube/config).",
-)
+@kubeconfig_option
 @click.option(
     "--poll-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds between looks at the node."
 )

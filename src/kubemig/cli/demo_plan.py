@@ -10,11 +10,10 @@ instance throughout.
 from __future__ import annotations
 
 import click
-import yaml
 
 from kubemig.cli.demo_partition import TourStage
 from kubemig.cli.plan_command import DEFAULT_CONFIG_NAME, print_plan, write_configs
-from kubemig.cli.snapshot_commands import snapshot_document
+from kubemig.cli.snapshot_commands import part_yaml, snapshot_document
 from kubemig.geometry import Instance
 from kubemig.partition.apply import ApplyRequest, apply
 from kubemig.partition.cluster_snapshot import node_part
@@ -39,7 +38,7 @@ def plan_tour(tour: TourStage) -> None:
 
     tour.heading(f"kubemig --sim {tour.spec} snapshot --node-name {NODE} > {NODE}.yaml", "the node as the planner sees it")
     part = node_part(read_node(tour.nvml), NODE)
-    node_path.write_text(yaml.safe_dump(snapshot_document(part.wire), sort_keys=False, default_flow_style=None))
+    node_path.write_text(part_yaml(snapshot_document(part.wire)))
     gpus = part.wire["gpus"]
     assert isinstance(gpus, list)
     instances = [inst for gpu in gpus for inst in gpu["instances"]]
@@ -47,7 +46,7 @@ def plan_tour(tour: TourStage) -> None:
     click.echo(f"{len(gpus)} MIG GPUs, {len(instances)} GPU instances, {busy} in use")
 
     tour.heading("cat pending.yaml", "pods waiting for MIG devices")
-    pending_text = yaml.safe_dump({"nodes": [], "requests": WAITING}, sort_keys=False, default_flow_style=None)
+    pending_text = part_yaml({"nodes": [], "requests": WAITING})
     pending_path.write_text(pending_text)
     click.echo(pending_text.rstrip())
 

@@ -24,3 +24,12 @@ def gpu_options(func: F) -> F:
         "--gpu", "gpu", required=True, metavar="MODEL", help="GPU model: key, product name or PCI id (see `kubemig models`)."
     )(func)
     return func
+
+
+kubeconfig_option = click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    metavar="FILE",
+    help="Kubeconfig (default: the pod's service account, else ~/.kube/config).",
+)
+"""`--kubeconfig FILE` for the commands that talk to the Kubernetes API."""

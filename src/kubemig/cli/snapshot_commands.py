@@ -4,13 +4,14 @@ one node's GPUs read through NVML, and the pods that wait, read from the Kuberne
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import click
 import yaml
 
 from kubemig.agent.pending_pods import read_pending
 from kubemig.cli.nvml_context import nvml_from_context
+from kubemig.cli.options import kubeconfig_option
 from kubemig.cli.output import echo_json
 from kubemig.partition.cluster_snapshot import node_part
 from kubemig.partition.node import read_node
@@ -32,12 +33,7 @@ def snapshot_command(node_name: str | None, output_format: str) -> None:
 
 
 @click.command("pending")
-@click.option(
-    "--kubeconfig",
-    envvar="KUBECONFIG",
-    metavar="FILE",
-    help="Kubeconfig (default: the pod's service account, else ~/.kube/config).",
-)
+@kubeconfig_option
 @click.option("-o", "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def pending_command(kubeconfig: str | None, output_format: str) -> None:
     """The cluster's pods waiting for MIG devices, as the requests of a snapshot for `kubemig plan`."""
@@ -54,7 +50,12 @@ def _print_part(document: dict[str, object], notes: Sequence[str], output_format
     if output_format == "json":
         echo_json(document)
     else:
-        click.echo(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120), nl=False)
+        click.echo(part_yaml(document), nl=False)
+
+
+def part_yaml(document: Mapping[str, object]) -> str:
+    """A snapshot part as YAML, in the order the schema lists its fields."""
+    return yaml.safe_dump(dict(document), sort_keys=False, default_flow_style=None, width=120)
 
 
 def snapshot_document(node: dict[str, object]) -> dict[str, object]:
