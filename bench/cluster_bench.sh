@@ -2,7 +2,7 @@
 # Reproduces the committed cluster-benchmark results (README, "Cluster planning benchmark").
 # Heavy: run it alone, under nice. KUBEMIG overrides the command (e.g. "python -m kubemig"), PYTHON the
 # interpreter for bench/churn_cases.py.
-# Usage: sh bench/cluster_bench.sh [fill|heldout|sensitivity|churn|speed|all]
+# Usage: sh bench/cluster_bench.sh [fill|heldout|online|sensitivity|churn|speed|all]
 set -eu
 KUBEMIG=${KUBEMIG:-kubemig}
 OUT=bench/results
@@ -23,6 +23,17 @@ if [ "$what" = heldout ] || [ "$what" = all ]; then
       gpus=${sized%:*} seeds=${sized#*:}
       nice $KUBEMIG bench fill --trace "$trace" --gpus "$gpus" --seeds "$seeds" --first-seed 1000 \
         --json "$OUT/fill-heldout-$trace-$gpus.json" --plot "$OUT/fill-heldout-$trace-$gpus.png"
+    done
+  done
+fi
+# the best online policy for whole-GPU pods (an exact dynamic program, 8 nodes at most) beside kubemig:
+# what a seed's luck allows, on the reported and on the held-out seeds
+if [ "$what" = online ] || [ "$what" = all ]; then
+  for trace in default gpushare100 multigpu50; do
+    for seeded in 0:10 1000:200; do
+      first=${seeded%:*} seeds=${seeded#*:}
+      nice $KUBEMIG bench fill --trace "$trace" --gpus 64 --seeds "$seeds" --first-seed "$first" \
+        --policies static-best,kubemig,whole-gpu-dp --json "$OUT/fill-online-$first-$trace-64.json"
     done
   done
 fi

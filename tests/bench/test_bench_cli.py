@@ -10,12 +10,9 @@ from click.testing import CliRunner
 from kubemig.bench.fill import FILL_FIELDS
 from kubemig.bench.trace import DEFAULT_TRACE_DIR
 from kubemig.cli import cli
+from tests.bench.helpers import TINY
 from tests.helpers import run_kubemig
 
-TINY = "name,cpu_milli,memory_mib,num_gpu,gpu_milli\n" + "".join(
-    f"p{i},1000,100,{n},{m}\n"
-    for i, (n, m) in enumerate([(1, 460), (1, 1000), (2, 1000), (1, 110), (1, 230), (0, 0), (1, 650), (1, 320)])
-)
 POLICIES = "static-balanced,static-best,first-fit,nos,hami,fgd"
 
 

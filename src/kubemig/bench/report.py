@@ -68,6 +68,9 @@ def _notes(results: Sequence[Mapping[str, Any]], policy: str) -> str:
     layouts = sorted({str(c["layout"]) for c in counters if "layout" in c})
     if layouts and policy.startswith("static"):
         notes.append("layout " + " | ".join(layouts))
+    expected = {float(c["expected_allocated_ratio"]) for c in counters if "expected_allocated_ratio" in c}
+    if expected:
+        notes.append(f"expected {100 * max(expected):.2f}% of capacity over streams")
     return "; ".join(notes)
 
 
@@ -268,6 +271,11 @@ def _cell(stat: Mapping[str, float] | None) -> str:
     return "-" if stat is None else f"{100 * stat['mean']:.2f} ({100 * stat['min']:.1f})"
 
 
+def _column_order(report: Mapping[str, Any]) -> tuple[int, float, int]:
+    config = report["config"]
+    return (int(config["gpus"]), float(config.get("expected_load_told", 0)), int(config.get("first_seed", 0)))
+
+
 def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
     """README tables from result files: fill by trace (policy x N), churn, speed."""
     out: list[str] = []
@@ -276,14 +284,20 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
     for report in fills:
         by_trace.setdefault(Path(str(report["config"]["mapping"]["trace"])).stem.removeprefix("openb_pod_list_"), []).append(report)
     for trace, group in by_trace.items():
-        group = sorted(group, key=lambda r: (int(r["config"]["gpus"]), float(r["config"].get("expected_load_told", 0))))
+        group = sorted(group, key=_column_order)
         sizes = [int(r["config"]["gpus"]) for r in group]
         policies = list(dict.fromkeys(str(e["policy"]) for r in group for e in r["summary"]))
         ranges = list(dict.fromkeys(_seeds(r["config"]) for r in group))  # in column order
         out.append(f"**fill, trace `{trace}`** (allocated / bound, %: mean over {' / '.join(ranges)} (worst seed))")
         out.append("")
         told = {float(r["config"].get("expected_load_told", r["config"]["demand_factor"])) for r in group}
-        heads = [f"N = {int(r['config']['gpus']):,}{_told(r['config'], always=len(told) > 1)}" for r in group]
+        # columns that differ only by their seeds say which seeds they hold
+        by_seeds = len({_column_order(r)[:2] for r in group}) < len(group)
+        heads = [
+            f"N = {int(r['config']['gpus']):,}{_told(r['config'], always=len(told) > 1)}"
+            + (f", {_seeds(r['config'])}" if by_seeds else "")
+            for r in group
+        ]
         out.append("| policy | " + " | ".join(heads) + " | p50 / p99 ms at N = " + f"{sizes[-1]:,} |")
         out.append("|---|" + "---:|" * len(sizes) + "---:|")
         for policy in policies:

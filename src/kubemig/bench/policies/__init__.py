@@ -12,19 +12,21 @@ from kubemig.bench.policies.kubemig import Kubemig, KubemigFit
 from kubemig.bench.policies.nos import Nos
 from kubemig.bench.policies.static_balanced import StaticBalanced
 from kubemig.bench.policies.static_best import StaticBest
+from kubemig.bench.policies.whole_gpu_dp import WholeGpuDpPolicy
 from kubemig.errors import KubemigError
 
 PolicyFactory = Callable[[PolicyContext], Policy]
 
 POLICIES: dict[str, type[Policy]] = {
-    cls.name: cls for cls in (StaticBalanced, StaticBest, FirstFit, Nos, Hami, Fgd, Kubemig, KubemigFit)
+    cls.name: cls
+    for cls in (StaticBalanced, StaticBest, FirstFit, Nos, Hami, Fgd, Kubemig, KubemigFit, WholeGpuDpPolicy)
 }
 
 
 def policy_names(text: str | None) -> list[str]:
-    """`static-best,fgd` -> names in table order; None -> all."""
+    """`static-best,fgd` -> names in table order; None -> all that run by default."""
     if not text:
-        return list(POLICIES)
+        return [name for name, cls in POLICIES.items() if cls.by_default]
     wanted = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in POLICIES]
     if unknown:

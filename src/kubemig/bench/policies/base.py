@@ -40,6 +40,7 @@ class Policy(ABC):
 
     name: ClassVar[str]
     rule: ClassVar[str]  # the rule it follows and where it comes from, one line
+    by_default: ClassVar[bool] = True  # run when no policies are named
 
     def __init__(self, context: PolicyContext) -> None:
         self.context = context
