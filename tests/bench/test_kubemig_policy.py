@@ -66,6 +66,15 @@ class LoadAwareFake(FakeAllocator):
         self.expected_load = expected_load
 
 
+class MixAwareFake(LoadAwareFake):
+    def __init__(
+        self, gpus: Sequence[tuple[str, str]], *, node_of: Mapping[str, str] | None = None,
+        expected_load: float | None = None, prior_mix: Mapping[tuple[str, int], float] | None = None,
+    ) -> None:
+        super().__init__(gpus, node_of=node_of, expected_load=expected_load)
+        self.prior_mix = prior_mix
+
+
 def test_the_policy_translates_the_contract() -> None:
     session = Session.start(Kubemig(PolicyContext(SPEC), factory=FakeAllocator))
     allocator = session.policy.allocator  # type: ignore[attr-defined]
@@ -86,6 +95,13 @@ def test_expected_load_reaches_only_an_allocator_that_takes_it() -> None:
     assert Kubemig(context, factory=LoadAwareFake).allocator.expected_load == 1.3  # type: ignore[attr-defined]
     assert KubemigFit(context, factory=LoadAwareFake).allocator.expected_load is None  # type: ignore[attr-defined]
     assert Kubemig(context, factory=FakeAllocator).options == {}
+    # the trace's mix reaches an allocator that takes it, by profile name, with the expected load only
+    mixed = PolicyContext(SPEC, {(9, 1): 0.25, (0, 8): 0.75}, expected_load=1.3)
+    assert Kubemig(mixed, factory=MixAwareFake).allocator.prior_mix == {  # type: ignore[attr-defined]
+        ("3g.20gb", 1): 0.25, ("7g.40gb", 8): 0.75
+    }
+    assert KubemigFit(mixed, factory=MixAwareFake).allocator.prior_mix is None  # type: ignore[attr-defined]
+    assert Kubemig(mixed, factory=LoadAwareFake).options == {"expected_load": 1.3}
 
 
 class SilentFake(FakeAllocator):

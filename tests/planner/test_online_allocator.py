@@ -217,6 +217,22 @@ def test_after_churn_one_instance_pods_go_to_the_busiest_node_and_whole_nodes_st
     ]
 
 
+def test_the_workloads_past_mix_informs_the_first_decisions_of_a_stream() -> None:
+    gpus = [(f"g{n}", "A100-SXM4-40GB") for n in range(8)]
+    past = {("7g.40gb", 1): 0.75, ("4g.20gb", 1): 0.14, ("3g.20gb", 1): 0.06, ("2g.10gb", 1): 0.04, ("1g.5gb", 1): 0.01}
+    # the stream opens with two 3g.20gb: seen alone, they look like the whole mix, and the second
+    # goes beside the first (two 3g.20gb leave a slice no profile can use)
+    blind = OnlineAllocator(gpus, expected_load=1.3)
+    first, second = blind.allocate("a", "3g.20gb"), blind.allocate("b", "3g.20gb")
+    assert first is not None and second is not None and first[0][0] == second[0][0] == "g0"
+    # told that whole-GPU pods are three in four and 130 % is asked, it keeps the GPUs for them
+    told = OnlineAllocator(gpus, expected_load=1.3, prior_mix=past)
+    assert told.allocate("a", "3g.20gb") is None and told.allocate("b", "3g.20gb") is None
+    assert told.allocate("w", "7g.40gb") is not None
+    # a kind no GPU here can hold is left out of the past mix, not an error
+    assert OnlineAllocator(gpus, expected_load=1.3, prior_mix={("9g.99gb", 1): 1.0}).allocate("c", "7g.40gb")
+
+
 def test_asking_again_for_a_refused_pod_is_not_more_demand() -> None:
     allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")], expected_load=1.3)
     assert allocator.allocate("a", "7g.40gb") is not None

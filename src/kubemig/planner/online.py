@@ -16,7 +16,8 @@ For every way to add the pod's instance to a pattern, the allocator weighs:
 Free space is repartitioned freely (a free instance in the way is destroyed), an instance in use is
 never moved or destroyed. Released instances stay created and are reused when a later pod fits them.
 With `expected_load`, an admission plan (`admission.py`) may decline a pod that fits, and narrows
-the moves to those its plan keeps room for.
+the moves to those its plan keeps room for; `prior_mix`, the workload's past mix, informs its first
+guesses.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class OnlineAllocator:
     `expected_load`, when given, is how much the whole stream will ask, as a multiple of the
     cluster's compute slices (1.3: 30 % more than it holds); the allocator then declines a pod that
     fits when keeping its room serves the expected rest of the stream better (`admission.py`).
-    Without it every pod that fits is placed.
+    Without it every pod that fits is placed. `prior_mix` ((profile, count) -> share of pods in the
+    workload's past) helps admission guess the mix before the stream has shown it (`PRIOR_PODS`);
+    kinds no GPU here can hold are left out of it.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class OnlineAllocator:
         *,
         node_of: Mapping[str, str] | None = None,
         expected_load: float | None = None,
+        prior_mix: Mapping[tuple[str, int], float] | None = None,
     ) -> None:
         self.reconfigurations = 0
         """Create and destroy operations performed so far."""
@@ -132,7 +136,10 @@ class OnlineAllocator:
         for node in self._node_buckets:
             self._ranking.add(node, self._kinds_on(node))
         capacity = sum(gpu.geo.model.compute_slices for gpu in self._gpus.values())
-        self._admission = None if expected_load is None else AdmissionPlan(capacity, expected_load)
+        self._admission = None
+        if expected_load is not None:
+            known = {kind: share for kind, share in (prior_mix or {}).items() if self._resolvable(kind[0])}
+            self._admission = AdmissionPlan(capacity, expected_load, known)
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -212,6 +219,13 @@ class OnlineAllocator:
 
     # -- decisions ---------------------------------------------------------------------------------
 
+    def _resolvable(self, profile: str) -> bool:
+        try:
+            self._resolve(profile)
+        except ProfileError:
+            return False
+        return True
+
     def _resolve(self, profile: str) -> dict[GeometryKey, ProfileShape]:
         found = self._shapes.get(profile)
         if found is None:
@@ -239,7 +253,7 @@ class OnlineAllocator:
             return False, None  # fits nowhere: no need to ask the plan
         if count == 1 and best.fills:
             return True, None  # it completes a GPU exactly: nothing could use that room better
-        resolved = {kind: self._resolve(kind[0]) for kind in self._admission.seen}
+        resolved = {kind: self._resolve(kind[0]) for kind in self._admission.kinds()}
         allowed = self._admission.decide(
             (profile, count),
             resolved,

@@ -41,9 +41,10 @@ class AllocatorFactory(Protocol):
     ) -> OnlineAllocatorLike: ...
 
 
-def accepts_expected_load(factory: AllocatorFactory) -> bool:
+def accepts(factory: AllocatorFactory, option: str) -> bool:
+    """Whether the allocator takes `option` (stand-ins in tests may not)."""
     try:
-        return "expected_load" in inspect.signature(factory).parameters
+        return option in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return False
 
@@ -60,8 +61,13 @@ class Kubemig(Policy):
         super().__init__(context)
         factory = factory or cast(AllocatorFactory, OnlineAllocator)
         options: dict[str, Any] = {}
-        if self.uses_expected_load and context.expected_load is not None and accepts_expected_load(factory):
+        if self.uses_expected_load and context.expected_load is not None and accepts(factory, "expected_load"):
             options["expected_load"] = context.expected_load
+            if context.mix and accepts(factory, "prior_mix"):
+                # the trace's mix is the workload's past, as FGD takes it
+                options["prior_mix"] = {
+                    (self.geo.shape(pid).name, count): share for (pid, count), share in context.mix.items()
+                }
         self.options = options
         self.gpu_ids = [self.spec.gpu_name(gpu) for gpu in range(self.spec.gpus)]
         self.index = {gpu_id: gpu for gpu, gpu_id in enumerate(self.gpu_ids)}
@@ -95,7 +101,13 @@ class Kubemig(Policy):
                 )
 
     def counters(self) -> dict[str, object]:
-        return {"allocator_reconfigurations": self.allocator.reconfigurations, "allocator_options": dict(self.options)}
+        options = dict(self.options)
+        if "prior_mix" in options:  # JSON keys: `7g.40gb`, `2x7g.40gb`
+            options["prior_mix"] = {
+                profile if count == 1 else f"{count}x{profile}": share
+                for (profile, count), share in options["prior_mix"].items()
+            }
+        return {"allocator_reconfigurations": self.allocator.reconfigurations, "allocator_options": options}
 
 
 class KubemigFit(Kubemig):
