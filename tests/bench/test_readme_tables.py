@@ -17,6 +17,9 @@ GROUPS = {
     "fill, reported seeds": [f"fill-{t}-{n}.json" for t in TRACES for n in (64, 256, 1024)],
     "fill, held-out seeds": [f"fill-heldout-{t}-{n}.json" for t in TRACES for n in (64, 256)],
     "fill, told a wrong load": sorted(p.name for p in RESULTS.glob("fill-told-*.json")),
+    "fill, the best online policy for whole-GPU pods": [
+        f"fill-online-{first}-{t}-64.json" for t in TRACES for first in (0, 1000)
+    ],
     "churn": ["churn-default-256.json", "churn-gpushare100-256.json"],
     "speed": ["speed.json", "speed-multigpu50.json"],
 }

@@ -66,7 +66,7 @@ fills in until the stream's own pods outweigh it. Tuned on `bench fill` seeds 10
 default / gpushare100 / multigpu50, mean allocated / capacity): without it 99.95 / 99.56 / 99.76 %;
 weighing 3 pods 99.97 / 99.61 / 99.79, 10 pods 99.97 / 99.76 / 99.79, 15 pods 99.96 / 99.78 /
 99.80, 30 pods 99.95 / 99.79 / 99.74 %. At N = 256 (seeds 100-119) 15 pods gave 100.00 / 99.99 /
-99.98 % (without: 100.00 / 99.99 / 99.98). A wrong past costs less than a right one gains: a
+99.98 % (without: 100.00 / 99.99 / 99.98). A wrong past costs about what a right one gains: a
 gpushare100 stream told the multigpu50 mix 99.27 % (-0.3 point), told the default mix 99.56 % (no
 change); a default stream told the gpushare100 mix 99.94 % (-0.02)."""
 
