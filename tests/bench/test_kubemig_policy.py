@@ -3,6 +3,7 @@ allocator (the real one runs in the random-stream tests of test_policies.py and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -102,6 +103,9 @@ def test_expected_load_reaches_only_an_allocator_that_takes_it() -> None:
     }
     assert KubemigFit(mixed, factory=MixAwareFake).allocator.prior_mix is None  # type: ignore[attr-defined]
     assert Kubemig(mixed, factory=LoadAwareFake).options == {"expected_load": 1.3}
+    # the real allocator takes both, and the result files hold them as text
+    options = Kubemig(mixed).counters()["allocator_options"]
+    assert json.loads(json.dumps(options)) == {"expected_load": 1.3, "prior_mix": {"3g.20gb": 0.25, "8x7g.40gb": 0.75}}
 
 
 class SilentFake(FakeAllocator):

@@ -70,7 +70,7 @@ class PodRequest:
     @property
     def label(self) -> str:
         """`3g.20gb`, or `2x7g.40gb` for a pod of two instances."""
-        return _kind_label(self.profile, self.count)
+        return kind_label(self.profile, self.count)
 
     def renamed(self, name: str) -> PodRequest:
         return PodRequest(name, self.profile_id, self.profile, self.count, self.slices)
@@ -236,7 +236,8 @@ _RULES = {
 }
 
 
-def _kind_label(profile: str, count: int) -> str:
+def kind_label(profile: str, count: int) -> str:
+    """`7g.40gb` for one instance, `2x7g.40gb` for two on one node."""
     return profile if count == 1 else f"{count}x{profile}"
 
 

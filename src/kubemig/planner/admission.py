@@ -231,10 +231,11 @@ class AdmissionPlan:
 
 def _planned(share: float, seen: float, remaining: float, whole: bool) -> float:
     """The count of a kind still to come to plan for, given its share of the `seen` pods so far (with
-    the past mix's pods, when given) and the pods still to come. Its deviation has two parts: arrivals are random (about Poisson: the
-    mean n = share x remaining), and the share itself is estimated from `seen` pods (binomial), which
-    early in a stream dominates: then partial kinds are planned near zero and whole-GPU kinds high,
-    so the first pods do not fill GPUs on a guess about a mix not yet known."""
+    the past mix's pods, when given) and the pods still to come. Its deviation has two parts:
+    arrivals are random (about Poisson: the mean n = share x remaining), and the share itself is
+    estimated from `seen` pods (binomial), which early in a stream dominates: then partial kinds are
+    planned near zero and whole-GPU kinds high, so the first pods do not fill GPUs on a guess about a
+    mix not yet known."""
     expected = share * remaining
     variance = expected + remaining * remaining * share * (1.0 - share) / max(seen, 1.0)
     deviations = WHOLE_SD if whole else PARTIAL_SD

@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 from kubemig.bench.cluster import ClusterView, Decision, InvalidDecisionError
 from kubemig.bench.policies.base import Policy, PolicyContext
-from kubemig.bench.trace import PodRequest
+from kubemig.bench.trace import PodRequest, kind_label
 from kubemig.geometry import Instance, Layout
 from kubemig.planner import OnlineAllocator
 
@@ -102,11 +102,8 @@ class Kubemig(Policy):
 
     def counters(self) -> dict[str, object]:
         options = dict(self.options)
-        if "prior_mix" in options:  # JSON keys: `7g.40gb`, `2x7g.40gb`
-            options["prior_mix"] = {
-                profile if count == 1 else f"{count}x{profile}": share
-                for (profile, count), share in options["prior_mix"].items()
-            }
+        if "prior_mix" in options:  # JSON keys are text
+            options["prior_mix"] = {kind_label(*kind): share for kind, share in options["prior_mix"].items()}
         return {"allocator_reconfigurations": self.allocator.reconfigurations, "allocator_options": options}
 
 
