@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubemig.geometry import Layout, geometry_for
+from kubemig.geometry import geometry_for
 from kubemig.nvml import open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.apply import ApplyRequest, apply

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 from kubemig.catalog import driver_branch
-from kubemig.nvml import GpuInfo, GpuInstanceInfo, MigDeviceInfo, Nvml, NvmlError
+from kubemig.nvml import GpuInfo, GpuInstanceInfo, MigDeviceInfo, Nvml
 from kubemig.smi.generation import Generation, generation
 from kubemig.smi.rows import (
     CiProfileRow,
