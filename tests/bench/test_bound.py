@@ -91,7 +91,7 @@ def test_bound_cache_agrees_with_the_solver() -> None:
 
 
 SPEC = ClusterSpec(A100, 8, gpus_per_node=4)
-NAMES = policy_names(None)
+NAMES = [*policy_names(None), "whole-gpu-dp"]  # and the yardstick run only when named
 
 
 @given(st.lists(st.sampled_from(KINDS_A100 + [("7g.40gb", 4)]), min_size=1, max_size=40))
