@@ -89,12 +89,11 @@ class WholeGpuDp:
         return table
 
     def _solve(self) -> npt.NDArray[np.float64]:
-        values = np.zeros((self.budget + 1, len(self.states)))
-        ended = np.zeros(len(self.states))
+        values = np.zeros((self.budget + 1, len(self.states)))  # row 0: the stream has ended
         for b in range(1, self.budget + 1):
             expected = np.zeros(len(self.states))
             for kind in self.kinds:
-                rest = values[b - kind.slices] if b > kind.slices else ended
+                rest = values[max(b - kind.slices, 0)]
                 best = rest
                 if kind.gpus:
                     table = self._next[kind.gpus]
@@ -118,13 +117,12 @@ class WholeGpuDp:
         """For a pod of `kind` arriving with `budget` slices still to be asked (this pod's included)
         and nodes with `free` GPUs free: the free count of the node to take (the fullest of the best),
         or None to decline."""
-        after = budget - kind.slices
-        state = self.index[tuple(sorted(free))]
         if not kind.gpus:
             return None
         if kind.gpus not in self._next:  # a kind the mix did not have
             self._next[kind.gpus] = self._transitions(kind.gpus, self.most)
-        rest = self.values[min(after, self.budget)] if after > 0 else np.zeros(len(self.states))
+        state = self.index[tuple(sorted(free))]
+        rest = self.values[min(max(budget - kind.slices, 0), self.budget)]
         best, choice = float(rest[state]), None
         for f, nxt in enumerate(self._next[kind.gpus][state]):
             # strictly better only: an even choice keeps the GPUs; the fewest free wins among equals
