@@ -11,7 +11,8 @@ from kubemig.bench.churn import Job, busy_window, poisson_workload, run_churn, s
 from kubemig.bench.cluster import ClusterSpec
 from kubemig.bench.policies import PolicyContext, make_policy
 from kubemig.bench.run import Session
-from kubemig.bench.speed import run_speed, snapshot_data
+from kubemig.bench.snapshot import snapshot_data
+from kubemig.bench.speed import run_speed
 from kubemig.bench.trace import Mapping, TraceError, map_trace, read_trace
 from kubemig.cli import cli
 from tests.bench.helpers import A100, pod

@@ -16,15 +16,15 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from kubemig import __version__
-from kubemig.bench.cluster import Cluster, ClusterSpec
+from kubemig.bench.cluster import ClusterSpec
 from kubemig.bench.fill import DEMAND_FACTOR, sample_stream
 from kubemig.bench.run import Session, build_policy, static_fill_score
-from kubemig.bench.trace import MappedTrace, PodRequest
+from kubemig.bench.snapshot import fill_cluster, snapshot_data
+from kubemig.bench.trace import MappedTrace
 from kubemig.planner import ExactPlanner, OnlinePlanner, Planner, Snapshot
 
 
@@ -50,24 +50,6 @@ def online_speed(mapped: MappedTrace, spec: ClusterSpec, name: str, seed: int = 
     }
 
 
-def snapshot_data(cluster: Cluster, pending: Sequence[PodRequest]) -> dict[str, Any]:
-    """The planner's snapshot document for this cluster and these pending pods."""
-    spec = cluster.spec
-    nodes = []
-    for node in range(spec.nodes):
-        gpus = []
-        for gpu in spec.node_gpus(node):
-            busy = cluster.busy(gpu)
-            instances = [
-                {"profile": i.name, "start": i.start, **({"in_use": True, "pod": busy[i]} if i in busy else {})}
-                for i in cluster.layout(gpu).instances
-            ]
-            gpus.append({"index": gpu - spec.node_gpus(node).start, "model": spec.geo.model.key, "instances": instances})
-        nodes.append({"name": spec.node_name(node), "gpus": gpus})
-    requests = [{"pod": p.name, "profile": p.profile, "count": p.count} for p in pending]
-    return {"version": 1, "nodes": nodes, "requests": requests}
-
-
 def exact_speed(
     mapped: MappedTrace,
     spec: ClusterSpec,
@@ -78,16 +60,11 @@ def exact_speed(
     time_limit_s: float = 60.0,
     seed: int = 0,
 ) -> list[dict[str, object]]:
-    stream = sample_stream(mapped, spec, seed, factor=DEMAND_FACTOR + 1.0)
-    session = Session.start(build_policy("kubemig-fit", spec, mapped.mix(), stream, seed, None))
-    position = 0
-    while position < len(stream) and session.cluster.allocated_slices < fill_ratio * spec.capacity_slices:
-        session.offer(stream[position])
-        position += 1
+    filled = fill_cluster(mapped, spec, fill_ratio, seed, pods_after=batch * batches)
+    session = filled.session
     rows: list[dict[str, object]] = []
     for number in range(batches):
-        pending = stream[position : position + batch]
-        position += batch
+        pending = filled.take(batch)
         snapshot = Snapshot.model_validate(snapshot_data(session.cluster, pending))
         snapshot.check("<bench speed>")
         solvers: tuple[tuple[str, Planner], ...] = (("exact", ExactPlanner(time_limit_s)), ("online", OnlinePlanner()))

@@ -1,4 +1,4 @@
-"""`kubemig bench fill|churn|speed`: the cluster benchmark on the command line (kubemig.bench)."""
+"""`kubemig bench fill|churn|speed|snapshot`: the cluster benchmark on the command line (kubemig.bench)."""
 
 from __future__ import annotations
 
@@ -22,17 +22,13 @@ DEFAULT_GPU = "A100-SXM4-40GB"
 
 
 @dataclass(frozen=True)
-class Common:
-    """The options every benchmark takes: where the pods come from, on what GPUs, where results go."""
+class Workload:
+    """Where the pods come from and on what GPUs: the options every benchmark takes."""
 
     trace: str
     gpu: str
     driver: str
     mapping: str
-    policies: str | None
-    json_out: Path | None
-    plot_out: Path | None
-    print_json: bool
 
     def geometry(self) -> GpuGeometry:
         return geometry_for(self.gpu, self.driver)
@@ -41,6 +37,16 @@ class Common:
         from kubemig.bench.trace import Mapping, map_trace, read_trace
 
         return map_trace(read_trace(self.trace), self.geometry(), Mapping(self.mapping))
+
+
+@dataclass(frozen=True)
+class Common(Workload):
+    """A benchmark's options: its workload, which policies run, where the results go."""
+
+    policies: str | None
+    json_out: Path | None
+    plot_out: Path | None
+    print_json: bool
 
     def policy_names(self, default: str | None = None) -> list[str]:
         from kubemig.bench.policies import policy_names
@@ -67,7 +73,7 @@ class Common:
                 out.print(f"wrote {path}")
 
 
-_COMMON_OPTIONS = [
+_WORKLOAD_OPTIONS = [
     click.option(
         "--trace",
         default="default",
@@ -84,6 +90,8 @@ _COMMON_OPTIONS = [
         show_default=True,
         help="How a pod's GPU share becomes a MIG profile: smallest covering, or nearest.",
     ),
+]
+_OUTPUT_OPTIONS = [
     click.option("--policies", metavar="LIST", help="Comma list of policies (default: all)."),
     click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here."),
     click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG plot here."),
@@ -91,18 +99,24 @@ _COMMON_OPTIONS = [
 ]
 
 
-def common_options(func: F) -> F:
-    """Add the common options; the command receives them as one `Common` first argument."""
+def _with_options(kind: type[Workload], options: list[Callable[[Any], Any]]) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(**kwargs: Any) -> Any:
+            return func(kind(**{f.name: kwargs.pop(f.name) for f in fields(kind)}), **kwargs)
 
-    @functools.wraps(func)
-    def wrapper(**kwargs: Any) -> Any:
-        common = Common(**{f.name: kwargs.pop(f.name) for f in fields(Common)})
-        return func(common, **kwargs)
+        command: Any = wrapper
+        for option in reversed(options):
+            command = option(command)
+        return cast(F, command)
 
-    command: Any = wrapper
-    for option in reversed(_COMMON_OPTIONS):
-        command = option(command)
-    return cast(F, command)
+    return decorate
+
+
+common_options = _with_options(Common, _WORKLOAD_OPTIONS + _OUTPUT_OPTIONS)
+"""Add the common options; the command receives them as one `Common` first argument."""
+workload_options = _with_options(Workload, _WORKLOAD_OPTIONS)
+"""Add the workload's options only; the command receives them as one `Workload` first argument."""
 
 
 @click.group()
@@ -197,6 +211,35 @@ def speed_command(
         time_limit_s=time_limit_s,
     )
     common.emit(report, speed_table(report), speed_plot)
+
+
+@bench.command("snapshot")
+@workload_options
+@click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
+@click.option(
+    "--fill",
+    "fill_ratio",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.75,
+    show_default=True,
+    help="Share of the compute slices in use before the pods that wait.",
+)
+@click.option("--pending", type=click.IntRange(min=0), default=100, show_default=True, help="Pods waiting.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the resampled pods.")
+@click.option("-o", "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def snapshot_command(workload: Workload, gpus: int, fill_ratio: float, pending: int, seed: int, output_format: str) -> None:
+    """A simulated cluster of trace pods and the pods that wait, as a snapshot for `kubemig plan`."""
+    from kubemig.bench.cluster import ClusterSpec
+    from kubemig.bench.snapshot import cluster_snapshot
+    from kubemig.cli.snapshot_commands import part_yaml
+
+    document = cluster_snapshot(
+        workload.mapped(), ClusterSpec(workload.geometry(), gpus), fill_ratio=fill_ratio, pending=pending, seed=seed
+    )
+    if output_format == "json":
+        echo_json(document)
+    else:
+        click.echo(part_yaml(document), nl=False)
 
 
 @bench.command("summarize")
