@@ -54,6 +54,12 @@ def fill_cluster(
     while position < len(stream) and session.cluster.allocated_slices < fill_ratio * spec.capacity_slices:
         session.offer(stream[position])
         position += 1
+    reached = session.cluster.allocated_slices / spec.capacity_slices
+    if reached < fill_ratio:
+        raise KubemigError(
+            f"the trace's pods filled only {reached:.1%} of the compute slices before the stream ended "
+            f"(asked: {fill_ratio:.1%}): ask for a lower fill"
+        )
     return FilledCluster(session, stream, position)
 
 
