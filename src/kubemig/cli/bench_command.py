@@ -91,7 +91,7 @@ _WORKLOAD_OPTIONS = [
         help="How a pod's GPU share becomes a MIG profile: smallest covering, or nearest.",
     ),
 ]
-_OUTPUT_OPTIONS = [
+_RUN_OPTIONS = [  # which policies run, where their results go
     click.option("--policies", metavar="LIST", help="Comma list of policies (default: all)."),
     click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here."),
     click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG plot here."),
@@ -113,7 +113,7 @@ def _with_options(kind: type[Workload], options: list[Callable[[Any], Any]]) -> 
     return decorate
 
 
-common_options = _with_options(Common, _WORKLOAD_OPTIONS + _OUTPUT_OPTIONS)
+common_options = _with_options(Common, _WORKLOAD_OPTIONS + _RUN_OPTIONS)
 """Add the common options; the command receives them as one `Common` first argument."""
 workload_options = _with_options(Workload, _WORKLOAD_OPTIONS)
 """Add the workload's options only; the command receives them as one `Workload` first argument."""
