@@ -18,6 +18,7 @@ from kubemig.bench.bound import demand_of, solve_bound
 from kubemig.bench.cluster import ClusterSpec
 from kubemig.bench.policies import PolicyContext, make_policy, policy_names
 from kubemig.bench.policies.fixed import FixedLayoutPolicy
+from kubemig.bench.policies.whole_gpu_dp import WholeGpuDpPolicy
 from kubemig.bench.run import fill_in_order
 from kubemig.bench.trace import PodRequest
 from kubemig.bench.whole_gpu_dp import PodKind, WholeGpuDp, WholeGpuDpError, budget_levels
@@ -170,3 +171,13 @@ def test_fill_runs_it_beside_the_others_and_reports_its_expectation(tmp_path: Pa
         assert 0 < row["counters"]["expected_allocated_ratio"] <= 1
     expected = 100 * rows[0]["counters"]["expected_allocated_ratio"]
     assert f"expected {expected:.2f}% of capacity" in result.output
+
+
+def test_one_solve_serves_every_stream_of_a_run() -> None:
+    spec, mix = ClusterSpec(A100, 8, gpus_per_node=4), {(0, 1): 0.7, (0, 2): 0.3}
+    first, second = (make_policy("whole-gpu-dp", PolicyContext(spec, mix, (), seed, None, 1.3)) for seed in (0, 1))
+    assert isinstance(first, WholeGpuDpPolicy) and isinstance(second, WholeGpuDpPolicy)
+    assert first.dp is second.dp
+    other = make_policy("whole-gpu-dp", PolicyContext(spec, mix, (), 0, None, 1.5))
+    assert isinstance(other, WholeGpuDpPolicy) and other.dp is not first.dp
+    assert other.dp.budget > first.dp.budget

@@ -11,12 +11,21 @@ total, and it is solved for a few nodes only, so `bench fill` runs it only when 
 
 from __future__ import annotations
 
+import functools
+
 from kubemig.bench.cluster import ClusterView, Decision
 from kubemig.bench.policies.base import Policy, PolicyContext
 from kubemig.bench.profiles import full_shape
 from kubemig.bench.trace import PodRequest
 from kubemig.bench.whole_gpu_dp import PodKind, WholeGpuDp, WholeGpuDpError, budget_levels, pod_kinds
 from kubemig.geometry import Layout
+
+
+@functools.lru_cache(maxsize=2)
+def solved(node_sizes: tuple[int, ...], kinds: tuple[PodKind, ...], budget: int) -> WholeGpuDp:
+    """One solve serves every seed of a run: the values depend on the nodes, the mix and the budget,
+    not on the stream drawn (at most 160 MB each, so two are kept)."""
+    return WholeGpuDp(node_sizes, kinds, budget)
 
 
 class WholeGpuDpPolicy(Policy):
@@ -37,8 +46,8 @@ class WholeGpuDpPolicy(Policy):
         slices_of = {shape.id: shape.compute_slices for shape in self.geo.shapes}
         self.kinds = pod_kinds(context.mix, slices_of, self.whole.compute_slices)
         self.budget = budget_levels(context.expected_load * self.spec.capacity_slices)
-        sizes = [len(self.spec.node_gpus(node)) for node in range(self.spec.nodes)]
-        self.dp = WholeGpuDp(sizes, list(self.kinds.values()), self.budget)
+        sizes = tuple(len(self.spec.node_gpus(node)) for node in range(self.spec.nodes))
+        self.dp = solved(sizes, tuple(self.kinds.values()), self.budget)
 
     def setup(self, cluster: ClusterView) -> dict[int, Layout]:
         layout = Layout.of([self.whole.at(0)])
