@@ -36,6 +36,9 @@ if [ "$what" = online ] || [ "$what" = all ]; then
         --policies static-best,kubemig,whole-gpu-dp --json "$OUT/fill-online-$first-$trace-64.json"
     done
   done
+  # and 1,000 fresh seeds where ten seeds miss 99 %: how often does a draw of ten do that?
+  nice $KUBEMIG bench fill --trace multigpu50 --gpus 64 --seeds 1000 --first-seed 2000 \
+    --policies static-best,kubemig,whole-gpu-dp --json "$OUT/fill-online-2000-multigpu50-64.json"
 fi
 # kubemig told a wrong load (the stream always asks 130 %)
 if [ "$what" = sensitivity ] || [ "$what" = all ]; then

@@ -20,6 +20,7 @@ GROUPS = {
     "fill, the best online policy for whole-GPU pods": [
         f"fill-online-{first}-{t}-64.json" for t in TRACES for first in (0, 1000)
     ],
+    "fill, 1,000 fresh seeds": ["fill-online-2000-multigpu50-64.json"],
     "churn": ["churn-default-256.json", "churn-gpushare100-256.json"],
     "speed": ["speed.json", "speed-multigpu50.json"],
 }
