@@ -58,6 +58,9 @@ def test_fill_in_process(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.json"
     bogus.write_text("[1, 2]")
     assert "not a `kubemig bench` result" in str(CliRunner().invoke(cli, ["bench", "summarize", str(bogus)]).exception)
+    bogus.write_text("version: 1\n")
+    unread = str(CliRunner().invoke(cli, ["bench", "summarize", str(bogus)]).exception)
+    assert unread.startswith(f"cannot read {bogus} as a bench result (") and unread.endswith("wrote with --json")
 
 
 def test_fill_rejects_an_unknown_policy_and_a_missing_trace(tmp_path: Path) -> None:
