@@ -64,7 +64,8 @@ def test_a_stream_too_short_for_the_pods_asked_is_one_line(mapped: MappedTrace) 
 
 def test_a_fill_the_pods_cannot_reach_is_one_line(tmp_path: Path) -> None:
     only_4g = tmp_path / "only-4g.csv"  # one 4g.20gb per GPU: 4 of 7 slices at most
-    only_4g.write_text("name,cpu_milli,memory_mib,num_gpu,gpu_milli\n" + "".join(f"q{i},1,1,1,550\n" for i in range(4)))
+    header = "name,cpu_milli,memory_mib,num_gpu,gpu_milli\n"
+    only_4g.write_text(header + "".join(f"q{i},1,1,1,550\n" for i in range(4)))
     mapped = map_trace(read_trace(str(only_4g)), A100)
     assert fill_cluster(mapped, ClusterSpec(A100, 8), 0.5).session.cluster.allocated_slices == 28
     with pytest.raises(KubemigError, match=r"filled only 57\.1% of the compute slices .*\(asked: 60\.0%\): ask for a lower"):

@@ -256,7 +256,9 @@ def summarize_command(files: tuple[Path, ...]) -> None:
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise KubemigError(f"cannot read {path} as a bench result ({exc}): give the JSON a `kubemig bench` run wrote with --json") from None
+            raise KubemigError(
+                f"cannot read {path} as a bench result ({exc}): give the JSON a `kubemig bench` run wrote with --json"
+            ) from None
         if not isinstance(report, dict) or "config" not in report or "results" not in report:
             raise KubemigError(f"{path} is not a `kubemig bench` result (no config/results): give fill, churn or speed JSON")
         reports.append(report)
