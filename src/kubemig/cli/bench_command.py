@@ -231,15 +231,12 @@ def snapshot_command(workload: Workload, gpus: int, fill_ratio: float, pending: 
     """A simulated cluster of trace pods and the pods that wait, as a snapshot for `kubemig plan`."""
     from kubemig.bench.cluster import ClusterSpec
     from kubemig.bench.snapshot import cluster_snapshot
-    from kubemig.cli.snapshot_commands import part_yaml
+    from kubemig.cli.snapshot_commands import print_part
 
     document = cluster_snapshot(
         workload.mapped(), ClusterSpec(workload.geometry(), gpus), fill_ratio=fill_ratio, pending=pending, seed=seed
     )
-    if output_format == "json":
-        echo_json(document)
-    else:
-        click.echo(part_yaml(document), nl=False)
+    print_part(document, (), output_format)
 
 
 @bench.command("summarize")

@@ -29,7 +29,7 @@ from kubemig.planner import Snapshot
 def snapshot_command(node_name: str | None, output_format: str) -> None:
     """This node's MIG GPUs and instances as a cluster snapshot part for `kubemig plan --snapshot`."""
     part = node_part(read_node(nvml_from_context()), node_name or socket.gethostname())
-    _print_part(snapshot_document(part.wire), part.notes, output_format)
+    print_part(snapshot_document(part.wire), part.notes, output_format)
 
 
 @click.command("pending")
@@ -40,10 +40,10 @@ def pending_command(kubeconfig: str | None, output_format: str) -> None:
     found = read_pending(kubeconfig)
     document: dict[str, object] = {"version": 1, "nodes": [], "requests": found.requests}
     Snapshot.model_validate(document)  # the shape plan reads (profiles are checked against the nodes there)
-    _print_part(document, found.notes, output_format)
+    print_part(document, found.notes, output_format)
 
 
-def _print_part(document: dict[str, object], notes: Sequence[str], output_format: str) -> None:
+def print_part(document: dict[str, object], notes: Sequence[str], output_format: str) -> None:
     """A snapshot part on standard output, what was left out of it on standard error."""
     for note in notes:
         click.echo(f"note: {note}", err=True)
