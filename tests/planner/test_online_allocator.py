@@ -328,3 +328,31 @@ def test_a_small_pod_beside_instances_in_use_is_charged_the_rest_of_its_completi
     assert moves is None or all(pattern != three for pattern, _ in moves[key])
     four = plan.decide(("4g.20gb", 1), kinds, books, {key: {Layout(): 3, whole: 4, three: 1}})
     assert four is not None and (three, Instance(0, 4, 5, "4g.20gb")) in four[key]
+
+
+def test_a_pod_the_plan_would_take_only_in_part_is_taken_only_when_taking_it_whole_pays() -> None:
+    # Past a third of a 1,792-slice stream (seed 7 of `bench fill`, default trace, 256 GPUs): whole-GPU
+    # pods will fill every empty GPU, and 1g.5gb pods are rare. A 2g.10gb on an empty GPU completed by
+    # a 4g.20gb and a 1g.5gb beats a whole-GPU pod there by its certainty bonus, but only for the
+    # half of a 1g.5gb planned to come: the program takes the pod in part (half of it, once rounded
+    # up to accepted). Taken whole, its GPU is worth less than the whole-GPU pod it displaces.
+    geo = geometry_for("A100-SXM4-40GB")
+    key = geometry_key(geo)
+    seen = {"7g.40gb": 88, "4g.20gb": 22, "1g.5gb": 5, "3g.20gb": 10, "2g.10gb": 3}
+    kinds = {(name, 1): {key: resolve_profile(geo, name)} for name in seen}
+
+    def offer(load: float) -> object:
+        plan = AdmissionPlan(capacity_slices=256 * 7, expected_load=load)
+        for name, count in seen.items():
+            for _ in range(count):
+                plan.observe((name, 1), kinds[(name, 1)][key].compute_slices)
+        patterns = {
+            Layout(): 158,
+            Layout.of([Instance(0, 8, 0, "7g.40gb")]): 88,
+            Layout.of([Instance(0, 4, 5, "4g.20gb"), Instance(4, 4, 9, "3g.20gb")]): 10,
+        }
+        return plan.decide(("2g.10gb", 1), kinds, {key: PatternBook(geo)}, {key: patterns})
+
+    assert offer(1.3) is None
+    # with a much longer stream ahead, 1g.5gb pods to complete the GPU are sure to come: taken whole
+    assert offer(3.0) is not None

@@ -9,7 +9,8 @@ instances may be completed by any maximal layout, the demand still to come is th
 (weighed with the workload's past mix, when given: `PRIOR_PODS`) scaled to what remains
 (cautiously: `PARTIAL_SD`, `WHOLE_SD`), and the pod at hand is one more
 (certain) item, preferred at equal value. The pod is accepted when the program takes it, and it goes
-where the program put it. The program has one column per (pattern, completion), not per GPU, so it
+where the program put it. A pod taken only in part (its partners are planned in fractions) is taken
+when taking it whole is worth at least as much as leaving it. The program has one column per (pattern, completion), not per GPU, so it
 stays small (tens of patterns) whatever the cluster size.
 
 One exception to that preference: a pod that would open an empty GPU whose completion needs a kind
@@ -190,12 +191,20 @@ class AdmissionPlan:
                     lp.row({j: 1.0, column: -1.0}, 0.0)
         if not now:
             return None
+        pod_row = len(lp.rows)
         lp.row(now, 1.0)
         for cell in capacity.values():
             lp.row(cell, 0.0)
         x = lp.solve()
-        if x is None or sum(x[j] for j in now) < 0.5:
+        if x is None:
             return None
+        taken = sum(x[j] for j in now)
+        if taken < 1e-6:
+            return None
+        if taken < 1.0 - 1e-6:
+            x = _whole_or_nothing(lp, pod_row)
+            if x is None:
+                return None
         wanted = {key: shape.id for key, shape in resolved[demand].items()}
         # where the program put the pod itself, not where it keeps room for others of its kind
         chosen = {column for j, column in within.items() if x[j] > 1e-7}
@@ -227,6 +236,21 @@ class AdmissionPlan:
             )
             self._cache[cache_key] = found
         return found
+
+
+def _whole_or_nothing(lp: "_Program", pod_row: int) -> np.ndarray | None:
+    """The program with the pod taken whole, when that is worth at least as much as without it."""
+    now = lp.rows[pod_row][0]
+    lp.row({j: -c for j, c in now.items()}, -1.0)
+    taken = lp.solve()
+    lp.rows.pop()
+    lp.rows[pod_row] = (now, 0.0)
+    without = lp.solve()
+    if taken is None:
+        return None
+    if without is not None and lp.objective(taken) < lp.objective(without) - 1e-9:
+        return None
+    return taken
 
 
 def _planned(share: float, seen: float, remaining: float, whole: bool) -> float:
@@ -288,6 +312,9 @@ class _Program:
 
     def row(self, coefs: dict[int, float], bound: float) -> None:
         self.rows.append((coefs, bound))
+
+    def objective(self, x: np.ndarray) -> float:
+        return float(np.dot(self.value, x))
 
     def solve(self) -> np.ndarray | None:
         n = len(self.value)
