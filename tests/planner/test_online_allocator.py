@@ -334,8 +334,8 @@ def test_a_pod_the_plan_would_take_only_in_part_is_taken_only_when_taking_it_who
     # Past a third of a 1,792-slice stream (seed 7 of `bench fill`, default trace, 256 GPUs): whole-GPU
     # pods will fill every empty GPU, and 1g.5gb pods are rare. A 2g.10gb on an empty GPU completed by
     # a 4g.20gb and a 1g.5gb beats a whole-GPU pod there by its certainty bonus, but only for the
-    # half of a 1g.5gb planned to come: the program takes the pod in part (half of it, once rounded
-    # up to accepted). Taken whole, its GPU is worth less than the whole-GPU pod it displaces.
+    # half of a 1g.5gb planned to come: the program takes about half of the pod, which rounding would
+    # accept. Taken whole, its GPU is worth less than the whole-GPU pod it displaces.
     geo = geometry_for("A100-SXM4-40GB")
     key = geometry_key(geo)
     seen = {"7g.40gb": 88, "4g.20gb": 22, "1g.5gb": 5, "3g.20gb": 10, "2g.10gb": 3}

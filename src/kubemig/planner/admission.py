@@ -9,9 +9,10 @@ instances may be completed by any maximal layout, the demand still to come is th
 (weighed with the workload's past mix, when given: `PRIOR_PODS`) scaled to what remains
 (cautiously: `PARTIAL_SD`, `WHOLE_SD`), and the pod at hand is one more
 (certain) item, preferred at equal value. The pod is accepted when the program takes it, and it goes
-where the program put it. A pod taken only in part (its partners are planned in fractions) is taken
-when taking it whole is worth at least as much as leaving it. The program has one column per (pattern, completion), not per GPU, so it
-stays small (tens of patterns) whatever the cluster size.
+where the program put it. A pod the program takes only in part (its partners are planned in
+fractions) is accepted when taking it whole is worth at least as much as leaving it. The program has
+one column per (pattern, completion), not per GPU, so it stays small (tens of patterns) whatever the
+cluster size.
 
 One exception to that preference: a pod that would open an empty GPU whose completion needs a kind
 scarcer than its own (a 4g.20gb waiting for a 3g.20gb when 4g pods are the more plentiful) is worth
@@ -238,19 +239,20 @@ class AdmissionPlan:
         return found
 
 
-def _whole_or_nothing(lp: "_Program", pod_row: int) -> np.ndarray | None:
-    """The program with the pod taken whole, when that is worth at least as much as without it."""
-    now = lp.rows[pod_row][0]
+def _whole_or_nothing(lp: _Program, pod_row: int) -> np.ndarray | None:
+    """The solution with the pod taken whole, when it is worth at least as much as the best without
+    the pod; else None. The program's rounding would accept any pod taken at least half, though the
+    rest of its GPU is then valued for partners of which only a fraction is planned."""
+    now, bound = lp.rows[pod_row]
     lp.row({j: -c for j, c in now.items()}, -1.0)
-    taken = lp.solve()
+    whole = lp.solve()
     lp.rows.pop()
     lp.rows[pod_row] = (now, 0.0)
     without = lp.solve()
-    if taken is None:
+    lp.rows[pod_row] = (now, bound)
+    if whole is None or (without is not None and lp.objective(whole) < lp.objective(without) - 1e-9):
         return None
-    if without is not None and lp.objective(taken) < lp.objective(without) - 1e-9:
-        return None
-    return taken
+    return whole
 
 
 def _planned(share: float, seen: float, remaining: float, whole: bool) -> float:
