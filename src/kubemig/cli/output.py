@@ -16,3 +16,8 @@ def console() -> Console:
 
 def echo_json(value: object) -> None:
     click.echo(json.dumps(value, indent=2))
+
+
+def count(n: int, thing: str) -> str:
+    """`1 GPU`, `3 GPUs`: a count and its noun, which takes an s unless there is one."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"

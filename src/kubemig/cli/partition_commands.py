@@ -12,7 +12,7 @@ from rich.table import Table
 
 from kubemig.catalog import all_models
 from kubemig.cli.nvml_context import nvml_from_context
-from kubemig.cli.output import console, echo_json
+from kubemig.cli.output import console, count, echo_json
 from kubemig.geometry import GpuGeometry
 from kubemig.nvml import Nvml
 from kubemig.partition.apply import KILL_ENV, ApplyRequest, apply, blocked_message
@@ -89,7 +89,7 @@ def show_plan(plan: NodePlan) -> None:
     busy_gpus = [g.index for g in plan.gpus if g.ops and g.snapshot.busy]
     fails = f", and fail on GPU {index_ranges(busy_gpus)}, whose busy instances it cannot destroy" if busy_gpus else ""
     click.echo(
-        f"{ops} NVML operations, {kept} instances kept"
+        f"{count(ops, 'NVML operation')}, {count(kept, 'instance')} kept"
         + (f" (destroying everything and recreating, as mig-parted does, would take {naive}{fails})" if ops else "; nothing to change")
     )
 
@@ -153,7 +153,7 @@ def apply_command(
             # a script that dry-runs first must learn that the real apply would refuse
             raise ApplyError("the apply would refuse: " + blocked_message(outcome.plan.target.config, outcome.plan.blockers))
     elif outcome.operations:
-        click.echo(f"MIG configuration {outcome.plan.target.config!r} applied: {outcome.operations} NVML operations")
+        click.echo(f"MIG configuration {outcome.plan.target.config!r} applied: {count(outcome.operations, 'NVML operation')}")
     else:
         click.echo(f"MIG configuration {outcome.plan.target.config!r} already applied")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from kubemig.cli.output import console, echo_json
+from kubemig.cli.output import console, count, echo_json
 from kubemig.errors import KubemigError
 from kubemig.geometry import GpuGeometry, Instance, Layout, render_slots, slot_width
 from kubemig.partition.export import layouts_config
@@ -115,8 +115,8 @@ def print_plan(path: str, snapshot: Snapshot, result: Plan) -> None:
     out = console()
     gpus = sum(len(node.gpus) for node in snapshot.nodes)
     out.print(
-        f"plan for {path}: {_count(len(snapshot.nodes), 'node')}, {_count(gpus, 'GPU')}, "
-        f"{_count(len(snapshot.requests), 'pending pod')}; "
+        f"plan for {path}: {count(len(snapshot.nodes), 'node')}, {count(gpus, 'GPU')}, "
+        f"{count(len(snapshot.requests), 'pending pod')}; "
         f"solver {result.status}",
         markup=False,
     )
@@ -152,20 +152,16 @@ def print_plan(path: str, snapshot: Snapshot, result: Plan) -> None:
             )
     out.print(table)
     changed = [p for p in result.gpus.values() if p.changes]
-    out.print(f"{len(changed)} of {_count(len(result.gpus), 'GPU')} change", markup=False)
+    out.print(f"{len(changed)} of {count(len(result.gpus), 'GPU')} change", markup=False)
     for gpu_plan in changed:
         _print_change(gpu_plan)
     o = result.objective
     out.print(
         f"objective: {o.scheduled_slices} compute slices scheduled, priority {o.priority}, "
-        f"{o.free_destroyed} free instances destroyed, {o.gpus_touched} GPUs touched; "
+        f"{count(o.free_destroyed, 'free instance')} destroyed, {count(o.gpus_touched, 'GPU')} touched; "
         f"unscheduled: {', '.join(result.unscheduled) or 'none'}",
         markup=False,
     )
-
-
-def _count(n: int, thing: str) -> str:
-    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def _print_change(gpu_plan: GpuPlan) -> None:
