@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from kubemig import __version__
 from kubemig.bench.bound import BoundCache
@@ -56,7 +57,7 @@ class Workload:
     info: dict[str, object]
 
 
-def offered_mean(arrivals: np.ndarray, durations: np.ndarray, slices: np.ndarray, window: tuple[float, float]) -> float:
+def offered_mean(arrivals: npt.NDArray[np.float64], durations: npt.NDArray[np.float64], slices: npt.NDArray[np.float64], window: tuple[float, float]) -> float:
     """Mean over `window` of the slices asked by the pods alive then, had none waited."""
     lo, hi = window
     begin = np.clip(arrivals, lo, hi)

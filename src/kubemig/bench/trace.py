@@ -88,14 +88,16 @@ class Trace:
 
 
 def _int(value: str | None, field: str, row: int, path: Path) -> int:
+    if not value:
+        return 0
     try:
-        return int(float(value)) if value not in (None, "") else 0
+        return int(float(value))
     except ValueError:
         raise TraceError(f"{path}: row {row}: {field} is {value!r}, not a number") from None
 
 
 def _optional_int(value: str | None) -> int | None:
-    if value in (None, ""):
+    if not value:
         return None
     try:
         return int(float(value))

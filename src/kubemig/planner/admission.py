@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linprog
 from scipy.sparse import csr_array
 
@@ -239,7 +240,7 @@ class AdmissionPlan:
         return found
 
 
-def _whole_or_nothing(lp: _Program, pod_row: int) -> np.ndarray | None:
+def _whole_or_nothing(lp: _Program, pod_row: int) -> npt.NDArray[np.float64] | None:
     """The solution with the pod taken whole, when it is worth at least as much as the best without
     the pod; else None. The program's rounding would accept any pod taken at least half, though the
     rest of its GPU is then valued for partners of which only a fraction is planned."""
@@ -315,10 +316,10 @@ class _Program:
     def row(self, coefs: dict[int, float], bound: float) -> None:
         self.rows.append((coefs, bound))
 
-    def objective(self, x: np.ndarray) -> float:
+    def objective(self, x: npt.NDArray[np.float64]) -> float:
         return float(np.dot(self.value, x))
 
-    def solve(self) -> np.ndarray | None:
+    def solve(self) -> npt.NDArray[np.float64] | None:
         n = len(self.value)
         rows: list[int] = []
         cols: list[int] = []

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
@@ -55,7 +56,7 @@ class _Model:
     def row(self, coefs: dict[int, float], lower: float, upper: float) -> None:
         self.rows.append((coefs, lower, upper))
 
-    def vector(self, coefs: dict[int, float]) -> np.ndarray:
+    def vector(self, coefs: dict[int, float]) -> npt.NDArray[np.float64]:
         out = np.zeros(len(self.lower))
         for j, v in coefs.items():
             out[j] = v
@@ -118,7 +119,7 @@ class ExactPlanner:
 
     def _solve(
         self, model: _Model, objective: dict[int, float], time_limit_s: float
-    ) -> tuple[np.ndarray | None, int, float | None]:
+    ) -> tuple[npt.NDArray[np.float64] | None, int, float | None]:
         n = len(model.lower)
         rows, cols, vals, lo, hi = [], [], [], [], []
         for r, (coefs, lower, upper) in enumerate(model.rows):
@@ -294,7 +295,7 @@ class _Builder:
         for row in [*use.values(), *node_use.values()]:
             m.row(row, -np.inf, 0)
 
-    def start_solution(self) -> np.ndarray:
+    def start_solution(self) -> npt.NDArray[np.float64]:
         """Nothing scheduled, nothing changed: feasible, used when the solver finds nothing in time."""
         x = np.zeros(len(self.model.lower))
         for cls, layout, j in self.x:
@@ -304,7 +305,7 @@ class _Builder:
 
     # -- reading a solution back -------------------------------------------------------------------
 
-    def decode(self, x: np.ndarray) -> tuple[dict[tuple[str, int], Layout], dict[str, list[Slot]]]:
+    def decode(self, x: npt.NDArray[np.float64]) -> tuple[dict[tuple[str, int], Layout], dict[str, list[Slot]]]:
         chosen: dict[tuple[str, int], Layout] = {}
         unassigned = {id(cls): iter(cls.gpus) for cls in self.classes}
         for cls, layout, j in self.x:
