@@ -45,7 +45,7 @@ def online_speed(mapped: MappedTrace, spec: ClusterSpec, name: str, seed: int = 
         "allocated_ratio": session.cluster.allocated_slices / spec.capacity_slices,
         "decision_ms_p50": float(np.percentile(ms, 50)),
         "decision_ms_p99": float(np.percentile(ms, 99)),
-        "decision_ms_max": float(ms.max()),
+        "decision_ms_max": float(np.max(ms)),
         "decision_ms_mean": float(ms.mean()),
     }
 
