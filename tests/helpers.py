@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+SCRIPTS = SRC.parent / "scripts"
 
 
 def kubemig_env(**extra: str) -> dict[str, str]:
@@ -26,3 +29,18 @@ def run_kubemig(*args: str, env: dict[str, str] | None = None, timeout: float = 
         timeout=timeout,
         check=False,
     )
+
+
+def load_file(path: Path) -> ModuleType:
+    """A Python file outside the package (`scripts/`, `bench/`) as a module named by its stem. It is
+    registered in `sys.modules` before it runs, as dataclasses defined in it look themselves up there."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_script(name: str) -> ModuleType:
+    return load_file(SCRIPTS / f"{name}.py")

@@ -3,28 +3,20 @@ allowed release (the script itself installs them and runs the suite; that needs 
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_lower_bounds", ROOT / "scripts" / "check_lower_bounds.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_declared_dependency_is_pinned_at_its_lower_bound() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = [*project["dependencies"], *project["optional-dependencies"]["test"]]
-    pins = _script().lowest_pins()
+    pins = load_script("check_lower_bounds").lowest_pins()
     names = {pin.split("==")[0] for pin in pins}
     for requirement in declared:
         name, _, version = requirement.partition(">=")
@@ -38,4 +30,4 @@ def test_a_dependency_without_a_lower_bound_is_refused(tmp_path: Path) -> None:
         '[project]\ndependencies = ["click>=8.2", "rich"]\n[project.optional-dependencies]\ntest = []\n'
     )
     with pytest.raises(SystemExit, match="'rich': give it a lower bound"):
-        _script().lowest_pins(pyproject)
+        load_script("check_lower_bounds").lowest_pins(pyproject)

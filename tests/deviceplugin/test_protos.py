@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 from importlib.metadata import version
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from google.protobuf import descriptor_pb2
 
 from kubemig.deviceplugin.api import pluginapi, pluginrpc, podresourcesapi
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 API_DIR = ROOT / "src" / "kubemig" / "deviceplugin" / "api"
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_protos", ROOT / "scripts" / "generate_protos.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("grpc_tools")
     out = tmp_path_factory.mktemp("api")
-    _script().generate(out)
+    load_script("generate_protos").generate(out)
     return out
 
 

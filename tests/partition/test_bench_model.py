@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 from kubemig.geometry import Layout, geometry_for, parse_layout_spec, validate
+from tests.helpers import load_file
 
 GEO = geometry_for("A100-SXM4-40GB")
 
 
 def _bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "bench" / "bench_partition.py"
-    spec = importlib.util.spec_from_file_location("bench_partition", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_partition"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(Path(__file__).resolve().parents[2] / "bench" / "bench_partition.py")
 
 
 def _layout(text: str) -> Layout:
