@@ -52,8 +52,8 @@ def main() -> int:
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = str(venv / "bin" / "python")
-        install = [python, "-m", "pip", "install", "-q", "--only-binary=:all:", "-c", str(constraints), "-e", ".[test]"]
-        subprocess.run(install, cwd=ROOT, check=True)
+        pip = [python, "-m", "pip", "install", "-q", "--only-binary=:all:"]
+        subprocess.run([*pip, "-c", str(constraints), "-e", ".[test]"], cwd=ROOT, check=True)
         return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=ROOT).returncode
 
 

@@ -57,7 +57,12 @@ class Workload:
     info: dict[str, object]
 
 
-def offered_mean(arrivals: npt.NDArray[np.float64], durations: npt.NDArray[np.float64], slices: npt.NDArray[np.float64], window: tuple[float, float]) -> float:
+def offered_mean(
+    arrivals: npt.NDArray[np.float64],
+    durations: npt.NDArray[np.float64],
+    slices: npt.NDArray[np.float64],
+    window: tuple[float, float],
+) -> float:
     """Mean over `window` of the slices asked by the pods alive then, had none waited."""
     lo, hi = window
     begin = np.clip(arrivals, lo, hi)

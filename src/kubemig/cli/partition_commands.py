@@ -153,7 +153,8 @@ def apply_command(
             # a script that dry-runs first must learn that the real apply would refuse
             raise ApplyError("the apply would refuse: " + blocked_message(outcome.plan.target.config, outcome.plan.blockers))
     elif outcome.operations:
-        click.echo(f"MIG configuration {outcome.plan.target.config!r} applied: {count(outcome.operations, 'NVML operation')}")
+        operations = count(outcome.operations, "NVML operation")
+        click.echo(f"MIG configuration {outcome.plan.target.config!r} applied: {operations}")
     else:
         click.echo(f"MIG configuration {outcome.plan.target.config!r} already applied")
 

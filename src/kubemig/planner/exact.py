@@ -305,7 +305,9 @@ class _Builder:
 
     # -- reading a solution back -------------------------------------------------------------------
 
-    def decode(self, x: npt.NDArray[np.float64]) -> tuple[dict[tuple[str, int], Layout], dict[str, list[Slot]]]:
+    def decode(
+        self, x: npt.NDArray[np.float64]
+    ) -> tuple[dict[tuple[str, int], Layout], dict[str, list[Slot]]]:
         chosen: dict[tuple[str, int], Layout] = {}
         unassigned = {id(cls): iter(cls.gpus) for cls in self.classes}
         for cls, layout, j in self.x:
