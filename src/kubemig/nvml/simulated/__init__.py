@@ -4,8 +4,9 @@
     nvml = Nvml(lib)                                               # the same adapter as on real GPUs
 
 `spec` parses SPECs, `state` is the stored node, `store` its file and environment, `driver` the MIG
-rules, `module` the pynvml-shaped API, `devtree` the /dev and /proc files, `visibility` containers'
-view, `identity` UUIDs, bus ids and names.
+rules, `module` the pynvml-shaped API (its calls by area in `device_calls`, `mig_device_calls`,
+`instance_calls` and `process_event_calls`, on `base`'s plumbing and `handles`), `devtree` the /dev
+and /proc files, `visibility` containers' view, `identity` UUIDs, bus ids and names.
 """
 
 from kubemig.nvml.simulated.module import SimulatedNvml
