@@ -9,8 +9,17 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from hypothesis import settings
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 SCRIPTS = SRC.parent / "scripts"
+CI_EXAMPLES = 150  # the `ci` hypothesis profile's examples per property (tests/conftest.py)
+
+
+def scaled_examples(under_ci: int) -> int:
+    """`under_ci` examples under the `ci` profile, scaled like the profile in use (fewer under `dev`,
+    more under `deep`): for the properties slow enough to need a count of their own."""
+    return max(1, under_ci * settings().max_examples // CI_EXAMPLES)
 
 
 def kubemig_env(**extra: str) -> dict[str, str]:

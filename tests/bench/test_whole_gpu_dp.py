@@ -25,7 +25,7 @@ from kubemig.bench.whole_gpu_dp import PodKind, WholeGpuDp, WholeGpuDpError, bud
 from kubemig.cli import cli
 from kubemig.geometry import Layout
 from tests.bench.helpers import A100, TINY, inst, pod
-from tests.helpers import run_kubemig
+from tests.helpers import run_kubemig, scaled_examples
 
 
 WHOLE = Layout.of([inst("7g.40gb", 0)])
@@ -56,7 +56,7 @@ KIND = st.tuples(st.integers(1, 7), st.integers(0, 3)).map(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=scaled_examples(40), deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3),
     kinds=st.lists(st.tuples(KIND, st.integers(1, 5)), min_size=1, max_size=4),

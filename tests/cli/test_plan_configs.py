@@ -17,12 +17,12 @@ from kubemig.partition.export import layouts_config
 from kubemig.partition.spec import dump_config, load_config
 from kubemig.partition.targets import resolve_entry
 from kubemig.planner import OnlinePlanner, Snapshot
-from tests.helpers import kubemig_env, run_kubemig
+from tests.helpers import kubemig_env, run_kubemig, scaled_examples
 from tests.partition.world import fast_directory
 from tests.planner.strategies import snapshots
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=scaled_examples(60), deadline=None)
 @given(snapshots())
 def test_each_nodes_config_reads_back_as_exactly_its_planned_layouts(snapshot: Snapshot) -> None:
     plan = OnlinePlanner().plan(snapshot)

@@ -25,6 +25,7 @@ from kubemig.geometry import (
     gi_id,
 )
 from kubemig.nvml import Nvml, NvmlError, open_simulated
+from tests.helpers import scaled_examples
 
 NODES = [
     ("A100-SXM4-40GB", Numbering.DIRECT, "535.104.05"),
@@ -162,5 +163,5 @@ def driver_branch_of(version: str) -> int:
 
 TestSimulatorAgreesWithLayoutEngine = SimulatorAgreesWithLayoutEngine.TestCase
 TestSimulatorAgreesWithLayoutEngine.settings = settings(
-    settings.default, max_examples=min(settings.default.max_examples, 40), stateful_step_count=25, deadline=None
+    settings.default, max_examples=scaled_examples(40), stateful_step_count=25, deadline=None
 )

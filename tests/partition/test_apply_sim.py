@@ -22,7 +22,7 @@ from kubemig.partition.journal import JOURNAL_NAME, node_lock
 from kubemig.partition.node import read_node
 from kubemig.partition.spec import load_config
 from tests.geometry.oracle import all_layouts
-from tests.helpers import kubemig_env, run_kubemig
+from tests.helpers import kubemig_env, run_kubemig, scaled_examples
 from tests.partition.forked import run_forked
 from tests.partition.world import fast_directory
 
@@ -86,7 +86,7 @@ def _pinned_entry(layout: list) -> str:  # type: ignore[type-arg]
     return json.dumps({"devices": "all", "mig-enabled": True, "mig-devices": counts, "placements": [str(i) for i in layout]})
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=scaled_examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_applies_through_the_simulator_reach_the_target_and_keep_busy_instances(node_dir: Path, data: st.DataObject) -> None:
     shutil.rmtree(node_dir / "case", ignore_errors=True)

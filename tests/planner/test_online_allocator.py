@@ -16,6 +16,7 @@ from kubemig.planner.admission import PARTIAL_SD, WHOLE_SD, AdmissionPlan, Deman
 from kubemig.planner.cluster import GeometryKey, geometry_key
 from kubemig.planner.patterns import PatternBook
 from tests.geometry.oracle import is_valid
+from tests.helpers import scaled_examples
 
 MODELS = ("A100-SXM4-40GB", "H100-80GB-HBM3", "A30")
 
@@ -123,7 +124,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         assert self.allocator.assignments() == self.held
 
 
-AllocatorMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=30, deadline=None)
+AllocatorMachine.TestCase.settings = settings(max_examples=scaled_examples(100), stateful_step_count=30, deadline=None)
 TestAllocator = AllocatorMachine.TestCase
 
 

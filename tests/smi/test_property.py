@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from kubemig.cli import cli
 from kubemig.geometry import GpuGeometry, Instance, Layout, Numbering, default_start, free_counts, geometry_for, gi_id
+from tests.helpers import scaled_examples
 
 NODES = [
     ("A100-SXM4-40GB", "535.104.05", ""),
@@ -139,5 +140,5 @@ class SmiAgainstLayoutEngine(RuleBasedStateMachine):
         assert rows == free_counts(self.geo, self.layout)
 
 
-SmiAgainstLayoutEngine.TestCase.settings = settings(max_examples=20, stateful_step_count=15, deadline=None)
+SmiAgainstLayoutEngine.TestCase.settings = settings(max_examples=scaled_examples(20), stateful_step_count=15, deadline=None)
 TestSmiAgainstLayoutEngine = SmiAgainstLayoutEngine.TestCase
