@@ -2,17 +2,31 @@
 # Reproduces the committed cluster-benchmark results (README, "Cluster planning benchmark").
 # Heavy: run it alone, under nice. KUBEMIG overrides the command (e.g. "python -m kubemig"), PYTHON the
 # interpreter for bench/churn_cases.py.
-# Usage: sh bench/cluster_bench.sh [fill|heldout|online|sensitivity|churn|speed|all]
+# Usage: sh bench/cluster_bench.sh [fill|nearest|heldout|online|sensitivity|churn|speed|all]
 set -eu
 KUBEMIG=${KUBEMIG:-kubemig}
 OUT=bench/results
 what=${1:-all}
+case "$what" in
+  fill|nearest|heldout|online|sensitivity|churn|speed|all) ;;
+  *) echo "cluster_bench.sh: no part '$what': give one of fill, nearest, heldout, online, sensitivity, churn, speed, all" >&2
+     exit 2 ;;
+esac
 
 if [ "$what" = fill ] || [ "$what" = all ]; then
   for trace in default gpushare100 multigpu50; do
     for gpus in 64 256 1024; do
       nice $KUBEMIG bench fill --trace "$trace" --gpus "$gpus" --seeds 10 \
         --json "$OUT/fill-$trace-$gpus.json" --plot "$OUT/fill-$trace-$gpus.png"
+    done
+  done
+fi
+# the other trace mapping: the profile nearest each pod's share instead of the smallest covering it
+if [ "$what" = nearest ] || [ "$what" = all ]; then
+  for trace in default gpushare100 multigpu50; do
+    for gpus in 64 256 1024; do
+      nice $KUBEMIG bench fill --trace "$trace" --gpus "$gpus" --seeds 10 --mapping nearest \
+        --json "$OUT/fill-nearest-$trace-$gpus.json" --plot "$OUT/fill-nearest-$trace-$gpus.png"
     done
   done
 fi

@@ -15,6 +15,7 @@ RESULTS = ROOT / "bench" / "results"
 TRACES = ("default", "gpushare100", "multigpu50")
 GROUPS = {
     "fill, reported seeds": [f"fill-{t}-{n}.json" for t in TRACES for n in (64, 256, 1024)],
+    "fill, the nearest mapping": [f"fill-nearest-{t}-{n}.json" for t in TRACES for n in (64, 256, 1024)],
     "fill, held-out seeds": [f"fill-heldout-{t}-{n}.json" for t in TRACES for n in (64, 256)],
     "fill, told a wrong load": sorted(p.name for p in RESULTS.glob("fill-told-*.json")),
     "fill, the best online policy for whole-GPU pods": [
@@ -37,3 +38,19 @@ def test_readme_holds_the_tables_of_the_committed_results(group: str) -> None:
 def test_readme_holds_the_churn_cases() -> None:
     readme = (ROOT / "README.md").read_text()
     assert (RESULTS / "churn-cases-heldout.md").read_text().strip() in readme
+
+
+def test_a_fill_under_another_mapping_gets_a_table_of_its_own_that_names_it() -> None:
+    ceil = json.loads((RESULTS / "fill-default-64.json").read_text())
+    nearest = json.loads((RESULTS / "fill-nearest-default-64.json").read_text())
+    assert nearest["config"]["mapping"]["mapping"] == "nearest"
+    text = markdown_summary([ceil, nearest])
+    titles = [line for line in text.splitlines() if line.startswith("**fill")]
+    assert titles == [
+        "**fill, trace `default`** (allocated / bound, %: mean over seeds 0-9 (worst seed))",
+        "**fill, trace `default`, mapping `nearest`** (allocated / bound, %: mean over seeds 0-9 (worst seed))",
+    ]
+    # each table holds its own run's figures, not a mix of the two
+    for report, table in zip((ceil, nearest), text.split("**fill")[1:], strict=True):
+        balanced = next(e for e in report["summary"] if e["policy"] == "static-balanced")
+        assert f"| static-balanced | {100 * balanced['ratio_to_bound']['mean']:.2f} (" in table
