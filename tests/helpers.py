@@ -1,4 +1,5 @@
-"""Running the real `kubemig` command in a subprocess, as a user would."""
+"""What many tests share: running the real `kubemig` command in a subprocess, as a user would;
+loading a script or bench file by path; how many examples a slow property tries."""
 
 from __future__ import annotations
 

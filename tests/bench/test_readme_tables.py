@@ -46,9 +46,10 @@ def test_a_fill_under_another_mapping_gets_a_table_of_its_own_that_names_it() ->
     assert nearest["config"]["mapping"]["mapping"] == "nearest"
     text = markdown_summary([ceil, nearest])
     titles = [line for line in text.splitlines() if line.startswith("**fill")]
+    after = " (allocated / bound, %: mean over seeds 0-9 (worst seed))"
     assert titles == [
-        "**fill, trace `default`** (allocated / bound, %: mean over seeds 0-9 (worst seed))",
-        "**fill, trace `default`, mapping `nearest`** (allocated / bound, %: mean over seeds 0-9 (worst seed))",
+        f"**fill, trace `default`**{after}",
+        f"**fill, trace `default`, mapping `nearest`**{after}",
     ]
     # each table holds its own run's figures, not a mix of the two
     for report, table in zip((ceil, nearest), text.split("**fill")[1:], strict=True):

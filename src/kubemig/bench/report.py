@@ -281,19 +281,20 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
     """README tables from result files: fill by trace and mapping (policy x N), churn, speed."""
     out: list[str] = []
     fills = [r for r in reports if r["config"].get("benchmark") == "fill"]
-    by_trace: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    by_trace_mapping: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for report in fills:
         mapping = report["config"]["mapping"]
         trace = Path(str(mapping["trace"])).stem.removeprefix("openb_pod_list_")
-        by_trace.setdefault((trace, str(mapping["mapping"])), []).append(report)
-    for (trace, mapping), group in by_trace.items():
+        by_trace_mapping.setdefault((trace, str(mapping["mapping"])), []).append(report)
+    for (trace, mapping), group in by_trace_mapping.items():
         group = sorted(group, key=_column_order)
         sizes = [int(r["config"]["gpus"]) for r in group]
         policies = list(dict.fromkeys(str(e["policy"]) for r in group for e in r["summary"]))
         ranges = list(dict.fromkeys(_seeds(r["config"]) for r in group))  # in column order
         # the default mapping goes unnamed; another one is named, as its figures are not comparable
         named = "" if mapping == TraceMapping.CEIL.value else f", mapping `{mapping}`"
-        out.append(f"**fill, trace `{trace}`{named}** (allocated / bound, %: mean over {' / '.join(ranges)} (worst seed))")
+        seeds = " / ".join(ranges)
+        out.append(f"**fill, trace `{trace}`{named}** (allocated / bound, %: mean over {seeds} (worst seed))")
         out.append("")
         told = {float(r["config"].get("expected_load_told", r["config"]["demand_factor"])) for r in group}
         # columns that differ only by their seeds say which seeds they hold
