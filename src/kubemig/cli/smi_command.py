@@ -19,7 +19,7 @@ import click
 
 from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.nvml import GpuInfo, Nvml
-from kubemig.smi import changes, listing, overview
+from kubemig.smi import changes, listing, overview, query_gpu
 from kubemig.smi.outcome import INVALID_ARGUMENT, Outcome
 from kubemig.smi.profiles import split_list
 from kubemig.smi.select import BadSelector, parse_ids, select_gpus
@@ -57,17 +57,41 @@ def _invalid(command: str) -> NoReturn:
 @click.option(
     "-mig", "--multi-instance-gpu", "mig_mode", type=click.Choice(["0", "1"]), help="Disable (0) or enable (1) MIG mode."
 )
+@click.option(
+    "--query-gpu",
+    "query",
+    metavar="FIELD[,FIELD]",
+    help="One CSV line per GPU: index, name, uuid, memory.total, mig.mode.current, ...",
+)
+@click.option(
+    "--format", "csv_format", metavar="csv[,noheader][,nounits]", help="With --query-gpu: the output format."
+)
 @click.pass_context
-def smi(ctx: click.Context, list_gpus: bool, ids: str | None, mig_mode: str | None) -> None:
+def smi(
+    ctx: click.Context,
+    list_gpus: bool,
+    ids: str | None,
+    mig_mode: str | None,
+    query: str | None,
+    csv_format: str | None,
+) -> None:
     """nvidia-smi, byte for byte: without options the GPU, MIG devices and processes tables."""
     if ctx.invoked_subcommand is not None:
-        if list_gpus or mig_mode is not None:
+        if list_gpus or mig_mode is not None or query is not None or csv_format is not None:
             _invalid("kubemig smi")
         ctx.meta[_IDS_KEY] = ids
         return
-    if list_gpus and mig_mode is not None:
+    actions = sum((list_gpus, mig_mode is not None, query is not None))
+    if actions > 1 or (csv_format is None) != (query is None):
         _invalid("kubemig smi")
-    if list_gpus:
+    if query is not None and csv_format is not None:
+        try:
+            names, fmt = query_gpu.parse_fields(query), query_gpu.CsvFormat.parse(csv_format)
+        except query_gpu.QueryError as exc:
+            click.echo(exc.message)
+            _exit(exc.exit_code)
+        _run(ctx, ids, partial(query_gpu.query_gpus, names=names, fmt=fmt))
+    elif list_gpus:
         _run(ctx, ids, overview.list_gpus)
     elif mig_mode is not None:
         _run(ctx, ids, partial(overview.set_mig_mode, enabled=mig_mode == "1"))
