@@ -75,9 +75,13 @@ def gpu_lines(nvml: Nvml, gpus: Sequence[GpuInfo]) -> list[GpuLine]:
 # -- plain nvidia-smi ---------------------------------------------------------------------------
 
 
+def pstate_name(state: int | None) -> str | None:
+    """`P0` for NVML's performance state 0; None where NVML has none (nvidia-smi prints N/A)."""
+    return None if state is None or state == _PSTATE_UNKNOWN else f"P{state}"
+
+
 def gpu_status(nvml: Nvml, gpu: GpuInfo) -> GpuStatus:
     r = nvml.readings(gpu.index)
-    pstate = r.performance_state
     return GpuStatus(
         index=gpu.index,
         name=gpu.name,
@@ -88,7 +92,7 @@ def gpu_status(nvml: Nvml, gpu: GpuInfo) -> GpuStatus:
         display_active=r.display_active,
         fan_percent=r.fan_percent,
         temperature_c=r.temperature_c,
-        performance_state=None if pstate is None or pstate == _PSTATE_UNKNOWN else f"P{pstate}",
+        performance_state=pstate_name(r.performance_state),
         power_draw_w=r.power_draw_w,
         power_limit_w=r.power_limit_w,
         utilization_percent=r.utilization_gpu_percent,

@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kubemig.nvml import GpuInfo, GpuReadings, Nvml
+from kubemig.smi.gather import pstate_name
 from kubemig.smi.outcome import INVALID_ARGUMENT, Outcome
 
 NOT_AVAILABLE = "[N/A]"
-_PSTATE_UNKNOWN = 32
+# the names of `nvidia-smi -q`, not the summary table's abbreviations (`E. Process`)
 _COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
 
 
@@ -43,11 +44,6 @@ def _mig(value: Callable[[GpuInfo], bool]) -> Callable[[QueryRow], bool | None]:
     return lambda g: value(g.info) if g.info.mig_capable else None
 
 
-def _pstate(g: QueryRow) -> str | None:
-    state = g.readings.performance_state
-    return None if state is None or state == _PSTATE_UNKNOWN else f"P{state}"
-
-
 def _compute_mode(g: QueryRow) -> str | None:
     mode = g.readings.compute_mode
     return None if mode is None else _COMPUTE_MODES.get(mode, str(mode))
@@ -68,7 +64,7 @@ FIELDS: dict[str, _Field] = {
     "compute_cap": _Field(_compute_cap),
     "persistence_mode": _Field(lambda g: g.readings.persistence_mode),
     "compute_mode": _Field(_compute_mode),
-    "pstate": _Field(_pstate),
+    "pstate": _Field(lambda g: pstate_name(g.readings.performance_state)),
     "temperature.gpu": _Field(lambda g: g.readings.temperature_c),
     "utilization.gpu": _Field(lambda g: g.readings.utilization_gpu_percent, "%"),
     "memory.total": _Field(lambda g: g.info.memory_total_mib, "MiB"),
