@@ -21,7 +21,7 @@ from kubemig.smi.gather import pstate_name
 from kubemig.smi.outcome import INVALID_ARGUMENT, Outcome
 
 NOT_AVAILABLE = "[N/A]"
-# the names of `nvidia-smi -q`, not the summary table's abbreviations (`E. Process`)
+# the long names `nvidia-smi -q` prints, not the summary table's `E. Process` (unconfirmed in CSV but Default)
 _COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Exclusive_Process"}
 
 
