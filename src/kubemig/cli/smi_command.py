@@ -4,6 +4,7 @@ simulated node with `kubemig --sim SPEC smi ...`).
     kubemig smi -L                          kubemig smi mig -i 0 -lgip
     kubemig smi                             kubemig smi mig -i 0 -cgi 9,14,19,19 -C
     kubemig smi -i 0 -mig 1                 kubemig smi mig -dci -gi 1 -ci 0
+    kubemig smi --query-gpu=index,mig.mode.current,mig.mode.pending --format=csv,noheader
 
 click reads nvidia-smi's single-dash words (`-lgip`, `-cgi`) as long options, so no parser of our own
 is needed; the text and exit statuses are nvidia-smi's (kubemig.smi), printed plain.
