@@ -28,6 +28,8 @@ if [ "$what" = nearest ] || [ "$what" = all ]; then
       nice $KUBEMIG bench fill --trace "$trace" --gpus "$gpus" --seeds 10 --mapping nearest \
         --json "$OUT/fill-nearest-$trace-$gpus.json" --plot "$OUT/fill-nearest-$trace-$gpus.png"
     done
+    nice $KUBEMIG bench fill --trace "$trace" --gpus 64 --seeds 200 --first-seed 1000 --mapping nearest \
+      --json "$OUT/fill-nearest-heldout-$trace-64.json" --plot "$OUT/fill-nearest-heldout-$trace-64.png"
   done
 fi
 # seeds never used to tune kubemig's admission (tuning used 100-299)
