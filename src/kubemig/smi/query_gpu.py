@@ -7,7 +7,7 @@ The header repeats the fields, each with its unit in brackets (`memory.total [Mi
 (`mig.mode.current` of a GPU without MIG).
 
 Unconfirmed against a driver, so kept apart: the exit status 2 for a field nvidia-smi does not know
-(its line is quoted as published), an alias printed under the name it stands for in the header,
+(its line is as published outputs show it), an alias printed under the name it stands for in the header,
 and `[N/A]` for utilization with MIG on. The line for a bad `--format` is kubemig's own.
 """
 
@@ -27,6 +27,8 @@ _COMPUTE_MODES = {0: "Default", 1: "Exclusive_Thread", 2: "Prohibited", 3: "Excl
 
 @dataclass(frozen=True, slots=True)
 class QueryRow:
+    """What one GPU's line is made of."""
+
     info: GpuInfo
     readings: GpuReadings
     driver_version: str
