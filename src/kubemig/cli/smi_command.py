@@ -5,6 +5,7 @@ simulated node with `kubemig --sim SPEC smi ...`).
     kubemig smi                             kubemig smi mig -i 0 -cgi 9,14,19,19 -C
     kubemig smi -i 0 -mig 1                 kubemig smi mig -dci -gi 1 -ci 0
     kubemig smi --query-gpu=index,mig.mode.current,mig.mode.pending --format=csv,noheader
+    kubemig smi --query-compute-apps=pid,process_name,used_memory --format=csv
 
 click reads nvidia-smi's single-dash words (`-lgip`, `-cgi`) as long options, so no parser of our own
 is needed; the text and exit statuses are nvidia-smi's (kubemig.smi), printed plain.
@@ -20,7 +21,7 @@ import click
 
 from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.nvml import GpuInfo, Nvml
-from kubemig.smi import changes, listing, overview, query_gpu
+from kubemig.smi import changes, csv_queries, listing, overview
 from kubemig.smi.outcome import INVALID_ARGUMENT, Outcome
 from kubemig.smi.profiles import split_list
 from kubemig.smi.select import BadSelector, parse_ids, select_gpus
@@ -52,6 +53,23 @@ def _invalid(command: str) -> NoReturn:
     _exit(INVALID_ARGUMENT)
 
 
+def _csv_query(
+    ctx: click.Context, ids: str | None, gpu_fields: str | None, app_fields: str | None, fmt: str
+) -> None:
+    try:
+        csv = csv_queries.CsvFormat.parse(fmt)
+        if gpu_fields is not None:
+            names = csv_queries.GPU_QUERY.parse_fields(gpu_fields)
+            action: Action = partial(csv_queries.query_gpus, names=names, fmt=csv)
+        else:
+            names = csv_queries.APP_QUERY.parse_fields(app_fields or "")
+            action = partial(csv_queries.query_apps, names=names, fmt=csv)
+    except csv_queries.QueryError as exc:
+        click.echo(exc.message)
+        _exit(exc.exit_code)
+    _run(ctx, ids, action)
+
+
 @click.group(invoke_without_command=True)
 @click.option("-L", "--list-gpus", "list_gpus", is_flag=True, help="List each GPU and its MIG devices, with UUIDs.")
 @click.option("-i", "--id", "ids", metavar="ID[,ID]", help="GPU indices, UUIDs or PCI bus ids (default: every GPU).")
@@ -65,7 +83,13 @@ def _invalid(command: str) -> NoReturn:
     help="One CSV line per GPU: index, name, uuid, memory.total, mig.mode.current, ...",
 )
 @click.option(
-    "--format", "csv_format", metavar="csv[,noheader][,nounits]", help="With --query-gpu: the output format."
+    "--query-compute-apps",
+    "query_apps",
+    metavar="FIELD[,FIELD]",
+    help="One CSV line per compute process: pid, process_name, used_memory, gpu_uuid, ...",
+)
+@click.option(
+    "--format", "csv_format", metavar="csv[,noheader][,nounits]", help="With a --query-*: the output format."
 )
 @click.pass_context
 def smi(
@@ -74,24 +98,20 @@ def smi(
     ids: str | None,
     mig_mode: str | None,
     query: str | None,
+    query_apps: str | None,
     csv_format: str | None,
 ) -> None:
     """nvidia-smi, byte for byte: without options the GPU, MIG devices and processes tables."""
+    queries = sum((query is not None, query_apps is not None))
     if ctx.invoked_subcommand is not None:
-        if list_gpus or mig_mode is not None or query is not None or csv_format is not None:
+        if list_gpus or mig_mode is not None or queries or csv_format is not None:
             _invalid("kubemig smi")
         ctx.meta[_IDS_KEY] = ids
         return
-    actions = sum((list_gpus, mig_mode is not None, query is not None))
-    if actions > 1 or (csv_format is None) != (query is None):
+    if sum((list_gpus, mig_mode is not None)) + queries > 1 or (csv_format is None) == bool(queries):
         _invalid("kubemig smi")
-    if query is not None and csv_format is not None:
-        try:
-            names, fmt = query_gpu.parse_fields(query), query_gpu.CsvFormat.parse(csv_format)
-        except query_gpu.QueryError as exc:
-            click.echo(exc.message)
-            _exit(exc.exit_code)
-        _run(ctx, ids, partial(query_gpu.query_gpus, names=names, fmt=fmt))
+    if csv_format is not None:
+        _csv_query(ctx, ids, query, query_apps, csv_format)
     elif list_gpus:
         _run(ctx, ids, overview.list_gpus)
     elif mig_mode is not None:

@@ -1,11 +1,12 @@
-"""`kubemig smi --query-gpu=... --format=csv[,noheader][,nounits]`: the CSV scripts read MIG mode from."""
+"""`kubemig smi --query-gpu=... | --query-compute-apps=... --format=csv[,noheader][,nounits]`: the CSV that
+scripts read MIG mode and running processes from."""
 
 from __future__ import annotations
 
 import pytest
 
 from kubemig.nvml import GpuInfo, GpuReadings
-from kubemig.smi.query_gpu import CsvFormat, QueryError, QueryRow, csv_lines, parse_fields
+from kubemig.smi.csv_queries import GPU_QUERY, CsvFormat, GpuRow, QueryError
 from tests.smi.conftest import SimNodeFactory
 
 A100 = "A100-SXM4-40GB"
@@ -68,6 +69,8 @@ def test_the_readings_of_an_idle_board(sim_node: SimNodeFactory) -> None:
         (["--query-gpu=index"], "Invalid combination of input arguments."),
         (["--format=csv"], "Invalid combination of input arguments."),
         (["-L", "--query-gpu=index", "--format=csv"], "Invalid combination of input arguments."),
+        (["--query-gpu=index", "--query-compute-apps=pid", "--format=csv"], "Invalid combination"),
+        (["--query-compute-apps=pid,gpu_serial", "--format=csv"], 'Field "gpu_serial" is not a valid field'),
     ],
 )
 def test_a_bad_query_is_refused_with_its_reason(
@@ -82,11 +85,35 @@ def test_a_gpu_without_mig_reads_not_available_for_its_mode() -> None:
     name = "Tesla V100-SXM2-16GB"
     info = GpuInfo(0, "GPU-x", name, None, "00000000:03:00.0", 0x1DB110DE, 0, 16384, 5, False, False, False)
     readings = GpuReadings(0, True, False, None, 40, 0, 41, 300, 0, 0, 0, True, 0, 16384, 2, (7, 0))
-    row = QueryRow(info, readings, "580.65.06", 1)
-    lines = csv_lines([row], parse_fields("name,mig.mode.current"), CsvFormat())
+    row = GpuRow(info, readings, "580.65.06", 1)
+    lines = GPU_QUERY.csv_lines([row], GPU_QUERY.parse_fields("name,mig.mode.current"), CsvFormat())
     assert lines == ["name, mig.mode.current", "Tesla V100-SXM2-16GB, [N/A]"]
 
 
 def test_an_empty_field_list_is_refused() -> None:
     with pytest.raises(QueryError, match="at least one field"):
-        parse_fields(" , ")
+        GPU_QUERY.parse_fields(" , ")
+
+
+def test_running_processes_one_line_each_with_the_gpu_they_run_on(sim_node: SimNodeFactory) -> None:
+    node = sim_node(f"2x{A100}", mig=(0,))
+    fields = "--query-compute-apps=pid,process_name,used_memory,gpu_uuid,gpu_bus_id"
+    # nothing runs: the header alone
+    assert node.smi(fields, "--format=csv").lines == [
+        "pid, process_name, used_gpu_memory [MiB], gpu_uuid, gpu_bus_id"
+    ]
+    assert node.smi("mig", "-i", "0", "-cgi", "3g.20gb", "-C").exit_code == 0
+    nvml = node.nvml()
+    gpus = nvml.gpus()
+    mig = nvml.mig_devices(0)[0]
+    for uuid, pid, mib in ((mig.uuid, "4242", "1200"), (gpus[1].uuid, "4343", "300")):
+        started = node.kubemig(
+            "sim", "process", "--uuid", uuid, "--pid", pid, "--memory-mib", mib, "--name", "train"
+        )
+        assert started.exit_code == 0, started.output
+    assert node.smi(fields, "--format=csv,noheader").lines == [
+        f"4242, train, 1200 MiB, {gpus[0].uuid}, {gpus[0].pci_bus_id}",
+        f"4343, train, 300 MiB, {gpus[1].uuid}, {gpus[1].pci_bus_id}",
+    ]
+    only_1 = node.smi("-i", "1", "--query-compute-apps=pid,used_gpu_memory", "--format=csv,nounits")
+    assert only_1.lines == ["pid, used_gpu_memory [MiB]", "4343, 300"]
