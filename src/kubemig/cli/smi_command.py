@@ -108,7 +108,8 @@ def smi(
             _invalid("kubemig smi")
         ctx.meta[_IDS_KEY] = ids
         return
-    if sum((list_gpus, mig_mode is not None)) + queries > 1 or (csv_format is None) == bool(queries):
+    # one action at a time, and --format exactly when a query is asked
+    if sum((list_gpus, mig_mode is not None)) + queries > 1 or (csv_format is not None) != bool(queries):
         _invalid("kubemig smi")
     if csv_format is not None:
         _csv_query(ctx, ids, query, query_apps, csv_format)
