@@ -31,7 +31,7 @@ def mapped(tiny: Path) -> MappedTrace:
 
 def slices_in_use(document: dict[str, object]) -> int:
     snapshot = Snapshot.model_validate(document)
-    shapes = {shape.name: shape.compute_slices for shape in A100.shapes}
+    shapes: dict[str | int, int] = {key: s.compute_slices for s in A100.shapes for key in (s.name, s.id)}
     return sum(
         shapes[i.profile] for node in snapshot.nodes for gpu in node.gpus for i in gpu.instances if i.in_use
     )

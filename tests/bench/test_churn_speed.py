@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
@@ -90,11 +91,11 @@ def test_kubemig_keeps_a_node_free_for_a_pod_of_whole_gpus_after_churn() -> None
 def test_run_churn_report_shape(tmp_path: Path) -> None:
     mapped = map_trace(read_trace(tiny_trace(tmp_path)), A100)
     report = run_churn(mapped, SPEC, ["static-best", "hami"], load=1.2, poisson_pods=60, median_s=300.0)
-    rows = report["results"]
-    assert [(r["workload"], r["policy"]) for r in rows] == [  # type: ignore[union-attr]
+    rows = cast(list[dict[str, Any]], report["results"])
+    assert [(r["workload"], r["policy"]) for r in rows] == [
         ("trace", "static-best"), ("trace", "hami"), ("poisson", "static-best"), ("poisson", "hami")
     ]
-    for row in rows:  # type: ignore[union-attr]
+    for row in rows:
         assert 0 <= row["time_avg_allocated_slices"] <= row["time_avg_bound_slices"] + 1e-6
         assert row["time_avg_bound_slices"] <= SPEC.capacity_slices + 1e-6
         assert 0 <= row["wait_s_p50"] <= row["wait_s_p95"]
@@ -142,11 +143,11 @@ def test_snapshot_data_lists_busy_and_free_instances() -> None:
 def test_speed_times_the_planners_on_a_batch(tmp_path: Path) -> None:
     mapped = map_trace(read_trace(tiny_trace(tmp_path)), A100)
     report = run_speed(mapped, [ClusterSpec(A100, 16)], ["kubemig-fit"], batch=10, time_limit_s=10.0)
-    rows = report["results"]
-    assert [(r["mode"], r.get("solver") or r.get("policy")) for r in rows] == [  # type: ignore[union-attr]
+    rows = cast(list[dict[str, Any]], report["results"])
+    assert [(r["mode"], r.get("solver") or r.get("policy")) for r in rows] == [
         ("online", "kubemig-fit"), ("batch", "exact"), ("batch", "online")
     ]
-    exact, online = rows[1], rows[2]  # type: ignore[index]
+    exact, online = rows[1], rows[2]
     assert exact["pending_pods"] == 10 and exact["state"] in ("optimal", "time_limit")
     # the exact planner schedules at least as many slices as the online one on the same snapshot
     assert exact["slices_scheduled"] >= online["slices_scheduled"]

@@ -135,7 +135,7 @@ def test_its_play_on_sampled_streams_averages_its_expectation_and_never_beats_th
 
 
 def standard_error(values: list[int]) -> float:
-    return float(np.std(values)) / np.sqrt(len(values)) + 1e-9
+    return float(np.std(values) / np.sqrt(len(values))) + 1e-9
 
 
 def test_it_runs_only_when_named_and_only_where_it_can() -> None:

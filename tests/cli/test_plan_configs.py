@@ -32,7 +32,8 @@ def test_each_nodes_config_reads_back_as_exactly_its_planned_layouts(snapshot: S
         entries = load_config("planned.yaml", text).configs["planned"]
         assert [e.devices for e in entries] == [(p.gpu.index,) for p in sorted(gpus, key=lambda p: p.gpu.index)]
         for entry in entries:
-            (index,) = entry.devices  # type: ignore[misc]
+            assert entry.devices != "all"
+            (index,) = entry.devices
             gpu_plan = next(p for p in gpus if p.gpu.index == index)
             specs, problems = resolve_entry(gpu_plan.gpu.geo, entry)
             assert not problems

@@ -54,7 +54,10 @@ def test_the_shell_walkthrough_runs_as_written(tmp_path: Path) -> None:
         os.close(write_fd)
         output, _ = shell.communicate(timeout=300)
     with os.fdopen(read_fd) as statuses:
-        codes = dict(tuple(map(int, entry.split(":"))) for entry in statuses.read().split())
+        codes: dict[int, int] = {}
+        for entry in statuses.read().split():
+            number, code = entry.split(":")
+            codes[int(number)] = int(code)
     assert len(codes) == len(lines), output
     for n, line in enumerate(lines):
         # a line whose comment says it refuses must fail; every other line must succeed

@@ -63,7 +63,7 @@ def test_without_sim_there_is_no_silent_fallback(env: dict[str, str], gpu_count_
     if _real_nvml_loads():
         pytest.skip("this machine has an NVIDIA driver")
     invoke(env, "sim", "init", "1xA30")  # a simulated node exists, and still is not used unasked
-    result = CliRunner().invoke(cli, ["gpu-count"], env=dict(env, KUBEMIG_SIM=None), catch_exceptions=True)  # type: ignore[arg-type]
+    result = CliRunner().invoke(cli, ["gpu-count"], env=dict(env, KUBEMIG_SIM=None), catch_exceptions=True)
     assert result.exit_code == 1 or isinstance(result.exception, Exception)
     message = str(result.exception)
     assert message.startswith("cannot use NVIDIA's NVML on this machine (NVML Shared Library Not Found)")

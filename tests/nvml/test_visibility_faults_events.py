@@ -77,7 +77,7 @@ def test_fault_after_and_times(make_nvml: MakeNvml, sim_env: dict[str, str]) -> 
     nvml = make_nvml("1xA100-SXM4-40GB")
     nvml.set_mig_mode(0, True)
     control.add_fault(_store(sim_env), "nvmlDeviceCreateGpuInstance", "GPU_IS_LOST", after=1, times=2)
-    outcomes = []
+    outcomes: list[int | str] = []
     for _ in range(4):
         try:
             outcomes.append(nvml.create_gpu_instance(0, 19).id)

@@ -7,7 +7,7 @@ from collections import Counter
 from itertools import combinations, product
 
 from kubemig.errors import KubemigError
-from kubemig.geometry import resolve_profile
+from kubemig.geometry import Instance, resolve_profile
 from kubemig.planner import Snapshot
 from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod
 from tests.geometry.oracle import all_layouts
@@ -17,7 +17,7 @@ Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per 
 
 def _signatures(gpu: ClusterGpu, wanted: set[int]) -> set[Signature]:
     ids = wanted | {i.profile_id for i in gpu.current}
-    layouts = all_layouts(gpu.geo, ids) | {frozenset()}
+    layouts = all_layouts(gpu.geo, ids) | {frozenset[Instance]()}
     out = set()
     for layout in layouts:
         if not gpu.busy <= layout:

@@ -40,7 +40,7 @@ def test_extensions_match_the_oracle(model_branch: tuple[str, int], data: st.Dat
     found = set(maximal_extensions(geo, fixed, candidates))
     # the oracle: every valid layout of fixed + candidates, kept when no candidate can be added
     ids = {i.profile_id for i in (*fixed, *candidates)}
-    layouts = {layout for layout in all_layouts(geo, ids) | {frozenset()} if set(fixed) <= layout}
+    layouts = {layout for layout in all_layouts(geo, ids) | {frozenset[Instance]()} if set(fixed) <= layout}
     layouts = {l for l in layouts if l - set(fixed) <= candidates}
     expected = {
         Layout.of(l) for l in layouts if not any(c not in l and is_valid(geo, [*l, c]) for c in candidates)

@@ -34,9 +34,9 @@ def test_busiest_matches_a_pass_over_every_node(steps: list[tuple[str, int, int]
         gpus[(node, g)] = pattern
         ranking.add(node, kinds(node), USED[pattern] - USED[before])
     used = {node: sum(USED[p] for (n, _), p in gpus.items() if n == node) for node in NODES}
-    for index, pattern in enumerate(PATTERNS):
+    for index, layout in enumerate(PATTERNS):
         holders = [node for node in NODES if any(p == index for (n, _), p in gpus.items() if n == node)]
-        most, nodes = ranking.busiest((KEY, pattern))
+        most, nodes = ranking.busiest((KEY, layout))
         if not holders:
             assert (most, nodes) == (-1, {})
             continue

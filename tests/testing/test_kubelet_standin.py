@@ -66,6 +66,14 @@ class FakePlugin(pluginrpc.DevicePluginServicer):
         if self.server is not None:
             self.server.stop(grace=None).wait()
 
+    def GetDevicePluginOptions(self, request: pluginapi.Empty, context: grpc.ServicerContext) -> pluginapi.DevicePluginOptions:
+        return pluginapi.DevicePluginOptions(get_preferred_allocation_available=self.preferred is not None)
+
+    def PreStartContainer(
+        self, request: pluginapi.PreStartContainerRequest, context: grpc.ServicerContext
+    ) -> pluginapi.PreStartContainerResponse:
+        return pluginapi.PreStartContainerResponse()
+
     def ListAndWatch(
         self, request: pluginapi.Empty, context: grpc.ServicerContext
     ) -> Iterator[pluginapi.ListAndWatchResponse]:
@@ -117,8 +125,10 @@ def fakes() -> Iterator[list[FakePlugin]]:
         fake.stop()
 
 
-def _fake(fakes: list[FakePlugin], kubelet: KubeletStandIn, name: str, devices: dict[str, str], **kw: object) -> FakePlugin:
-    fake = FakePlugin(kubelet.plugin_dir, name, devices, **kw)  # type: ignore[arg-type]
+def _fake(
+    fakes: list[FakePlugin], kubelet: KubeletStandIn, name: str, devices: dict[str, str], preferred: list[str] | None = None
+) -> FakePlugin:
+    fake = FakePlugin(kubelet.plugin_dir, name, devices, preferred=preferred)
     fake.serve()
     fakes.append(fake)
     return fake

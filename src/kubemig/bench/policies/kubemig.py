@@ -12,8 +12,8 @@ caught too.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from kubemig.bench.cluster import ClusterView, Decision, InvalidDecisionError
 from kubemig.bench.policies.base import Policy, PolicyContext
@@ -35,10 +35,9 @@ class OnlineAllocatorLike(Protocol):
     def reconfigurations(self) -> int: ...
 
 
-class AllocatorFactory(Protocol):
-    def __call__(
-        self, gpus: Sequence[tuple[str, str]], *, node_of: Mapping[str, str] | None = None, **options: Any
-    ) -> OnlineAllocatorLike: ...
+# called as factory(gpus, node_of=..., **options) with only the options its signature names (`accepts`),
+# so no one static signature fits every allocator
+AllocatorFactory = Callable[..., OnlineAllocatorLike]
 
 
 def accepts(factory: AllocatorFactory, option: str) -> bool:
@@ -59,7 +58,7 @@ class Kubemig(Policy):
 
     def __init__(self, context: PolicyContext, factory: AllocatorFactory | None = None) -> None:
         super().__init__(context)
-        factory = factory or cast(AllocatorFactory, OnlineAllocator)
+        factory = factory or OnlineAllocator
         options: dict[str, Any] = {}
         if self.uses_expected_load and context.expected_load is not None and accepts(factory, "expected_load"):
             options["expected_load"] = context.expected_load
