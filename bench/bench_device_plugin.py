@@ -101,7 +101,9 @@ def _change_latency(kubelet: KubeletStandIn, nvml: Nvml, changes: int) -> dict[s
             timeout_s=30,
             what=f"{wanted} devices",
         )
-        update = next(u for u in kubelet.updates[seen:] if u.resource == RESOURCE and len(u.devices) == wanted)
+        update = next(
+            u for u in kubelet.updates[seen:] if u.resource == RESOURCE and len(u.devices) == wanted
+        )
         samples.append((update.at_s - changed) * 1000)
     return {
         "p50_ms": statistics.median(samples),
@@ -120,7 +122,11 @@ def run(calls: int, changes: int, poll_interval_s: float) -> dict[str, object]:
         with open_simulated(NODE, env) as nvml:
             cut_gpus(nvml, SEVEN)
             kubelet.start()
-            child_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+            child_env = {
+                **os.environ,
+                **env,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+            }
             process = subprocess.Popen(
                 [sys.executable, "-m", "kubemig", "--sim", NODE, "device-plugin", "--mig-strategy", "mixed",
                  "--pass-device-specs", "--kubelet-dir", str(kubelet.plugin_dir), "--poll-interval", str(poll_interval_s)],
@@ -140,25 +146,39 @@ def run(calls: int, changes: int, poll_interval_s: float) -> dict[str, object]:
         kubelet.stop()
         shutil.rmtree(work, ignore_errors=True)
     return {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "node": f"{NODE}, each 7 x 1g.5gb (56 MIG devices)",
         "poll_interval_s": poll_interval_s,
         "allocate": allocate,
         "layout_change_to_list_and_watch": change,
         "idle_cpu_percent_of_one_core": idle_cpu,
-        "memory_kib": {"rss_serving": memory_idle["VmRSS"], "rss_after_allocate_loop": memory_busy["VmRSS"], "peak": memory_busy["VmHWM"]},
+        "memory_kib": {
+            "rss_serving": memory_idle["VmRSS"],
+            "rss_after_allocate_loop": memory_busy["VmRSS"],
+            "peak": memory_busy["VmHWM"],
+        },
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=0.5)
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "device_plugin.json")
     options = parser.parse_args()
     result = run(options.calls, options.changes, options.poll_interval)
-    allocate, change, memory = result["allocate"], result["layout_change_to_list_and_watch"], result["memory_kib"]
+    allocate, change, memory = (
+        result["allocate"],
+        result["layout_change_to_list_and_watch"],
+        result["memory_kib"],
+    )
     assert isinstance(allocate, dict) and isinstance(change, dict) and isinstance(memory, dict)
     rows = [
         (f"Allocate, 1 device with specs ({allocate['calls']} calls)", f"p50 {allocate['p50_ms']:.3f} ms", f"p99 {allocate['p99_ms']:.3f} ms"),

@@ -1,6 +1,6 @@
 """Layout engine speed: median and p99 in microseconds, printed as a table and written as JSON.
 
-    python bench/bench_geometry.py [--json bench/results/geometry.json] [--repeat 200]
+python bench/bench_geometry.py [--json bench/results/geometry.json] [--repeat 200]
 """
 
 from __future__ import annotations
@@ -49,16 +49,28 @@ def run(repeat: int) -> list[dict[str, object]]:
     for model in all_models():
         geo = geometry_for(model.key)
         count = len(enumerate_layouts(geo))
-        rows.append({"case": f"enumerate all layouts: {model.key}", "layouts": count, **_timed(lambda: enumerate_layouts(geo), repeat)})
+        rows.append(
+            {
+                "case": f"enumerate all layouts: {model.key}",
+                "layouts": count,
+                **_timed(lambda: enumerate_layouts(geo), repeat),
+            }
+        )
 
     geo = geometry_for("A100-SXM4-40GB")
     cases = [
         # no GPU holds 10 instances, so 7 beside 3 is refused by counting before any search
-        ("place 7 profiles beside 3 fixed (A100-40GB, refused by count)", "1g.5gb@4,1g.5gb@5,2g.10gb@0",
-         ["1g.5gb"] * 5 + ["2g.10gb", "3g.20gb"]),
+        (
+            "place 7 profiles beside 3 fixed (A100-40GB, refused by count)",
+            "1g.5gb@4,1g.5gb@5,2g.10gb@0",
+            ["1g.5gb"] * 5 + ["2g.10gb", "3g.20gb"],
+        ),
         ("place 4 profiles beside 3 fixed (A100-40GB, fits)", "1g.5gb@1,1g.5gb@3,1g.5gb@5", ["1g.5gb"] * 4),
-        ("place 4 profiles beside 3 fixed (A100-40GB, exhaustive fail)", "1g.5gb@1,1g.5gb@3,1g.5gb@5",
-         ["2g.10gb", "1g.5gb", "1g.5gb", "1g.5gb"]),
+        (
+            "place 4 profiles beside 3 fixed (A100-40GB, exhaustive fail)",
+            "1g.5gb@1,1g.5gb@3,1g.5gb@5",
+            ["2g.10gb", "1g.5gb", "1g.5gb", "1g.5gb"],
+        ),
     ]
     for title, fixed_spec, todo in cases:
         fixed = [resolve_profile(geo, s.profile).at(s.start or 0) for s in parse_layout_spec(fixed_spec)]
@@ -78,7 +90,12 @@ def run(repeat: int) -> list[dict[str, object]]:
         with contextlib.suppress(TransitionError):
             plan_transition(geo, a, [InstanceSpec(i.name) for i in b], busy)
 
-    rows.append({"case": "plan transition between two maximal layouts (A100-40GB, 30% busy)", **_timed(one_plan, repeat)})
+    rows.append(
+        {
+            "case": "plan transition between two maximal layouts (A100-40GB, 30% busy)",
+            **_timed(one_plan, repeat),
+        }
+    )
     shapes_module._geometry.cache_clear()
 
     def cold_geometry() -> None:

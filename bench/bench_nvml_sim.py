@@ -26,7 +26,11 @@ def _timed(func: Callable[[], object], repeat: int) -> dict[str, float]:
         func()
         samples.append((time.perf_counter_ns() - start) / 1e6)
     samples.sort()
-    return {"median_ms": statistics.median(samples), "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))], "runs": repeat}
+    return {
+        "median_ms": statistics.median(samples),
+        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+        "runs": repeat,
+    }
 
 
 def run(repeat: int) -> list[dict[str, object]]:
@@ -38,7 +42,12 @@ def run(repeat: int) -> list[dict[str, object]]:
             Path(env["KUBEMIG_SIM_STATE"]).unlink(missing_ok=True)
             return open_simulated("8xA100-SXM4-40GB", env)
 
-        rows.append({"case": "open a new 8xA100 node (init state + device tree)", **_timed(lambda: fresh().close(), max(5, repeat // 5))})
+        rows.append(
+            {
+                "case": "open a new 8xA100 node (init state + device tree)",
+                **_timed(lambda: fresh().close(), max(5, repeat // 5)),
+            }
+        )
         nvml = fresh()
         for gpu in range(8):
             nvml.set_mig_mode(gpu, True)
@@ -53,7 +62,9 @@ def run(repeat: int) -> list[dict[str, object]]:
         for profile in (9, 14, 19, 19):
             gi = nvml.create_gpu_instance(0, profile)
             nvml.create_compute_instance(0, gi.id, max(p.id for p in nvml.ci_profiles(0, gi.id)))
-        rows.append({"case": "gi_profiles(0) (cached after the first)", **_timed(lambda: nvml.gi_profiles(0), repeat)})
+        rows.append(
+            {"case": "gi_profiles(0) (cached after the first)", **_timed(lambda: nvml.gi_profiles(0), repeat)}
+        )
         rows.append({"case": "gpu_instances(0), 4 GIs", **_timed(lambda: nvml.gpu_instances(0), repeat)})
         rows.append({"case": "mig_devices(0), 4 MIG devices", **_timed(lambda: nvml.mig_devices(0), repeat)})
         nvml.close()
@@ -72,7 +83,12 @@ def main() -> None:
         print(f"{row['case']:<{width}}  {row['median_ms']:>10.3f}  {row['p99_ms']:>10.3f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=2
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kubemig.catalog import find_model
-from kubemig.geometry import GpuGeometry, Instance, InstanceSpec, Layout, ProfileShape, default_start, geometry_for, gi_id, maximal_layouts, resolve_profile
+from kubemig.geometry import (
+    GpuGeometry,
+    Instance,
+    InstanceSpec,
+    Layout,
+    ProfileShape,
+    default_start,
+    geometry_for,
+    gi_id,
+    maximal_layouts,
+    resolve_profile,
+)
 from kubemig.partition.deviceid import DeviceId
 from kubemig.partition.planning import plan_gpu
 from kubemig.partition.snapshot import CiSnapshot, GiSnapshot, GpuSnapshot
@@ -92,7 +103,9 @@ def _orderings(items: list[ProfileShape]) -> Iterator[list[ProfileShape]]:
     yield from visit(0)
 
 
-def migparted(geo: GpuGeometry, current: Layout, target: Sequence[ProfileShape], busy: set[Instance]) -> dict[str, object]:
+def migparted(
+    geo: GpuGeometry, current: Layout, target: Sequence[ProfileShape], busy: set[Instance]
+) -> dict[str, object]:
     if Counter(i.profile_id for i in current) == Counter(s.id for s in target):
         return {"reached": True, "ops": 0, "failed": 0, "attempts": 0, "kept": len(current), "lost": 0}
     index_of = {s.id: s.profile.index for s in geo.shapes}
@@ -126,7 +139,14 @@ def migparted(geo: GpuGeometry, current: Layout, target: Sequence[ProfileShape],
             return {"reached": True, "ops": ops, "failed": failed, "attempts": attempts, "kept": 0, "lost": 0}
     clear()
     kept = sum(1 for i in current if i in present)
-    return {"reached": False, "ops": ops, "failed": failed, "attempts": attempts, "kept": kept, "lost": len(current) - kept}
+    return {
+        "reached": False,
+        "ops": ops,
+        "failed": failed,
+        "attempts": attempts,
+        "kept": kept,
+        "lost": len(current) - kept,
+    }
 
 
 def run(seed: int, repeat: int) -> tuple[list[PairResult], list[dict[str, object]]]:
@@ -244,15 +264,22 @@ def main() -> None:
     parser.add_argument("--pairs", action="store_true", help="Also write every pair's figures to the JSON.")
     args = parser.parse_args()
     pairs, summary = run(args.seed, args.repeat)
-    print(f"{MODEL}: every ordered pair of its 19 maximal classic layouts, instances busy with probability p (seed {args.seed})")
-    print("ops = NVML create/destroy calls (GPU + compute instances), kept = instances of the current layout kept, mean per pair")
+    print(
+        f"{MODEL}: every ordered pair of its 19 maximal classic layouts, instances busy with probability p (seed {args.seed})"
+    )
+    print(
+        "ops = NVML create/destroy calls (GPU + compute instances), kept = instances of the current layout kept, mean per pair"
+    )
     print("that reaches the target; mig-parted 'lost' = instances it destroyed on pairs it then failed\n")
     print(_table(summary))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
             {
-                "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+                "machine": {
+                    "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine(),
+                },
                 "model": MODEL,
                 "seed": args.seed,
                 "repeat": args.repeat,

@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         means.append(f"**{100 * ratio:.2f} / {100 * allocated:.2f}**")
     print("| **mean** | | | | " + " | ".join(means) + " |")
     if args.json:
-        args.json.write_text(json.dumps({"cases": [list(c) for c in cases], "results": rows}, indent=1) + "\n")
+        args.json.write_text(
+            json.dumps({"cases": [list(c) for c in cases], "results": rows}, indent=1) + "\n"
+        )
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 

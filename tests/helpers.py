@@ -30,7 +30,9 @@ def kubemig_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_kubemig(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_kubemig(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kubemig", *args],
         capture_output=True,

@@ -26,7 +26,9 @@ def _containers(objects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
     return {c["name"]: c for c in objects["DaemonSet"]["spec"]["template"]["spec"]["containers"]}
 
 
-def test_every_container_runs_a_kubemig_command_with_options_it_has(objects: dict[str, dict[str, Any]]) -> None:
+def test_every_container_runs_a_kubemig_command_with_options_it_has(
+    objects: dict[str, dict[str, Any]],
+) -> None:
     for container in _containers(objects).values():
         program, name, *args = container["command"]
         assert program == "kubemig"
@@ -46,7 +48,9 @@ def test_the_agent_reads_the_mounted_config_and_knows_its_node(objects: dict[str
     assert {"all-disabled", "all-enabled", "all-balanced"} <= set(config.configs)
     node_name = next(e for e in agent["env"] if e["name"] == "NODE_NAME")
     assert node_name["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
-    assert mounts["state"] == "/var/lib/kubemig" and volumes["state"]["hostPath"]["path"] == "/var/lib/kubemig"
+    assert (
+        mounts["state"] == "/var/lib/kubemig" and volumes["state"]["hostPath"]["path"] == "/var/lib/kubemig"
+    )
 
 
 def test_the_device_plugin_sees_the_kubelets_directory(objects: dict[str, dict[str, Any]]) -> None:
@@ -58,9 +62,13 @@ def test_the_device_plugin_sees_the_kubelets_directory(objects: dict[str, dict[s
 
 
 def test_the_agent_may_read_and_patch_nodes_and_nothing_else(objects: dict[str, dict[str, Any]]) -> None:
-    assert objects["ClusterRole"]["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}]
+    assert objects["ClusterRole"]["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}
+    ]
     binding = objects["ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == objects["ClusterRole"]["metadata"]["name"]
     account = objects["ServiceAccount"]["metadata"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]
     assert objects["DaemonSet"]["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]

@@ -60,5 +60,5 @@ def test_write_atomic_keeps_a_files_mode_and_gives_a_new_one_the_usual_mode(tmp_
     private = tmp_path / "private.json"
     private.write_text("{}")
     private.chmod(0o640)
-    write_atomic(private, b"{\"a\": 1}")
+    write_atomic(private, b'{"a": 1}')
     assert private.stat().st_mode & 0o777 == 0o640 and private.read_text() == '{"a": 1}'

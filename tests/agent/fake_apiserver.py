@@ -30,7 +30,12 @@ class FakeApiServer:
         self.nodes[name] = {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {"name": name, "labels": dict(labels or {}), "annotations": {}, "resourceVersion": "1"},
+            "metadata": {
+                "name": name,
+                "labels": dict(labels or {}),
+                "annotations": {},
+                "resourceVersion": "1",
+            },
         }
 
     def labels(self, name: str) -> dict[str, str]:
@@ -100,8 +105,17 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _missing(self, name: str) -> None:
-            self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                             "message": f'nodes "{name}" not found', "code": 404})
+            self._send(
+                404,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "reason": "NotFound",
+                    "message": f'nodes "{name}" not found',
+                    "code": 404,
+                },
+            )
 
         def do_GET(self) -> None:
             api.requests.append(("GET", self.path, ""))
@@ -109,7 +123,9 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             if path == "/api/v1/pods":
                 phase = parse_qs(query).get("fieldSelector", [""])[0].removeprefix("status.phase=")
                 items = [p for p in api.pods if not phase or p["status"]["phase"] == phase]
-                return self._send(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+                return self._send(
+                    200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+                )
             name = self._node()
             with api.lock:
                 if name is None or name not in api.nodes:
@@ -125,7 +141,9 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 if name is None or name not in api.nodes:
                     return self._missing(name or "")
                 if kind.split(";")[0] not in PATCH_TYPES:
-                    return self._send(415, {"kind": "Status", "code": 415, "message": f"unsupported patch {kind}"})
+                    return self._send(
+                        415, {"kind": "Status", "code": 415, "message": f"unsupported patch {kind}"}
+                    )
                 _merge(api.nodes[name], body)
                 meta = api.nodes[name]["metadata"]
                 meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)

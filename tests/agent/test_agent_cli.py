@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,7 +44,9 @@ def test_once_applies_the_labelled_config_and_reports_it_on_the_node(root: Path)
     env = _env(root)
     with api.serving() as port:
         kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
-        done = run_kubemig("agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, env=env)
+        done = run_kubemig(
+            "agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, env=env
+        )
         assert done.returncode == 0, done.stderr
         assert api.labels("node-a")[STATE_LABEL] == "success"
         assert api.annotations("node-a")[APPLIED_ANNOTATION] == "start"
@@ -52,10 +54,14 @@ def test_once_applies_the_labelled_config_and_reports_it_on_the_node(root: Path)
 
         # a job on the 3g.20gb at 0, then a config that needs its slices: pending, exit 2, nothing changed
         listed = run_kubemig("smi", "-L", env=env).stdout
-        uuid = next(line.split("UUID: ")[1].rstrip(")") for line in listed.splitlines() if "MIG 3g.20gb" in line)
+        uuid = next(
+            line.split("UUID: ")[1].rstrip(")") for line in listed.splitlines() if "MIG 3g.20gb" in line
+        )
         assert run_kubemig("sim", "process", "--uuid", uuid, env=env).returncode == 0
         api.set_label("node-a", CONFIG_LABEL, "small")
-        waiting = run_kubemig("agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, env=env)
+        waiting = run_kubemig(
+            "agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, env=env
+        )
         assert waiting.returncode == 2, waiting.stderr
         assert api.labels("node-a")[STATE_LABEL] == "pending"
         assert "in use by process" in api.annotations("node-a")[REASON_ANNOTATION]
@@ -69,9 +75,22 @@ def test_the_running_agent_picks_up_a_new_label(root: Path) -> None:
     with api.serving() as port:
         kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
         metrics_port = _free_port()
-        command = [sys.executable, "-m", "kubemig", "agent", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig, "--poll-s", "0.2"]
+        command = [
+            sys.executable,
+            "-m",
+            "kubemig",
+            "agent",
+            "-f",
+            str(root / "mig.yaml"),
+            "--kubeconfig",
+            kubeconfig,
+            "--poll-s",
+            "0.2",
+        ]
         command += ["--metrics-port", str(metrics_port)]
-        agent = subprocess.Popen(command, env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        agent = subprocess.Popen(
+            command, env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
             _wait(lambda: api.annotations("node-a").get(APPLIED_ANNOTATION) == "start")
             api.set_label("node-a", CONFIG_LABEL, "small")
@@ -95,7 +114,7 @@ def _free_port() -> int:
         return port
 
 
-def _wait(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(condition: Callable[[], object], timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "the agent did not get there in time"
@@ -103,6 +122,11 @@ def _wait(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untype
 
 
 def test_a_missing_kubeconfig_is_one_line(root: Path) -> None:
-    done = run_kubemig("agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", str(root / "nope"), env=_env(root))
+    done = run_kubemig(
+        "agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", str(root / "nope"), env=_env(root)
+    )
     assert done.returncode == 1
-    assert done.stderr.strip() == f"kubemig: error: kubeconfig {root / 'nope'} is not a file: give the path of an existing kubeconfig"
+    assert (
+        done.stderr.strip()
+        == f"kubemig: error: kubeconfig {root / 'nope'} is not a file: give the path of an existing kubeconfig"
+    )

@@ -27,28 +27,38 @@ TIMEOUT_S = 60.0
 
 
 def test_the_agent_waits_for_the_pod_then_the_plugin_advertises_the_new_layout(
-    kubelet: KubeletStandIn, short_dir: Path  # noqa: F811
+    kubelet: KubeletStandIn,
+    short_dir: Path,  # noqa: F811
 ) -> None:
     env = sim_environment(short_dir)
     (short_dir / "mig.yaml").write_text(INFERENCE)
     with open_simulated(DEMO_NODE, env) as nvml:
         cut_gpus(nvml, DEMO_LAYOUT)
         config = PluginConfig(
-            mig_strategy=MigStrategy.MIXED, kubelet_dir=kubelet.plugin_dir, driver_root=Path(env["KUBEMIG_SIM_ROOT"]), poll_interval_s=0.2
+            mig_strategy=MigStrategy.MIXED,
+            kubelet_dir=kubelet.plugin_dir,
+            driver_root=Path(env["KUBEMIG_SIM_ROOT"]),
+            poll_interval_s=0.2,
         )
         plugin = DevicePlugin(config, NvmlNode(lambda: open_simulated(DEMO_NODE, env)))
         plugin.start()
         try:
-            kubelet.wait_for(lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node")
+            kubelet.wait_for(
+                lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node"
+            )
             pod = kubelet.admit(Pod("notebook", [Container("main", {"nvidia.com/mig-2g.10gb": 1})]))
             [uuid] = pod.device_ids("main")
             store = StateStore(SimConfig.from_env(None, env))
             process = control.start_process(store, uuid)  # the pod's container runs on its MIG device
 
             nodes = MemoryNodes({CONFIG_LABEL: "inference"})
-            agent = MigConfigAgent(nvml, nodes, "node-a", str(short_dir / "mig.yaml"), journal_path=short_dir / "j.json")
+            agent = MigConfigAgent(
+                nvml, nodes, "node-a", str(short_dir / "mig.yaml"), journal_path=short_dir / "j.json"
+            )
             look = agent.look()
-            assert look.state is State.PENDING and "2g.10gb" in look.reason and str(process.pid) in look.reason
+            assert (
+                look.state is State.PENDING and "2g.10gb" in look.reason and str(process.pid) in look.reason
+            )
             assert kubelet.capacity() == DEMO_COUNTS  # nothing changed under the pod
 
             control.stop_processes(store, pid=process.pid)  # the pod ends
@@ -56,7 +66,9 @@ def test_the_agent_waits_for_the_pod_then_the_plugin_advertises_the_new_layout(
             assert nodes.record.labels[STATE_LABEL] == "success"
             after = {"nvidia.com/mig-1g.5gb": 32, "nvidia.com/mig-3g.20gb": 8}
             kubelet.wait_for(
-                lambda k: {r: n for r, n in k.capacity().items() if n} == after, timeout_s=TIMEOUT_S, what="the new layout"
+                lambda k: {r: n for r, n in k.capacity().items() if n} == after,
+                timeout_s=TIMEOUT_S,
+                what="the new layout",
             )
         finally:
             plugin.stop()

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from kubemig.agent import APPLIED_ANNOTATION, CONFIG_LABEL, REASON_ANNOTATION, STATE_LABEL, MigConfigAgent, NodeRecord, State
+from kubemig.agent import (
+    APPLIED_ANNOTATION,
+    CONFIG_LABEL,
+    REASON_ANNOTATION,
+    STATE_LABEL,
+    MigConfigAgent,
+    NodeRecord,
+    State,
+)
 from kubemig.nvml import Nvml, open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.node import read_node
@@ -34,7 +42,9 @@ class MemoryNodes:
         assert node == "node-a"
         return NodeRecord(dict(self.record.labels), dict(self.record.annotations))
 
-    def patch(self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]) -> None:
+    def patch(
+        self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]
+    ) -> None:
         self.patches += 1
         merged = [dict(self.record.labels), dict(self.record.annotations)]
         for target, changes in zip(merged, (labels, annotations)):
@@ -56,7 +66,11 @@ class Clock:
 @pytest.fixture
 def node() -> Iterator[tuple[Nvml, Path, dict[str, str]]]:
     root = fast_directory()
-    env = {"KUBEMIG_SIM_STATE": str(root / "node.json"), "KUBEMIG_SIM_ROOT": str(root / "dev"), "KUBEMIG_SIM_NODE": "node-a"}
+    env = {
+        "KUBEMIG_SIM_STATE": str(root / "node.json"),
+        "KUBEMIG_SIM_ROOT": str(root / "dev"),
+        "KUBEMIG_SIM_NODE": "node-a",
+    }
     (root / "mig.yaml").write_text(CONFIG)
     with open_simulated("1xA100-SXM4-40GB", env) as nvml:
         yield nvml, root, env
@@ -64,14 +78,24 @@ def node() -> Iterator[tuple[Nvml, Path, dict[str, str]]]:
 
 
 def _agent(nvml: Nvml, root: Path, nodes: MemoryNodes, clock: Clock | None = None) -> MigConfigAgent:
-    return MigConfigAgent(nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "journal.json", retry_s=60, clock=clock or Clock())
+    return MigConfigAgent(
+        nvml,
+        nodes,
+        "node-a",
+        str(root / "mig.yaml"),
+        journal_path=root / "journal.json",
+        retry_s=60,
+        clock=clock or Clock(),
+    )
 
 
 def _layout(nvml: Nvml) -> list[str]:
     return sorted(str(gi.instance) for gi in read_node(nvml).gpu(0).gpu_instances)
 
 
-def test_the_label_selects_the_config_and_the_state_says_how_it_went(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+def test_the_label_selects_the_config_and_the_state_says_how_it_went(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
     nvml, root, _ = node
     nodes = MemoryNodes({})
     agent = _agent(nvml, root, nodes)
@@ -100,7 +124,9 @@ def test_a_busy_instance_in_the_way_keeps_the_change_pending_until_its_process_e
     for attempt in range(3):  # however often it looks, nothing changes while the job runs
         patches = nodes.patches
         look = agent.look()
-        assert nodes.patches == patches + (2 if attempt == 0 else 0)  # pending once, then its reason; then quiet
+        assert nodes.patches == patches + (
+            2 if attempt == 0 else 0
+        )  # pending once, then its reason; then quiet
         assert look.state is State.PENDING
         assert nodes.record.labels[STATE_LABEL] == "pending"
         reason = nodes.record.annotations[REASON_ANNOTATION]
@@ -113,13 +139,19 @@ def test_a_busy_instance_in_the_way_keeps_the_change_pending_until_its_process_e
     assert nodes.record.annotations[APPLIED_ANNOTATION] == "small"
 
 
-def test_a_failed_config_is_retried_later_or_at_once_when_the_label_changes(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+def test_a_failed_config_is_retried_later_or_at_once_when_the_label_changes(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
     nvml, root, _ = node
     clock = Clock()
     nodes = MemoryNodes({CONFIG_LABEL: "smal"})
     agent = _agent(nvml, root, nodes, clock)
     look = agent.look()
-    assert look.state is State.FAILED and "has no config 'smal'" in look.reason and "did you mean small" in look.reason
+    assert (
+        look.state is State.FAILED
+        and "has no config 'smal'" in look.reason
+        and "did you mean small" in look.reason
+    )
     assert nodes.record.labels[STATE_LABEL] == "failed"
     patches = nodes.patches
     clock.now = 59
@@ -142,7 +174,9 @@ def test_metrics_follow_the_state_and_the_instances(node: tuple[Nvml, Path, dict
     nvml, root, _ = node
     metrics = AgentMetrics()
     nodes = MemoryNodes({CONFIG_LABEL: "start"})
-    agent = MigConfigAgent(nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "j.json", on_look=metrics.looked)
+    agent = MigConfigAgent(
+        nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "j.json", on_look=metrics.looked
+    )
     look = agent.look()
     text = generate_latest(metrics.registry).decode()
     assert 'kubemig_mig_config_state{kubemig_mig_config_state="success"} 1.0' in text
@@ -157,17 +191,26 @@ def test_metrics_follow_the_state_and_the_instances(node: tuple[Nvml, Path, dict
     assert 'kubemig_agent_looks_total{result="success"} 2.0' in text
 
 
-def test_hooks_run_around_a_change_and_not_when_there_is_none(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+def test_hooks_run_around_a_change_and_not_when_there_is_none(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
     import sys
 
     nvml, root, _ = node
     log = root / "hooks.log"
     (root / "hooks.yaml").write_text(
         "version: v1\nhooks:\n"
-        f"  apply-exit:\n    - {{command: {sys.executable}, args: ['-c', 'open(r\"{log}\", \"a\").write(\"ran \")']}}\n"
+        f'  apply-exit:\n    - {{command: {sys.executable}, args: [\'-c\', \'open(r"{log}", "a").write("ran ")\']}}\n'
     )
     nodes = MemoryNodes({CONFIG_LABEL: "start"})
-    agent = MigConfigAgent(nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "j.json", hooks_path=str(root / "hooks.yaml"))
+    agent = MigConfigAgent(
+        nvml,
+        nodes,
+        "node-a",
+        str(root / "mig.yaml"),
+        journal_path=root / "j.json",
+        hooks_path=str(root / "hooks.yaml"),
+    )
     assert agent.look().state is State.SUCCESS
     assert log.read_text() == "ran "
     agent.look()  # reached: no apply, no hooks

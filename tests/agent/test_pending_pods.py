@@ -13,8 +13,13 @@ from tests.agent.fake_apiserver import FakeApiServer
 from tests.helpers import kubemig_env, run_kubemig
 
 
-def _pod(name: str, *containers: dict[str, Any], phase: str = "Pending", node: str | None = None, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"containers": [{"name": f"c{i}", "image": "x", "resources": r} for i, r in enumerate(containers)], **spec}
+def _pod(
+    name: str, *containers: dict[str, Any], phase: str = "Pending", node: str | None = None, **spec: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "containers": [{"name": f"c{i}", "image": "x", "resources": r} for i, r in enumerate(containers)],
+        **spec,
+    }
     if node:
         body["nodeName"] = node
     return {"metadata": {"name": name, "namespace": "ml"}, "spec": body, "status": {"phase": phase}}
@@ -28,7 +33,11 @@ def test_waiting_mig_pods_become_requests_and_the_rest_are_left_out() -> None:
     pods = [
         _pod("infer", _mig("2g.10gb", 1), priority=100),
         _pod("train", _mig("7g.40gb", 1), _mig("7g.40gb", 1, "requests")),  # two containers: 2 instances
-        _pod("prep", _mig("1g.5gb", 1), initContainers=[{"name": "i", "image": "x", "resources": _mig("1g.5gb", 3)}]),
+        _pod(
+            "prep",
+            _mig("1g.5gb", 1),
+            initContainers=[{"name": "i", "image": "x", "resources": _mig("1g.5gb", 3)}],
+        ),
         _pod("bound", _mig("3g.20gb", 1), node="node-a"),  # bound to a node: the scheduler has placed it
         _pod("running", _mig("3g.20gb", 1), phase="Running"),
         _pod("cpu-only", {"requests": {"cpu": "2"}}),
@@ -55,11 +64,18 @@ def test_pending_reads_the_cluster_and_plan_places_what_it_found(tmp_path: Path)
         kubeconfig = str(api.kubeconfig(tmp_path / "kubeconfig", port))
         listed = run_kubemig("pending", "--kubeconfig", kubeconfig, env=kubemig_env())
     assert listed.returncode == 0, listed.stderr
-    assert yaml.safe_load(listed.stdout)["requests"] == [{"pod": "ml/infer", "profile": "mig-4g.20gb", "count": 1, "priority": 0}]
+    assert yaml.safe_load(listed.stdout)["requests"] == [
+        {"pod": "ml/infer", "profile": "mig-4g.20gb", "count": 1, "priority": 0}
+    ]
     assert ("GET", "/api/v1/pods?fieldSelector=status.phase%3DPending", "") in api.requests
     (tmp_path / "pending.yaml").write_text(listed.stdout)
     planned = run_kubemig(
-        "plan", "--snapshot", str(tmp_path / "node-a.yaml"), "--snapshot", str(tmp_path / "pending.yaml"), "--json"
+        "plan",
+        "--snapshot",
+        str(tmp_path / "node-a.yaml"),
+        "--snapshot",
+        str(tmp_path / "pending.yaml"),
+        "--json",
     )
     assert planned.returncode == 0, planned.stderr
     assert json.loads(planned.stdout)["assignments"]["ml/infer"] == [

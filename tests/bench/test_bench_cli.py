@@ -16,12 +16,14 @@ from tests.helpers import run_kubemig
 POLICIES = "static-balanced,static-best,first-fit,nos,hami,fgd"
 
 
-def check_fill_json(data: dict, gpus: int, seeds: int, policies: list[str]) -> None:  # type: ignore[type-arg]
+def check_fill_json(data: dict[str, Any], gpus: int, seeds: int, policies: list[str]) -> None:
     assert set(data) >= {"config", "results"}
     config = data["config"]
     assert config["gpus"] == gpus and config["seeds"] == seeds and config["demand_factor"] == 1.3
     assert config["mapping"]["mapping"] == "ceil" and config["mapping"]["histogram"]
-    assert [(r["policy"], r["seed"]) for r in data["results"]] == [(p, s) for s in range(seeds) for p in policies]
+    assert [(r["policy"], r["seed"]) for r in data["results"]] == [
+        (p, s) for s in range(seeds) for p in policies
+    ]
     for row in data["results"]:
         assert set(FILL_FIELDS) <= set(row)
         assert 0 <= row["allocated_slices"] <= row["bound_slices"] <= 7 * gpus
@@ -39,8 +41,22 @@ def test_fill_in_process(tmp_path: Path) -> None:
     out, png = tmp_path / "fill.json", tmp_path / "fill.png"
     result = CliRunner().invoke(
         cli,
-        ["bench", "fill", "--trace", str(trace), "--gpus", "8", "--seeds", "1", "--policies", POLICIES,
-         "--json", str(out), "--plot", str(png)],
+        [
+            "bench",
+            "fill",
+            "--trace",
+            str(trace),
+            "--gpus",
+            "8",
+            "--seeds",
+            "1",
+            "--policies",
+            POLICIES,
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -57,10 +73,14 @@ def test_fill_in_process(tmp_path: Path) -> None:
     assert redraw.exit_code == 0 and again.read_bytes()[:4] == b"\x89PNG"
     bogus = tmp_path / "bogus.json"
     bogus.write_text("[1, 2]")
-    assert "not a `kubemig bench` result" in str(CliRunner().invoke(cli, ["bench", "summarize", str(bogus)]).exception)
+    assert "not a `kubemig bench` result" in str(
+        CliRunner().invoke(cli, ["bench", "summarize", str(bogus)]).exception
+    )
     bogus.write_text("version: 1\n")
     unread = str(CliRunner().invoke(cli, ["bench", "summarize", str(bogus)]).exception)
-    assert unread.startswith(f"cannot read {bogus} as a bench result (") and unread.endswith("wrote with --json")
+    assert unread.startswith(f"cannot read {bogus} as a bench result (") and unread.endswith(
+        "wrote with --json"
+    )
 
 
 def test_fill_rejects_an_unknown_policy_and_a_missing_trace(tmp_path: Path) -> None:
@@ -74,8 +94,20 @@ def test_fill_rejects_an_unknown_policy_and_a_missing_trace(tmp_path: Path) -> N
 @pytest.mark.skipif(not DEFAULT_TRACE_DIR.exists(), reason="openb trace not present")
 def test_fill_subprocess_on_the_real_trace(tmp_path: Path) -> None:
     out = tmp_path / "fill.json"
-    done = run_kubemig("bench", "fill", "--trace", "gpushare100", "--gpus", "8", "--seeds", "1",
-                       "--policies", POLICIES, "--json", str(out))
+    done = run_kubemig(
+        "bench",
+        "fill",
+        "--trace",
+        "gpushare100",
+        "--gpus",
+        "8",
+        "--seeds",
+        "1",
+        "--policies",
+        POLICIES,
+        "--json",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "openb_pod_list_gpushare100.csv" in done.stdout
     check_fill_json(json.loads(out.read_text()), 8, 1, POLICIES.split(","))
@@ -87,7 +119,18 @@ def test_fill_seeds_can_start_anywhere_and_each_seed_is_the_same_stream(tmp_path
 
     def fill(*args: str) -> dict[str, Any]:
         out = tmp_path / "fill.json"
-        argv = ["bench", "fill", "--trace", str(trace), "--gpus", "8", "--policies", "kubemig,hami", "--json", str(out)]
+        argv = [
+            "bench",
+            "fill",
+            "--trace",
+            str(trace),
+            "--gpus",
+            "8",
+            "--policies",
+            "kubemig,hami",
+            "--json",
+            str(out),
+        ]
         result = CliRunner().invoke(cli, [*argv, *args], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         report: dict[str, Any] = json.loads(out.read_text())
@@ -96,14 +139,26 @@ def test_fill_seeds_can_start_anywhere_and_each_seed_is_the_same_stream(tmp_path
     pair = fill("--seeds", "2", "--first-seed", "5")
     assert [r["seed"] for r in pair["results"]] == [5, 5, 6, 6] and pair["config"]["first_seed"] == 5
     alone = fill("--first-seed", "6")
-    assert [r["allocated_slices"] for r in alone["results"]] == [r["allocated_slices"] for r in pair["results"][2:]]
+    assert [r["allocated_slices"] for r in alone["results"]] == [
+        r["allocated_slices"] for r in pair["results"][2:]
+    ]
 
 
 def test_fill_can_tell_kubemig_a_wrong_expected_load(tmp_path: Path) -> None:
     out = tmp_path / "fill.json"
     done = run_kubemig(
-        "bench", "fill", "--trace", "gpushare100", "--gpus", "8", "--policies", "kubemig,kubemig-fit",
-        "--expected-load", "0.2", "--json", str(out),
+        "bench",
+        "fill",
+        "--trace",
+        "gpushare100",
+        "--gpus",
+        "8",
+        "--policies",
+        "kubemig,kubemig-fit",
+        "--expected-load",
+        "0.2",
+        "--json",
+        str(out),
     )
     assert done.returncode == 0, done.stderr
     assert "demand 130% of 56 slices, kubemig told 20%" in done.stdout
@@ -115,8 +170,19 @@ def test_fill_can_tell_kubemig_a_wrong_expected_load(tmp_path: Path) -> None:
     assert told_little == fit
     truth = tmp_path / "truth.json"
     again = run_kubemig(
-        "bench", "fill", "--trace", "gpushare100", "--gpus", "8", "--policies", "kubemig", "--json", str(truth)
+        "bench",
+        "fill",
+        "--trace",
+        "gpushare100",
+        "--gpus",
+        "8",
+        "--policies",
+        "kubemig",
+        "--json",
+        str(truth),
     )
     assert again.returncode == 0, again.stderr
-    summary = CliRunner().invoke(cli, ["bench", "summarize", str(out), str(truth)], catch_exceptions=False).output
+    summary = (
+        CliRunner().invoke(cli, ["bench", "summarize", str(out), str(truth)], catch_exceptions=False).output
+    )
     assert "| policy | N = 8, kubemig told 20% | N = 8, kubemig told 130% (the truth) |" in summary

@@ -38,7 +38,9 @@ def slices_in_use(document: dict[str, object]) -> int:
 
 
 @pytest.mark.parametrize("fill_ratio", [0.3, 0.75])
-def test_the_cluster_is_filled_to_the_ratio_and_the_next_pods_wait(mapped: MappedTrace, fill_ratio: float) -> None:
+def test_the_cluster_is_filled_to_the_ratio_and_the_next_pods_wait(
+    mapped: MappedTrace, fill_ratio: float
+) -> None:
     spec = ClusterSpec(A100, 16)
     document = cluster_snapshot(mapped, spec, fill_ratio=fill_ratio, pending=7, seed=3)
     used = slices_in_use(document)
@@ -68,12 +70,16 @@ def test_a_fill_the_pods_cannot_reach_is_one_line(tmp_path: Path) -> None:
     only_4g.write_text(header + "".join(f"q{i},1,1,1,550\n" for i in range(4)))
     mapped = map_trace(read_trace(str(only_4g)), A100)
     assert fill_cluster(mapped, ClusterSpec(A100, 8), 0.5).session.cluster.allocated_slices == 28
-    with pytest.raises(KubemigError, match=r"filled only 57\.1% of the compute slices .*\(asked: 60\.0%\): ask for a lower"):
+    with pytest.raises(
+        KubemigError, match=r"filled only 57\.1% of the compute slices .*\(asked: 60\.0%\): ask for a lower"
+    ):
         fill_cluster(mapped, ClusterSpec(A100, 8), 0.6)
 
 
 def test_plan_reads_what_bench_snapshot_writes(tiny: Path, tmp_path: Path) -> None:
-    made = run_kubemig("bench", "snapshot", "--trace", str(tiny), "--gpus", "16", "--fill", "0.5", "--pending", "6")
+    made = run_kubemig(
+        "bench", "snapshot", "--trace", str(tiny), "--gpus", "16", "--fill", "0.5", "--pending", "6"
+    )
     assert made.returncode == 0, made.stderr
     document = yaml.safe_load(made.stdout)
     assert len(document["nodes"]) == 2 and len(document["requests"]) == 6
@@ -104,7 +110,9 @@ def test_plan_reads_what_bench_snapshot_writes(tiny: Path, tmp_path: Path) -> No
 
 
 def test_bench_snapshot_json_and_bad_options(tiny: Path) -> None:
-    made = run_kubemig("bench", "snapshot", "--trace", str(tiny), "--gpus", "8", "--pending", "2", "-o", "json")
+    made = run_kubemig(
+        "bench", "snapshot", "--trace", str(tiny), "--gpus", "8", "--pending", "2", "-o", "json"
+    )
     assert made.returncode == 0, made.stderr
     assert Snapshot.model_validate(json.loads(made.stdout)).requests
     bad = run_kubemig("bench", "snapshot", "--trace", str(tiny), "--fill", "0")

@@ -13,7 +13,7 @@ from kubemig.bench.cluster import ClusterSpec
 from kubemig.bench.policies import PolicyContext, make_policy, policy_names
 from kubemig.bench.run import fill_in_order, static_fill_score
 from kubemig.bench.trace import PodRequest
-from kubemig.geometry import geometry_for, place
+from kubemig.geometry import GpuGeometry, geometry_for, place
 from tests.bench.helpers import A100, pod
 
 A30 = geometry_for("A30")
@@ -21,7 +21,7 @@ KINDS_A100 = [("1g.5gb", 1), ("2g.10gb", 1), ("3g.20gb", 1), ("4g.20gb", 1), ("7
 KINDS_A30 = [("1g.6gb", 1), ("2g.12gb", 1), ("4g.24gb", 1), ("4g.24gb", 2)]
 
 
-def brute_force(geo, gpus: int, pods: list[PodRequest], per_node: int | None = None) -> int:  # type: ignore[no-untyped-def]
+def brute_force(geo: GpuGeometry, gpus: int, pods: list[PodRequest], per_node: int | None = None) -> int:
     """Best slices over every subset of pods and every way to put their instances on the GPUs
     (a pod's instances on distinct GPUs of one node)."""
     instances = [(i, geo.shape(p.profile_id)) for i, p in enumerate(pods) for _ in range(p.count)]
@@ -48,9 +48,13 @@ def brute_force(geo, gpus: int, pods: list[PodRequest], per_node: int | None = N
 
 @pytest.mark.parametrize(("geo", "kinds"), [(A100, KINDS_A100), (A30, KINDS_A30)], ids=["A100", "A30"])
 @given(data=st.data())
-def test_bound_equals_brute_force_on_tiny_cases(geo, kinds, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+def test_bound_equals_brute_force_on_tiny_cases(
+    geo: GpuGeometry, kinds: list[tuple[str, int]], data: st.DataObject
+) -> None:
     gpus = data.draw(st.integers(1, 2))
-    chosen = data.draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=5).filter(lambda c: sum(n for _, n in c) <= 6))
+    chosen = data.draw(
+        st.lists(st.sampled_from(kinds), min_size=1, max_size=5).filter(lambda c: sum(n for _, n in c) <= 6)
+    )
     pods = [pod(f"p{i}", name, count, geo) for i, (name, count) in enumerate(chosen)]
     assert solve_bound(geo, gpus, demand_of(pods)).slices == brute_force(geo, gpus, pods)
 
@@ -60,7 +64,9 @@ def test_node_aware_bound_equals_brute_force(data: st.DataObject) -> None:
     # 3 GPUs on nodes of 2 (the last node has one): a 2-GPU pod needs both GPUs of the first node
     per_node = data.draw(st.sampled_from([1, 2, 3]))
     kinds = [("3g.20gb", 1), ("4g.20gb", 1), ("7g.40gb", 1), ("7g.40gb", 2), ("7g.40gb", 3)]
-    chosen = data.draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=4).filter(lambda c: sum(n for _, n in c) <= 6))
+    chosen = data.draw(
+        st.lists(st.sampled_from(kinds), min_size=1, max_size=4).filter(lambda c: sum(n for _, n in c) <= 6)
+    )
     pods = [pod(f"p{i}", name, count) for i, (name, count) in enumerate(chosen)]
     assert solve_bound(A100, 3, demand_of(pods), per_node).slices == brute_force(A100, 3, pods, per_node)
 

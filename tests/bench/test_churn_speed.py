@@ -22,11 +22,15 @@ SPEC = ClusterSpec(A100, 8, gpus_per_node=4)
 
 
 def tiny_trace(tmp_path: Path) -> Path:
-    rows = ["name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time"]
+    rows = [
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time"
+    ]
     shares = [460, 1000, 230, 810, 320, 110, 1000, 650]
     for i in range(60):
         num = 2 if i % 13 == 0 else 1
-        rows.append(f"p{i},1,1,{num},{shares[i % len(shares)]},,LS,Running,{i * 50},{i * 50 + 400 + 37 * (i % 7)},{i * 50}")
+        rows.append(
+            f"p{i},1,1,{num},{shares[i % len(shares)]},,LS,Running,{i * 50},{i * 50 + 400 + 37 * (i % 7)},{i * 50}"
+        )
     path = tmp_path / "openb_pod_list_tiny.csv"
     path.write_text("\n".join(rows) + "\n")
     return path
@@ -55,14 +59,22 @@ def test_the_bound_shortcut_is_exact(tmp_path: Path, name: str) -> None:
     outcomes = []
     for shortcut in (True, False):
         session = Session.start(make_policy(name, PolicyContext(SPEC, mapped.mix(), seed=1)))
-        outcomes.append(simulate(session, jobs, BoundCache(A100, SPEC.gpus, SPEC.gpus_per_node), shortcut=shortcut))
+        outcomes.append(
+            simulate(session, jobs, BoundCache(A100, SPEC.gpus, SPEC.gpus_per_node), shortcut=shortcut)
+        )
     fast, slow = outcomes
-    assert fast.bound_time == pytest.approx(slow.bound_time) and fast.allocated_time == pytest.approx(slow.allocated_time)
+    assert fast.bound_time == pytest.approx(slow.bound_time) and fast.allocated_time == pytest.approx(
+        slow.allocated_time
+    )
     assert fast.allocated_time <= fast.bound_time + 1e-6
 
 
 def test_waiting_pods_start_when_room_frees() -> None:
-    jobs = [Job(pod("a", "7g.40gb", 8), 0.0, 10.0), Job(pod("b", "7g.40gb", 8), 1.0, 10.0), Job(pod("c", "1g.5gb"), 2.0, 5.0)]
+    jobs = [
+        Job(pod("a", "7g.40gb", 8), 0.0, 10.0),
+        Job(pod("b", "7g.40gb", 8), 1.0, 10.0),
+        Job(pod("c", "1g.5gb"), 2.0, 5.0),
+    ]
     session = Session.start(make_policy("first-fit", PolicyContext(ClusterSpec(A100, 8))))
     outcome = simulate(session, jobs, BoundCache(A100, 8, 8))
     assert outcome.placed == 3 and outcome.never_placed == 0
@@ -93,7 +105,10 @@ def test_run_churn_report_shape(tmp_path: Path) -> None:
     report = run_churn(mapped, SPEC, ["static-best", "hami"], load=1.2, poisson_pods=60, median_s=300.0)
     rows = cast(list[dict[str, Any]], report["results"])
     assert [(r["workload"], r["policy"]) for r in rows] == [
-        ("trace", "static-best"), ("trace", "hami"), ("poisson", "static-best"), ("poisson", "hami")
+        ("trace", "static-best"),
+        ("trace", "hami"),
+        ("poisson", "static-best"),
+        ("poisson", "hami"),
     ]
     for row in rows:
         assert 0 <= row["time_avg_allocated_slices"] <= row["time_avg_bound_slices"] + 1e-6
@@ -108,8 +123,22 @@ def test_churn_and_speed_cli(tmp_path: Path) -> None:
     out, png = tmp_path / "churn.json", tmp_path / "churn.png"
     result = CliRunner().invoke(
         cli,
-        ["bench", "churn", "--trace", str(trace), "--gpus", "8", "--pods", "40", "--policies", "first-fit,fgd",
-         "--json", str(out), "--plot", str(png)],
+        [
+            "bench",
+            "churn",
+            "--trace",
+            str(trace),
+            "--gpus",
+            "8",
+            "--pods",
+            "40",
+            "--policies",
+            "first-fit,fgd",
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -118,8 +147,21 @@ def test_churn_and_speed_cli(tmp_path: Path) -> None:
     out = tmp_path / "speed.json"
     result = CliRunner().invoke(
         cli,
-        ["bench", "speed", "--trace", str(trace), "--gpus", "8,16", "--policies", "first-fit", "--no-exact",
-         "--json", str(out), "--plot", str(tmp_path / "speed.png")],
+        [
+            "bench",
+            "speed",
+            "--trace",
+            str(trace),
+            "--gpus",
+            "8,16",
+            "--policies",
+            "first-fit",
+            "--no-exact",
+            "--json",
+            str(out),
+            "--plot",
+            str(tmp_path / "speed.png"),
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -145,7 +187,9 @@ def test_speed_times_the_planners_on_a_batch(tmp_path: Path) -> None:
     report = run_speed(mapped, [ClusterSpec(A100, 16)], ["kubemig-fit"], batch=10, time_limit_s=10.0)
     rows = cast(list[dict[str, Any]], report["results"])
     assert [(r["mode"], r.get("solver") or r.get("policy")) for r in rows] == [
-        ("online", "kubemig-fit"), ("batch", "exact"), ("batch", "online")
+        ("online", "kubemig-fit"),
+        ("batch", "exact"),
+        ("batch", "online"),
     ]
     exact, online = rows[1], rows[2]
     assert exact["pending_pods"] == 10 and exact["state"] in ("optimal", "time_limit")

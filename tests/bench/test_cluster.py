@@ -38,22 +38,84 @@ def _occupied() -> Cluster:
 
 BAD_DECISIONS = [
     # (description, pod, decision, message fragment)
-    ("overlapping instances", pod("p", "3g.20gb"), Decision(((0, inst("3g.20gb", 0)),), {0: Layout.of([inst("4g.20gb", 0), inst("3g.20gb", 0)])}), "overlap"),
-    ("start not allowed", pod("p", "3g.20gb"), Decision(((1, inst("3g.20gb", 2)),), {1: Layout.of([inst("3g.20gb", 2)])}), "cannot start"),
-    ("in-use instance destroyed", pod("p", "7g.40gb"), Decision(((0, inst("7g.40gb", 0)),), {0: Layout.of([inst("7g.40gb", 0)])}), "in use by pod first"),
-    ("in-use instance handed out", pod("p", "4g.20gb"), Decision(((0, inst("4g.20gb", 0)),)), "in use by pod first"),
-    ("wrong profile", pod("p", "2g.10gb"), Decision(((1, inst("1g.5gb", 0)),), {1: Layout.of([inst("1g.5gb", 0)])}), "asks for 2g.10gb"),
-    ("too few instances", pod("p", "7g.40gb", 2), Decision(((1, inst("7g.40gb", 0)),), {1: Layout.of([inst("7g.40gb", 0)])}), "got 1 instance"),
-    ("spread over nodes", pod("p", "7g.40gb", 2), Decision(((7, inst("7g.40gb", 0)), (8, inst("7g.40gb", 0))), {7: Layout.of([inst("7g.40gb", 0)]), 8: Layout.of([inst("7g.40gb", 0)])}), "one node"),
-    ("instance that does not exist", pod("p", "1g.5gb"), Decision(((1, inst("1g.5gb", 3)),)), "does not exist"),
-    ("same instance twice", pod("p", "1g.5gb", 2), Decision(((1, inst("1g.5gb", 3)), (1, inst("1g.5gb", 3))), {1: Layout.of([inst("1g.5gb", 3)])}), "twice"),
-    ("forged instance size", pod("p", "1g.5gb"), Decision(((1, Instance(0, 2, 19, "1g.5gb")),), {1: Layout((Instance(0, 2, 19, "1g.5gb"),))}), "not a GPU instance"),
-    ("GPU out of range", pod("p", "1g.5gb"), Decision(((99, inst("1g.5gb", 0)),), {99: Layout.of([inst("1g.5gb", 0)])}), "does not exist"),
+    (
+        "overlapping instances",
+        pod("p", "3g.20gb"),
+        Decision(((0, inst("3g.20gb", 0)),), {0: Layout.of([inst("4g.20gb", 0), inst("3g.20gb", 0)])}),
+        "overlap",
+    ),
+    (
+        "start not allowed",
+        pod("p", "3g.20gb"),
+        Decision(((1, inst("3g.20gb", 2)),), {1: Layout.of([inst("3g.20gb", 2)])}),
+        "cannot start",
+    ),
+    (
+        "in-use instance destroyed",
+        pod("p", "7g.40gb"),
+        Decision(((0, inst("7g.40gb", 0)),), {0: Layout.of([inst("7g.40gb", 0)])}),
+        "in use by pod first",
+    ),
+    (
+        "in-use instance handed out",
+        pod("p", "4g.20gb"),
+        Decision(((0, inst("4g.20gb", 0)),)),
+        "in use by pod first",
+    ),
+    (
+        "wrong profile",
+        pod("p", "2g.10gb"),
+        Decision(((1, inst("1g.5gb", 0)),), {1: Layout.of([inst("1g.5gb", 0)])}),
+        "asks for 2g.10gb",
+    ),
+    (
+        "too few instances",
+        pod("p", "7g.40gb", 2),
+        Decision(((1, inst("7g.40gb", 0)),), {1: Layout.of([inst("7g.40gb", 0)])}),
+        "got 1 instance",
+    ),
+    (
+        "spread over nodes",
+        pod("p", "7g.40gb", 2),
+        Decision(
+            ((7, inst("7g.40gb", 0)), (8, inst("7g.40gb", 0))),
+            {7: Layout.of([inst("7g.40gb", 0)]), 8: Layout.of([inst("7g.40gb", 0)])},
+        ),
+        "one node",
+    ),
+    (
+        "instance that does not exist",
+        pod("p", "1g.5gb"),
+        Decision(((1, inst("1g.5gb", 3)),)),
+        "does not exist",
+    ),
+    (
+        "same instance twice",
+        pod("p", "1g.5gb", 2),
+        Decision(((1, inst("1g.5gb", 3)), (1, inst("1g.5gb", 3))), {1: Layout.of([inst("1g.5gb", 3)])}),
+        "twice",
+    ),
+    (
+        "forged instance size",
+        pod("p", "1g.5gb"),
+        Decision(((1, Instance(0, 2, 19, "1g.5gb")),), {1: Layout((Instance(0, 2, 19, "1g.5gb"),))}),
+        "not a GPU instance",
+    ),
+    (
+        "GPU out of range",
+        pod("p", "1g.5gb"),
+        Decision(((99, inst("1g.5gb", 0)),), {99: Layout.of([inst("1g.5gb", 0)])}),
+        "does not exist",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("what", "request_", "decision", "message"), BAD_DECISIONS, ids=[c[0] for c in BAD_DECISIONS])
-def test_invalid_decisions_raise_and_change_nothing(what: str, request_: PodRequest, decision: Decision, message: str) -> None:
+@pytest.mark.parametrize(
+    ("what", "request_", "decision", "message"), BAD_DECISIONS, ids=[c[0] for c in BAD_DECISIONS]
+)
+def test_invalid_decisions_raise_and_change_nothing(
+    what: str, request_: PodRequest, decision: Decision, message: str
+) -> None:
     cluster = _occupied()
     before = [cluster.layout(g) for g in range(SPEC.gpus)]
     with pytest.raises(InvalidDecisionError, match=message) as info:

@@ -36,7 +36,11 @@ class FakeAllocator:
             for gpu_id in [g for g in self.layouts if self.node_of[g] == node]:
                 geo = geometry_for(self.models[gpu_id])
                 shape = resolve_profile(geo, profile)
-                free = [i for i in self.layouts[gpu_id].instances if i.profile_id == shape.id and (gpu_id, i) not in self.busy]
+                free = [
+                    i
+                    for i in self.layouts[gpu_id].instances
+                    if i.profile_id == shape.id and (gpu_id, i) not in self.busy
+                ]
                 if free:
                     chosen.append((gpu_id, free[0]))
                 else:
@@ -62,15 +66,25 @@ class FakeAllocator:
 
 
 class LoadAwareFake(FakeAllocator):
-    def __init__(self, gpus: Sequence[tuple[str, str]], *, node_of: Mapping[str, str] | None = None, expected_load: float | None = None) -> None:
+    def __init__(
+        self,
+        gpus: Sequence[tuple[str, str]],
+        *,
+        node_of: Mapping[str, str] | None = None,
+        expected_load: float | None = None,
+    ) -> None:
         super().__init__(gpus, node_of=node_of)
         self.expected_load = expected_load
 
 
 class MixAwareFake(LoadAwareFake):
     def __init__(
-        self, gpus: Sequence[tuple[str, str]], *, node_of: Mapping[str, str] | None = None,
-        expected_load: float | None = None, prior_mix: Mapping[tuple[str, int], float] | None = None,
+        self,
+        gpus: Sequence[tuple[str, str]],
+        *,
+        node_of: Mapping[str, str] | None = None,
+        expected_load: float | None = None,
+        prior_mix: Mapping[tuple[str, int], float] | None = None,
     ) -> None:
         super().__init__(gpus, node_of=node_of, expected_load=expected_load)
         self.prior_mix = prior_mix
@@ -86,7 +100,9 @@ def test_the_policy_translates_the_contract() -> None:
     assert {gpu for gpu, _ in session.cluster.assignment("b")} == set(range(8, 16))
     session.end("a")
     assert session.cluster.layout(0) == Layout.of([A100.instance(9, 0)])  # kept free, as the allocator says
-    assert session.offer(pod("c", "3g.20gb")) and session.cluster.assignment("c") == ((0, A100.instance(9, 0)),)
+    assert session.offer(pod("c", "3g.20gb")) and session.cluster.assignment("c") == (
+        (0, A100.instance(9, 0)),
+    )
     session.policy.audit(session.cluster)
     assert session.policy.counters()["allocator_reconfigurations"] == 9
 
@@ -99,13 +115,17 @@ def test_expected_load_reaches_only_an_allocator_that_takes_it() -> None:
     # the trace's mix reaches an allocator that takes it, by profile name, with the expected load only
     mixed = PolicyContext(SPEC, {(9, 1): 0.25, (0, 8): 0.75}, expected_load=1.3)
     assert Kubemig(mixed, factory=MixAwareFake).allocator.prior_mix == {  # type: ignore[attr-defined]
-        ("3g.20gb", 1): 0.25, ("7g.40gb", 8): 0.75
+        ("3g.20gb", 1): 0.25,
+        ("7g.40gb", 8): 0.75,
     }
     assert KubemigFit(mixed, factory=MixAwareFake).allocator.prior_mix is None  # type: ignore[attr-defined]
     assert Kubemig(mixed, factory=LoadAwareFake).options == {"expected_load": 1.3}
     # the real allocator takes both, and the result files hold them as text
     options = Kubemig(mixed).counters()["allocator_options"]
-    assert json.loads(json.dumps(options)) == {"expected_load": 1.3, "prior_mix": {"3g.20gb": 0.25, "8x7g.40gb": 0.75}}
+    assert json.loads(json.dumps(options)) == {
+        "expected_load": 1.3,
+        "prior_mix": {"3g.20gb": 0.25, "8x7g.40gb": 0.75},
+    }
 
 
 class SilentFake(FakeAllocator):

@@ -183,8 +183,18 @@ def test_static_best_picks_the_layout_that_serves_the_run() -> None:
 
 
 # --- every policy: valid decisions on random streams ----------------------------------------------
-KINDS = [("1g.5gb", 1), ("2g.10gb", 1), ("3g.20gb", 1), ("4g.20gb", 1), ("7g.40gb", 1), ("7g.40gb", 2), ("7g.40gb", 4)]
-OPS = st.lists(st.tuples(st.booleans(), st.integers(0, len(KINDS) - 1), st.integers(0, 50)), min_size=1, max_size=60)
+KINDS = [
+    ("1g.5gb", 1),
+    ("2g.10gb", 1),
+    ("3g.20gb", 1),
+    ("4g.20gb", 1),
+    ("7g.40gb", 1),
+    ("7g.40gb", 2),
+    ("7g.40gb", 4),
+]
+OPS = st.lists(
+    st.tuples(st.booleans(), st.integers(0, len(KINDS) - 1), st.integers(0, 50)), min_size=1, max_size=60
+)
 SMALL = ClusterSpec(A100, 8, gpus_per_node=4)
 NAMES = policy_names(None)
 

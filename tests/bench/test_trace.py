@@ -47,7 +47,9 @@ MAPPING_CASES = [
 
 
 @pytest.mark.parametrize(("model", "num_gpu", "milli", "ceil", "nearest"), MAPPING_CASES)
-def test_mapping_table(model: str, num_gpu: int, milli: int, ceil: tuple[str, int], nearest: tuple[str, int]) -> None:
+def test_mapping_table(
+    model: str, num_gpu: int, milli: int, ceil: tuple[str, int], nearest: tuple[str, int]
+) -> None:
     geo = A100 if model == "A100" else A30
     pod = TracePod("p", num_gpu, milli)
     for mapping, expected in ((Mapping.CEIL, ceil), (Mapping.NEAREST, nearest)):

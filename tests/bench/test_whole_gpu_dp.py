@@ -112,8 +112,12 @@ def sample(rng: np.random.Generator, kinds: list[tuple[PodRequest, float]], tota
 
 def test_its_play_on_sampled_streams_averages_its_expectation_and_never_beats_the_bound() -> None:
     spec = ClusterSpec(A100, 8, gpus_per_node=4)
-    kinds = [(pod("a", "7g.40gb"), 0.5), (pod("b", "7g.40gb", 4), 0.2), (pod("c", "7g.40gb", 2), 0.1),
-             (pod("d", "3g.20gb"), 0.2)]
+    kinds = [
+        (pod("a", "7g.40gb"), 0.5),
+        (pod("b", "7g.40gb", 4), 0.2),
+        (pod("c", "7g.40gb", 2), 0.1),
+        (pod("d", "3g.20gb"), 0.2),
+    ]
     mix = {request.kind: share for request, share in kinds}
     rng = np.random.default_rng(7)
     allocated, gained = [], []
@@ -159,8 +163,22 @@ def test_fill_runs_it_beside_the_others_and_reports_its_expectation(tmp_path: Pa
     trace.write_text(TINY)
     out = tmp_path / "fill.json"
     result = CliRunner().invoke(
-        cli, ["bench", "fill", "--trace", str(trace), "--gpus", "16", "--seeds", "2", "--policies",
-              "hami,whole-gpu-dp", "--json", str(out)], catch_exceptions=False,
+        cli,
+        [
+            "bench",
+            "fill",
+            "--trace",
+            str(trace),
+            "--gpus",
+            "16",
+            "--seeds",
+            "2",
+            "--policies",
+            "hami,whole-gpu-dp",
+            "--json",
+            str(out),
+        ],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     rows = [r for r in json.loads(out.read_text())["results"] if r["policy"] == "whole-gpu-dp"]
@@ -175,7 +193,9 @@ def test_fill_runs_it_beside_the_others_and_reports_its_expectation(tmp_path: Pa
 
 def test_one_solve_serves_every_stream_of_a_run() -> None:
     spec, mix = ClusterSpec(A100, 8, gpus_per_node=4), {(0, 1): 0.7, (0, 2): 0.3}
-    first, second = (make_policy("whole-gpu-dp", PolicyContext(spec, mix, (), seed, None, 1.3)) for seed in (0, 1))
+    first, second = (
+        make_policy("whole-gpu-dp", PolicyContext(spec, mix, (), seed, None, 1.3)) for seed in (0, 1)
+    )
     assert isinstance(first, WholeGpuDpPolicy) and isinstance(second, WholeGpuDpPolicy)
     assert first.dp is second.dp
     other = make_policy("whole-gpu-dp", PolicyContext(spec, mix, (), 0, None, 1.5))

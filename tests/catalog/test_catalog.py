@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from kubemig.catalog import all_models, driver_branch, find_model, model_key
+from kubemig.catalog import GpuModel, all_models, driver_branch, find_model, model_key
 from kubemig.errors import CatalogError
 
 EXPECTED_KEYS = {
@@ -78,7 +80,7 @@ def test_driver_branch() -> None:
 
 
 @pytest.mark.parametrize("model", all_models(), ids=lambda m: m.key)
-def test_model_data_is_consistent(model) -> None:  # type: ignore[no-untyped-def]
+def test_model_data_is_consistent(model: GpuModel) -> None:
     ids = [p.id for p in model.gi_profiles]
     assert len(ids) == len(set(ids)), "profile IDs are unique"
     assert len({p.index for p in model.gi_profiles}) == len(ids), "index constants are unique"
@@ -89,7 +91,9 @@ def test_model_data_is_consistent(model) -> None:  # type: ignore[no-untyped-def
         for start in p.placements.starts:
             assert 0 <= start and start + p.placements.size <= model.placement_units, p.name
             assert start % p.placements.size == 0 or p.placements.size == 4 * model.placement_units // 8
-        assert set(p.default_starts) == set(p.placements.starts), f"{p.name}: default order covers every start"
+        assert set(p.default_starts) == set(p.placements.starts), (
+            f"{p.name}: default order covers every start"
+        )
         assert p.instances <= len(p.placements.starts)
         assert p.compute_slices <= model.compute_slices
         assert p.memory_mib and all(b >= model.min_driver or b <= p.since_driver for b in p.memory_mib)
@@ -118,7 +122,7 @@ A100_40GB_ROWS = [
 
 @pytest.mark.parametrize("key", ["A100-SXM4-40GB", "A100-PCIE-40GB"])
 @pytest.mark.parametrize("row", A100_40GB_ROWS, ids=lambda r: r[0])
-def test_a100_40gb_profiles_match_the_facts(key: str, row: tuple) -> None:  # type: ignore[type-arg]
+def test_a100_40gb_profiles_match_the_facts(key: str, row: tuple[Any, ...]) -> None:
     name, pid, index, inst, mib, sm, dec, enc, ce, jpeg, ofa, starts, size = row
     profile = next(p for p in find_model(key).gi_profiles if p.name == name)
     assert (profile.id, profile.index, profile.instances) == (pid, index, inst)
@@ -148,7 +152,15 @@ def test_driver_generations_list_different_profiles(branch: int, ids: list[int])
 def test_h100_sms_differ_between_sxm_and_pcie() -> None:
     sxm = {p.name: p.sm_count for p in find_model("H100-80GB-HBM3").gi_profiles}
     pcie = {p.name: p.sm_count for p in find_model("H100-PCIe").gi_profiles}
-    assert sxm == {"1g.10gb": 16, "1g.10gb+me": 16, "1g.20gb": 26, "2g.20gb": 32, "3g.40gb": 60, "4g.40gb": 64, "7g.80gb": 132}
+    assert sxm == {
+        "1g.10gb": 16,
+        "1g.10gb+me": 16,
+        "1g.20gb": 26,
+        "2g.20gb": 32,
+        "3g.40gb": 60,
+        "4g.40gb": 64,
+        "7g.80gb": 132,
+    }
     assert pcie["7g.80gb"] == 114 and pcie["2g.20gb"] == 30
 
 
@@ -156,16 +168,28 @@ def test_a30_has_four_slices_and_its_own_ids() -> None:
     a30 = find_model("A30")
     assert (a30.memory_slices, a30.compute_slices, a30.placement_units) == (4, 4, 4)
     assert {p.name: p.id for p in a30.gi_profiles} == {
-        "1g.6gb": 14, "1g.6gb+me": 21, "2g.12gb": 5, "2g.12gb+me": 6, "4g.24gb": 0,
+        "1g.6gb": 14,
+        "1g.6gb+me": 21,
+        "2g.12gb": 5,
+        "2g.12gb+me": 6,
+        "4g.24gb": 0,
     }
 
 
 def test_a100_ci_profiles_match_the_facts() -> None:
     seven = next(p for p in find_model("A100-SXM4-40GB").gi_profiles if p.id == 0)
-    assert [(c.id, c.slices, c.instances) for c in seven.ci_profiles] == [(0, 1, 7), (1, 2, 3), (2, 3, 2), (3, 4, 1), (4, 7, 1)]
+    assert [(c.id, c.slices, c.instances) for c in seven.ci_profiles] == [
+        (0, 1, 7),
+        (1, 2, 3),
+        (2, 3, 2),
+        (3, 4, 1),
+        (4, 7, 1),
+    ]
     four = next(p for p in find_model("A100-SXM4-40GB").gi_profiles if p.id == 5)
     assert [(c.id, c.name, c.instances) for c in four.ci_profiles] == [
-        (0, "1c.4g.20gb", 4), (1, "2c.4g.20gb", 2), (3, "4g.20gb", 1),
+        (0, "1c.4g.20gb", 4),
+        (1, "2c.4g.20gb", 2),
+        (3, "4g.20gb", 1),
     ]
     assert four.default_ci == 3
 
@@ -239,7 +263,7 @@ OTHER_ROWS = [
 
 
 @pytest.mark.parametrize("row", OTHER_ROWS, ids=lambda r: f"{r[0]}-{r[1]}")
-def test_other_models_match_the_facts(row: tuple) -> None:  # type: ignore[type-arg]
+def test_other_models_match_the_facts(row: tuple[Any, ...]) -> None:
     key, name, pid, inst, mib, sm, ce, placements = row
     profile = next(p for p in find_model(key).gi_profiles if p.name == name)
     assert (profile.id, profile.instances) == (pid, inst)

@@ -39,11 +39,16 @@ def test_demo_walks_through_mig_and_leaves_nothing_behind(tmp_path: Path) -> Non
         "Successfully created GPU instance ID  9 on GPU  0 using profile MIG 1g.5gb (ID 19)\n"
         "Successfully created GPU instance ID 10 on GPU  0 using profile MIG 1g.5gb (ID 19)\n"
     ) in out
-    assert "|  0   10   0   3  |               0MiB /  4864MiB    | 14      0 |  1   0    0    0    0 |" in out
+    assert (
+        "|  0   10   0   3  |               0MiB /  4864MiB    | 14      0 |  1   0    0    0    0 |" in out
+    )
     assert out.count("  MIG 3g.20gb     Device  0: (UUID: MIG-") == 8
     assert out.count("  MIG 1g.5gb      Device  3: (UUID: MIG-") == 8
     # the device plugin's part: the node's resources, then the walkthrough pod sees one MIG device
-    assert "Capacity:\n  nvidia.com/mig-1g.5gb:   16\n  nvidia.com/mig-2g.10gb:  8\n  nvidia.com/mig-3g.20gb:  8\n" in out
+    assert (
+        "Capacity:\n  nvidia.com/mig-1g.5gb:   16\n  nvidia.com/mig-2g.10gb:  8\n  nvidia.com/mig-3g.20gb:  8\n"
+        in out
+    )
     pod_view = out.split("kubectl logs mig-walkthrough")[1].split("\n$ ")[0]
     assert pod_view.count("\nGPU ") == 1 and pod_view.count("  MIG 2g.10gb     Device  0: (UUID: MIG-") == 1
     assert pod_view.count("(UUID: MIG-") == 1
@@ -59,7 +64,9 @@ def test_demo_walks_through_mig_and_leaves_nothing_behind(tmp_path: Path) -> Non
 
 def test_keep_leaves_a_node_other_commands_can_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the nvidia-smi part of the tour is enough to leave MIG devices behind; the whole tour runs above
-    monkeypatch.setattr(demo_command, "STEPS", demo_command.STEPS[: demo_command.STEPS.index(demo_command.remaining_gpus) + 1])
+    monkeypatch.setattr(
+        demo_command, "STEPS", demo_command.STEPS[: demo_command.STEPS.index(demo_command.remaining_gpus) + 1]
+    )
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     done = CliRunner().invoke(cli, ["demo", "--keep"], env={"KUBEMIG_SIM": None}, catch_exceptions=False)
     assert done.exit_code == 0, done.output

@@ -29,8 +29,14 @@ def test_models_lists_every_catalog_model() -> None:
 
 def test_geometry_list_maximal_json() -> None:
     code, out, _ = invoke(
-        "geometry", "list", "--gpu", "A100-SXM4-40GB", "--profiles", "1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb",
-        "--maximal", "--json",
+        "geometry",
+        "list",
+        "--gpu",
+        "A100-SXM4-40GB",
+        "--profiles",
+        "1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb",
+        "--maximal",
+        "--json",
     )
     assert code == 0
     layouts = json.loads(out)
@@ -73,7 +79,16 @@ def test_geometry_check_prints_placements_ids_and_a_diagram() -> None:
 
 
 def test_geometry_check_swapped_numbering() -> None:
-    code, out, _ = invoke("geometry", "check", "--gpu", "A100-PCIE-40GB", "--numbering", "swapped", "--json", "4g.20gb,2g.10gb,19")
+    code, out, _ = invoke(
+        "geometry",
+        "check",
+        "--gpu",
+        "A100-PCIE-40GB",
+        "--numbering",
+        "swapped",
+        "--json",
+        "4g.20gb,2g.10gb,19",
+    )
     assert code == 0
     ids = {(i["profile"], i["start"]): i["gi_id"] for i in json.loads(out)["instances"]}
     assert ids == {("4g.20gb", 0): 2, ("2g.10gb", 4): 3, ("1g.5gb", 6): 9}

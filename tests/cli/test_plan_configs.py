@@ -30,7 +30,9 @@ def test_each_nodes_config_reads_back_as_exactly_its_planned_layouts(snapshot: S
         gpus = [p for p in plan.gpus.values() if p.gpu.node == node]
         text = dump_config(layouts_config("planned", [(p.gpu.index, p.gpu.geo, p.target) for p in gpus]))
         entries = load_config("planned.yaml", text).configs["planned"]
-        assert [e.devices for e in entries] == [(p.gpu.index,) for p in sorted(gpus, key=lambda p: p.gpu.index)]
+        assert [e.devices for e in entries] == [
+            (p.gpu.index,) for p in sorted(gpus, key=lambda p: p.gpu.index)
+        ]
         for entry in entries:
             assert entry.devices != "all"
             (index,) = entry.devices
@@ -120,9 +122,7 @@ def test_a_plan_applied_on_a_simulated_node_gives_it_the_planned_layouts(node_di
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
     assert plan["configs"] == {"node-a": str(configs / "node-a.yaml")}
-    wanted = {
-        g["gpu"]: sorted(f"{t['profile']}@{t['start']}" for t in g["target"]) for g in plan["gpus"]
-    }
+    wanted = {g["gpu"]: sorted(f"{t['profile']}@{t['start']}" for t in g["target"]) for g in plan["gpus"]}
     assert wanted[0] != ["1g.5gb@0", "1g.5gb@1", "3g.20gb@4"]  # the plan changes the node
 
     config = str(configs / "node-a.yaml")

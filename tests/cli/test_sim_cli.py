@@ -38,7 +38,9 @@ def gpu_count_command() -> Iterator[None]:
     cli.commands.pop("gpu-count")
 
 
-def test_global_sim_option_reaches_commands_through_one_helper(env: dict[str, str], gpu_count_command: None) -> None:
+def test_global_sim_option_reaches_commands_through_one_helper(
+    env: dict[str, str], gpu_count_command: None
+) -> None:
     assert invoke(env, "--sim", "2xH100-80GB-HBM3,1xA30", "gpu-count")[:2] == (0, "3 simulated\n")
     assert invoke(dict(env, KUBEMIG_SIM="2xH100-80GB-HBM3,1xA30"), "gpu-count")[:2] == (0, "3 simulated\n")
 
@@ -92,18 +94,24 @@ def test_process_xid_fail_and_reset(env: dict[str, str]) -> None:
     code, out, _ = invoke(env, "sim", "process", "--uuid", uuid, "--pid", "4242", "--memory-mib", "64")
     assert (code, out) == (0, f"process 4242 runs on {uuid}\n")
     assert invoke(env, "sim", "xid", "-i", "0", "79")[1] == "queued XID 79 on GPU 0 (event 1)\n"
-    code, out, _ = invoke(env, "sim", "fail", "nvmlDeviceCreateGpuInstance", "--error", "INSUFFICIENT_RESOURCES", "--times", "2")
+    code, out, _ = invoke(
+        env, "sim", "fail", "nvmlDeviceCreateGpuInstance", "--error", "INSUFFICIENT_RESOURCES", "--times", "2"
+    )
     assert code == 0
     state = json.loads(invoke(env, "sim", "status", "--json")[1])
     assert [p["pid"] for p in state["processes"]] == [4242]
     assert [(e["gpu"], e["xid"]) for e in state["events"]] == [(0, 79)]
-    assert [(f["function"], f["error"], f["times"]) for f in state["faults"]] == [("nvmlDeviceCreateGpuInstance", 23, 2)]
+    assert [(f["function"], f["error"], f["times"]) for f in state["faults"]] == [
+        ("nvmlDeviceCreateGpuInstance", 23, 2)
+    ]
     proc = run_kubemig("sim", "reset", env=kubemig_env(**env))
     assert proc.returncode == 1 and "processes still run: 4242 (GPU 0)" in proc.stderr
     assert invoke(env, "sim", "reset", "--force")[:2] == (0, "reset GPU 0\n")
 
 
-def _main(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+def _main(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
     """`kubemig ARGS` through the real entry point (its error line and exit status), in this process."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -117,7 +125,9 @@ def _main(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     return code, capsys.readouterr().err
 
 
-def test_bad_input_is_one_line(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for args, message in [
         (("sim", "init", "8xA100-SXM9"), "unknown GPU model"),
         (("sim", "init", "40xA30"), "1 to 32 GPUs"),
@@ -127,7 +137,9 @@ def test_bad_input_is_one_line(env: dict[str, str], monkeypatch: pytest.MonkeyPa
         assert code == 1
         assert err.startswith("kubemig: error: ") and err.count("\n") == 1 and message in err, err
     assert _main(env, monkeypatch, capsys, "sim", "init", "1xA30")[0] == 0
-    code, err = _main(env, monkeypatch, capsys, "sim", "fail", "nvmlDeviceCreateGpuInstance", "--error", "BROKEN")
+    code, err = _main(
+        env, monkeypatch, capsys, "sim", "fail", "nvmlDeviceCreateGpuInstance", "--error", "BROKEN"
+    )
     assert code == 1 and "unknown NVML error 'BROKEN'" in err
     code, err = _main(env, monkeypatch, capsys, "--sim", "2xA30", "sim", "status")
     assert code == 1 and "holds 1xA30, not 2xA30" in err
@@ -148,5 +160,7 @@ def test_unusable_state_or_root_is_one_line(
         env["KUBEMIG_SIM_ROOT"] = str(blocker / "root")
     code, err = _main(env, monkeypatch, capsys, "--sim", "1xA30", "smi", "-L")
     assert code == 1
-    assert err.startswith("kubemig: error: cannot use the simulated node's files: ") and err.count("\n") == 1, err
+    assert (
+        err.startswith("kubemig: error: cannot use the simulated node's files: ") and err.count("\n") == 1
+    ), err
     assert "KUBEMIG_SIM_STATE" in err

@@ -21,7 +21,9 @@ def gpu_view(index: int, layout: str | None, model: str = MODEL) -> GpuView:
     gpu_uuid = f"GPU-{uuid.uuid5(uuid.NAMESPACE_DNS, f'test/{index}')}"
     slots: list[MigSlot] = []
     if layout is not None:
-        instances = sorted(validate(geo, parse_layout_spec(layout)) if layout else (), key=lambda i: gi_id(geo, i.placement))
+        instances = sorted(
+            validate(geo, parse_layout_spec(layout)) if layout else (), key=lambda i: gi_id(geo, i.placement)
+        )
         for mig_index, instance in enumerate(instances):
             gi = gi_id(geo, instance.placement)
             slots.append(

@@ -48,12 +48,21 @@ def test_index_strategy_uses_gpu_colon_mig_device() -> None:
 
 def test_volume_mounts_and_cdi() -> None:
     config = PluginConfig(
-        device_list_strategies=(DeviceListStrategy.VOLUME_MOUNTS, DeviceListStrategy.CDI_ANNOTATIONS, DeviceListStrategy.CDI_CRI)
+        device_list_strategies=(
+            DeviceListStrategy.VOLUME_MOUNTS,
+            DeviceListStrategy.CDI_ANNOTATIONS,
+            DeviceListStrategy.CDI_CRI,
+        )
     )
-    response = container_response([TWO_G], config, DriverMinors(Path("/nonexistent")), resource="nvidia.com/mig-2g.10gb")
+    response = container_response(
+        [TWO_G], config, DriverMinors(Path("/nonexistent")), resource="nvidia.com/mig-2g.10gb"
+    )
     assert response.envs["NVIDIA_VISIBLE_DEVICES"] == "/var/run/nvidia-container-devices"
     [mount] = response.mounts
-    assert (mount.host_path, mount.container_path) == ("/dev/null", f"/var/run/nvidia-container-devices/{TWO_G.uuid}")
+    assert (mount.host_path, mount.container_path) == (
+        "/dev/null",
+        f"/var/run/nvidia-container-devices/{TWO_G.uuid}",
+    )
     assert dict(response.annotations) == {
         "cdi.k8s.io/kubemig-device-plugin_mig-2g.10gb": f"k8s.device-plugin.nvidia.com/gpu={TWO_G.uuid}"
     }
@@ -71,7 +80,11 @@ def test_device_specs_hold_parent_gi_and_ci_nodes(tmp_path: Path) -> None:
         ("/dev/nvidia-uvm", f"{root}/dev/nvidia-uvm", "rw"),
         ("/dev/nvidia1", f"{root}/dev/nvidia1", "rw"),
         (f"/dev/nvidia-caps/nvidia-cap{gi_minor}", f"{root}/dev/nvidia-caps/nvidia-cap{gi_minor}", "rw"),
-        (f"/dev/nvidia-caps/nvidia-cap{gi_minor + 1}", f"{root}/dev/nvidia-caps/nvidia-cap{gi_minor + 1}", "rw"),
+        (
+            f"/dev/nvidia-caps/nvidia-cap{gi_minor + 1}",
+            f"{root}/dev/nvidia-caps/nvidia-cap{gi_minor + 1}",
+            "rw",
+        ),
     ]
 
 

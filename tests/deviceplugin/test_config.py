@@ -65,7 +65,9 @@ def test_config_file_flags_are_read(config_file: Path) -> None:
     ],
     ids=["file", "env-over-file", "flag-over-env"],
 )
-def test_precedence(config_file: Path, flags: dict[str, object], env: dict[str, str], expected: MigStrategy) -> None:
+def test_precedence(
+    config_file: Path, flags: dict[str, object], env: dict[str, str], expected: MigStrategy
+) -> None:
     assert resolve_config(flags=flags, env=env, config_file=config_file).mig_strategy is expected
 
 
@@ -79,7 +81,11 @@ def test_environment_names_match_nvidia() -> None:
         "NVIDIA_DRIVER_ROOT": "/run/nvidia/driver",
     }
     config = resolve_config(flags={}, env=env)
-    assert (config.mig_strategy, config.fail_on_init_error, config.pass_device_specs) == (MigStrategy.MIXED, False, True)
+    assert (config.mig_strategy, config.fail_on_init_error, config.pass_device_specs) == (
+        MigStrategy.MIXED,
+        False,
+        True,
+    )
     assert config.device_list_strategies == (DeviceListStrategy.CDI_ANNOTATIONS,)
     assert config.device_id_strategy is DeviceIdStrategy.INDEX
     assert config.driver_root == Path("/run/nvidia/driver")
@@ -106,7 +112,10 @@ def test_bad_values_name_the_setting(flags: dict[str, object], env: dict[str, st
     [
         ("version: v2\nflags: {}\n", "version 'v2' is not supported"),
         ("version: v1\nflags:\n  migStratgy: mixed\n", "unknown field flags.migStratgy"),
-        ("version: v1\nflags:\n  plugin:\n    passDeviceSpec: true\n", "unknown field flags.plugin.passDeviceSpec"),
+        (
+            "version: v1\nflags:\n  plugin:\n    passDeviceSpec: true\n",
+            "unknown field flags.plugin.passDeviceSpec",
+        ),
         ("version: v1\nsharing:\n  timeSlicing: {}\n", "sharing not supported by kubemig"),
         ("version: v1\nflags: [\n", "line 3, column 1 not valid YAML"),
         # PyYAML alone keeps the second `flags` and drops the strategy without a word

@@ -38,7 +38,9 @@ def test_demo_step_prints_the_node_and_the_pod(short_dir: Path) -> None:
     assert f"env NVIDIA_VISIBLE_DEVICES={mig_uuid}" in lines
     assert any(line.startswith("device /dev/nvidia-caps/nvidia-cap") for line in lines)
     if "smi" not in cli.commands:
-        pytest.skip("`kubemig smi` is not on this branch yet: the listing inside the container is not checked")
+        pytest.skip(
+            "`kubemig smi` is not on this branch yet: the listing inside the container is not checked"
+        )
     gpu_lines = [line for line in lines if line.startswith("GPU ")]
     mig_lines = [line for line in lines if line.strip().startswith("MIG ")]
     assert len(gpu_lines) == 1 and len(mig_lines) == 1

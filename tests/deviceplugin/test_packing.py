@@ -27,7 +27,9 @@ def held_masks(held: list[PluginDevice]) -> dict[int, int]:
 
 
 @st.composite
-def requests(draw: st.DrawFn) -> tuple[list[PluginDevice], list[PluginDevice], int, dict[int, int], tuple[GpuView, ...]]:
+def requests(
+    draw: st.DrawFn,
+) -> tuple[list[PluginDevice], list[PluginDevice], int, dict[int, int], tuple[GpuView, ...]]:
     layouts = draw(st.lists(st.sampled_from(LAYOUTS), min_size=1, max_size=4))
     gpus = tuple(gpu_view(i, layout) for i, layout in enumerate(layouts))
     everything = [mig_device(g, s) for g in gpus for s in g.mig_devices]

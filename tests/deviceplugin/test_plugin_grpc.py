@@ -48,7 +48,9 @@ def plugin(kubelet: KubeletStandIn, fake: FakeNode) -> Iterator[DevicePlugin]:
 
 
 def test_registers_the_demo_node(kubelet: KubeletStandIn, plugin: DevicePlugin) -> None:
-    kubelet.wait_for(lambda k: k.capacity() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node's resources")
+    kubelet.wait_for(
+        lambda k: k.capacity() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node's resources"
+    )
     assert kubelet.allocatable() == DEMO_COUNTS
     endpoints = {r.resource: r.endpoint for r in kubelet.registrations}
     assert endpoints == {
@@ -79,7 +81,9 @@ def test_layout_change_reaches_the_kubelet_without_restart(
     fake.set(node(*["7g.40gb"] * 8))
     withdrawn = {"nvidia.com/mig-1g.5gb": 0, "nvidia.com/mig-2g.10gb": 0, "nvidia.com/mig-3g.20gb": 0}
     kubelet.wait_for(
-        lambda k: k.capacity() == {**withdrawn, "nvidia.com/mig-7g.40gb": 8}, timeout_s=TIMEOUT_S, what="withdrawal"
+        lambda k: k.capacity() == {**withdrawn, "nvidia.com/mig-7g.40gb": 8},
+        timeout_s=TIMEOUT_S,
+        what="withdrawal",
     )
     assert not (kubelet.plugin_dir / "nvidia-mig-1g.5gb.sock").exists()
     assert set(plugin.status.resources) == {"nvidia.com/mig-7g.40gb"}
@@ -94,7 +98,9 @@ def test_xid_marks_the_named_device_and_recovers(kubelet: KubeletStandIn, fake: 
         one_g = [s for s in fake.gpus[2].mig_devices if s.profile == "1g.5gb"][0]
         fake.inject(XidNotice(2, 79, one_g.gi_id, one_g.ci_id))
         kubelet.wait_for(
-            lambda k: k.devices("nvidia.com/mig-1g.5gb").get(one_g.uuid) == "Unhealthy", timeout_s=TIMEOUT_S, what="XID"
+            lambda k: k.devices("nvidia.com/mig-1g.5gb").get(one_g.uuid) == "Unhealthy",
+            timeout_s=TIMEOUT_S,
+            what="XID",
         )
         assert kubelet.allocatable() == {**DEMO_COUNTS, "nvidia.com/mig-1g.5gb": 15}
         assert kubelet.capacity() == DEMO_COUNTS
@@ -121,8 +127,11 @@ def test_allocate_refuses_unknown_and_unhealthy_devices(
     three_g = [s for s in fake.gpus[0].mig_devices if s.profile == "3g.20gb"][0]
     channel, stub = _stub(kubelet, "nvidia-mig-2g.10gb.sock")
     with channel:
+
         def allocate(*ids: str) -> pluginapi.AllocateResponse:
-            request = pluginapi.AllocateRequest(container_requests=[pluginapi.ContainerAllocateRequest(devices_ids=ids)])
+            request = pluginapi.AllocateRequest(
+                container_requests=[pluginapi.ContainerAllocateRequest(devices_ids=ids)]
+            )
             return stub.Allocate(request, timeout=10)
 
         assert allocate(two_g.uuid).container_responses[0].envs["NVIDIA_VISIBLE_DEVICES"] == two_g.uuid
@@ -135,13 +144,17 @@ def test_allocate_refuses_unknown_and_unhealthy_devices(
 
         fake.inject(XidNotice(0, 79, two_g.gi_id, two_g.ci_id))
         kubelet.wait_for(
-            lambda k: k.devices("nvidia.com/mig-2g.10gb").get(two_g.uuid) == "Unhealthy", timeout_s=TIMEOUT_S, what="XID"
+            lambda k: k.devices("nvidia.com/mig-2g.10gb").get(two_g.uuid) == "Unhealthy",
+            timeout_s=TIMEOUT_S,
+            what="XID",
         )
         with pytest.raises(grpc.RpcError) as refused:
             allocate(two_g.uuid)
         assert isinstance(refused.value, grpc.Call)
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert f"{two_g.uuid} (GPU 0 GI {two_g.gi_id} CI 0) is unhealthy (XID 79" in (refused.value.details() or "")
+        assert f"{two_g.uuid} (GPU 0 GI {two_g.gi_id} CI 0) is unhealthy (XID 79" in (
+            refused.value.details() or ""
+        )
 
 
 def test_admission_packs_onto_partly_allocated_gpus(
@@ -164,25 +177,33 @@ def test_kubelet_restart_is_followed_by_registration(kubelet: KubeletStandIn, pl
     kubelet.wait_for(lambda k: k.capacity() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node")
     kubelet.restart()
     assert kubelet.capacity() == {}
-    kubelet.wait_for(lambda k: k.capacity() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="registration after restart")
+    kubelet.wait_for(
+        lambda k: k.capacity() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="registration after restart"
+    )
     assert len(kubelet.registrations) == 6
     kubelet.stop()
     kubelet.start()  # a slower restart: the socket is gone for a while
-    kubelet.wait_for(lambda k: k.capacity() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="registration after restart")
+    kubelet.wait_for(
+        lambda k: k.capacity() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="registration after restart"
+    )
 
 
 def test_single_strategy_withholds_a_mixed_layout(kubelet: KubeletStandIn, fake: FakeNode) -> None:
     plugin = DevicePlugin(config_for(kubelet, mig_strategy=MigStrategy.SINGLE), fake)
     plugin.start()
     try:
-        kubelet.wait_for(lambda k: "nvidia.com/gpu" in k.capacity(), timeout_s=TIMEOUT_S, what="nvidia.com/gpu")
+        kubelet.wait_for(
+            lambda k: "nvidia.com/gpu" in k.capacity(), timeout_s=TIMEOUT_S, what="nvidia.com/gpu"
+        )
         assert kubelet.capacity() == {"nvidia.com/gpu": 0}
         [problem] = plugin.status.problems
         assert problem.startswith("MIG devices differ")
         status = json.loads((kubelet.plugin_dir.parent / "status.json").read_text())
         assert status["problems"] == [problem]
         fake.set(node(*["3g.20gb,3g.20gb"] * 8))  # made uniform: devices appear, no restart
-        kubelet.wait_for(lambda k: k.capacity() == {"nvidia.com/gpu": 16}, timeout_s=TIMEOUT_S, what="uniform")
+        kubelet.wait_for(
+            lambda k: k.capacity() == {"nvidia.com/gpu": 16}, timeout_s=TIMEOUT_S, what="uniform"
+        )
         assert plugin.status.problems == ()
     finally:
         plugin.stop()
@@ -223,7 +244,9 @@ def test_stop_removes_sockets(kubelet: KubeletStandIn, fake: FakeNode) -> None:
     plugin.stop()
     assert sorted(p.name for p in kubelet.plugin_dir.iterdir()) == ["kubelet.sock"]
     assert fake.closed
-    kubelet.wait_for(lambda k: k.allocatable() == dict.fromkeys(DEMO_COUNTS, 0), timeout_s=TIMEOUT_S, what="stream end")
+    kubelet.wait_for(
+        lambda k: k.allocatable() == dict.fromkeys(DEMO_COUNTS, 0), timeout_s=TIMEOUT_S, what="stream end"
+    )
 
 
 def test_pod_resources_client_names_the_holder(kubelet: KubeletStandIn, plugin: DevicePlugin) -> None:
@@ -232,10 +255,15 @@ def test_pod_resources_client_names_the_holder(kubelet: KubeletStandIn, plugin: 
     [held] = pod.device_ids("main")
     assert kubelet.pod_resources_socket is not None
     with PodResourcesClient(kubelet.pod_resources_socket) as client:
-        assert client.holder(held) == DeviceAssignment("ml", "trainer", "main", "nvidia.com/mig-3g.20gb", held)
+        assert client.holder(held) == DeviceAssignment(
+            "ml", "trainer", "main", "nvidia.com/mig-3g.20gb", held
+        )
         assert client.holder("MIG-free") is None
         allocatable = client.allocatable()
         assert {name: len(ids) for name, ids in allocatable.items()} == DEMO_COUNTS
     kubelet.stop()
-    with PodResourcesClient(kubelet.pod_resources_socket) as client, pytest.raises(DevicePluginError, match="pod-resources List at"):
+    with (
+        PodResourcesClient(kubelet.pod_resources_socket) as client,
+        pytest.raises(DevicePluginError, match="pod-resources List at"),
+    ):
         client.assignments()

@@ -28,7 +28,9 @@ def test_plugin_advertises_the_real_gpus(kubelet: KubeletStandIn) -> None:
     _real_nvml().close()
     source = NvmlNode(lambda: open_nvml(None, env={}))
     expected = resource_manager(MigStrategy.MIXED).resources(source.read()).counts()
-    config = PluginConfig(mig_strategy=MigStrategy.MIXED, pass_device_specs=True, kubelet_dir=kubelet.plugin_dir)
+    config = PluginConfig(
+        mig_strategy=MigStrategy.MIXED, pass_device_specs=True, kubelet_dir=kubelet.plugin_dir
+    )
     plugin = DevicePlugin(config, source)
     plugin.start()
     try:

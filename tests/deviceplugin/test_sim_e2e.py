@@ -68,7 +68,9 @@ def test_inventory_reads_the_node_and_rereads_only_what_changed(sim_env: dict[st
     try:
         first = source.read()
         assert len(first) == 8
-        assert [sorted(s.profile for s in g.mig_devices) for g in first] == [["1g.5gb", "1g.5gb", "2g.10gb", "3g.20gb"]] * 8
+        assert [sorted(s.profile for s in g.mig_devices) for g in first] == [
+            ["1g.5gb", "1g.5gb", "2g.10gb", "3g.20gb"]
+        ] * 8
         truth = nvml.mig_devices(5)
         assert [(s.uuid, s.gi_id, s.ci_id, s.index, s.placement) for s in first[5].mig_devices] == [
             (m.uuid, m.gi_id, m.ci_id, m.index, m.placement) for m in truth
@@ -115,17 +117,34 @@ def test_plugin_over_the_simulator(kubelet: KubeletStandIn, sim_env: dict[str, s
         cut_gpu(nvml, 3, "7g.40gb")
         expected = {**DEMO_COUNTS, "nvidia.com/mig-1g.5gb": 14, "nvidia.com/mig-2g.10gb": 7,
                     "nvidia.com/mig-3g.20gb": 7, "nvidia.com/mig-7g.40gb": 1}  # fmt: skip
-        kubelet.wait_for(lambda k: k.capacity() == expected, timeout_s=TIMEOUT_S, what="GPU 3 recut to 7g.40gb")
+        kubelet.wait_for(
+            lambda k: k.capacity() == expected, timeout_s=TIMEOUT_S, what="GPU 3 recut to 7g.40gb"
+        )
 
         # an XID naming one MIG device, sent by `kubemig sim xid`, marks only that device; it recovers
         small = next(m for m in nvml.mig_devices(6) if m.profile_name == "1g.5gb")
-        sent = run_kubemig("sim", "xid", "-i", "6", "--gi", str(small.gi_id), "--ci", str(small.ci_id), "79", env=kubemig_env(**sim_env))
+        sent = run_kubemig(
+            "sim",
+            "xid",
+            "-i",
+            "6",
+            "--gi",
+            str(small.gi_id),
+            "--ci",
+            str(small.ci_id),
+            "79",
+            env=kubemig_env(**sim_env),
+        )
         assert sent.returncode == 0, sent.stderr
         kubelet.wait_for(
-            lambda k: k.devices("nvidia.com/mig-1g.5gb").get(small.uuid) == "Unhealthy", timeout_s=TIMEOUT_S, what="XID"
+            lambda k: k.devices("nvidia.com/mig-1g.5gb").get(small.uuid) == "Unhealthy",
+            timeout_s=TIMEOUT_S,
+            what="XID",
         )
         assert kubelet.allocatable()["nvidia.com/mig-1g.5gb"] == 13
-        kubelet.wait_for(lambda k: k.allocatable() == expected, timeout_s=TIMEOUT_S, what="recovery after 1 s")
+        kubelet.wait_for(
+            lambda k: k.allocatable() == expected, timeout_s=TIMEOUT_S, what="recovery after 1 s"
+        )
     finally:
         plugin.stop()
 
@@ -138,21 +157,37 @@ def test_gpu_wide_xid_and_reset(kubelet: KubeletStandIn, sim_env: dict[str, str]
         sent = run_kubemig("sim", "xid", "-i", "2", "79", env=kubemig_env(**sim_env))
         assert sent.returncode == 0, sent.stderr
         down = {"nvidia.com/mig-1g.5gb": 14, "nvidia.com/mig-2g.10gb": 7, "nvidia.com/mig-3g.20gb": 7}
-        kubelet.wait_for(lambda k: k.allocatable() == down, timeout_s=TIMEOUT_S, what="GPU 2's four devices unhealthy")
+        kubelet.wait_for(
+            lambda k: k.allocatable() == down, timeout_s=TIMEOUT_S, what="GPU 2's four devices unhealthy"
+        )
         assert plugin.status.unhealthy[nvml.gpu(2).uuid] == "XID 79 on GPU 2"
         # a GPU reset destroys the instances; recreated, they are new devices and healthy
         reset = run_kubemig("sim", "reset", "-i", "2", env=kubemig_env(**sim_env))
         assert reset.returncode == 0, reset.stderr
-        kubelet.wait_for(lambda k: k.capacity().get("nvidia.com/mig-3g.20gb") == 7, timeout_s=TIMEOUT_S, what="reset")
+        kubelet.wait_for(
+            lambda k: k.capacity().get("nvidia.com/mig-3g.20gb") == 7, timeout_s=TIMEOUT_S, what="reset"
+        )
         cut_gpu(nvml, 2, DEMO_LAYOUT)
-        kubelet.wait_for(lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="healthy after reset")
+        kubelet.wait_for(
+            lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="healthy after reset"
+        )
     finally:
         plugin.stop()
 
 
 def _start_command(sim_env: dict[str, str], kubelet: KubeletStandIn, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "kubemig", "--sim", DEMO_NODE, "device-plugin", "--kubelet-dir", str(kubelet.plugin_dir), *args],
+        [
+            sys.executable,
+            "-m",
+            "kubemig",
+            "--sim",
+            DEMO_NODE,
+            "device-plugin",
+            "--kubelet-dir",
+            str(kubelet.plugin_dir),
+            *args,
+        ],
         env=kubemig_env(**sim_env, KUBEMIG_POLL_INTERVAL="0.2"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -174,16 +209,24 @@ def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
 def test_device_plugin_command(kubelet: KubeletStandIn, sim_env: dict[str, str], nvml: Nvml) -> None:
     process = _start_command(sim_env, kubelet, "--mig-strategy=mixed", "--pass-device-specs")
     try:
-        kubelet.wait_for(lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the command's resources")
+        kubelet.wait_for(
+            lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the command's resources"
+        )
         pod = kubelet.admit(Pod("walkthrough", [Container("main", {"nvidia.com/mig-2g.10gb": 1})]))
         assert pod.env("main")["NVIDIA_VISIBLE_DEVICES"].startswith("MIG-")
         assert any(s.container_path.startswith("/dev/nvidia-caps/") for s in pod.device_specs("main"))
 
         cut_gpu(nvml, 0, "1g.5gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb")
-        kubelet.wait_for(lambda k: k.capacity()["nvidia.com/mig-1g.5gb"] == 21, timeout_s=TIMEOUT_S, what="recut GPU 0")
+        kubelet.wait_for(
+            lambda k: k.capacity()["nvidia.com/mig-1g.5gb"] == 21, timeout_s=TIMEOUT_S, what="recut GPU 0"
+        )
 
         kubelet.restart()
-        kubelet.wait_for(lambda k: k.capacity().get("nvidia.com/mig-1g.5gb") == 21, timeout_s=TIMEOUT_S, what="re-registration")
+        kubelet.wait_for(
+            lambda k: k.capacity().get("nvidia.com/mig-1g.5gb") == 21,
+            timeout_s=TIMEOUT_S,
+            what="re-registration",
+        )
     finally:
         code, log = _stop(process)
     assert code == 0, log
@@ -204,7 +247,11 @@ def test_single_strategy_command_withholds_instead_of_crashing(
     status_file = short_dir / "status.json"
     process = _start_command(sim_env, kubelet, "--mig-strategy", "single", "--status-file", str(status_file))
     try:
-        kubelet.wait_for(lambda k: k.capacity() == {"nvidia.com/gpu": 0}, timeout_s=TIMEOUT_S, what="withheld nvidia.com/gpu")
+        kubelet.wait_for(
+            lambda k: k.capacity() == {"nvidia.com/gpu": 0},
+            timeout_s=TIMEOUT_S,
+            what="withheld nvidia.com/gpu",
+        )
         deadline = time.monotonic() + TIMEOUT_S
         while not status_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -220,14 +267,30 @@ def test_single_strategy_command_withholds_instead_of_crashing(
 
 
 def test_bad_flag_is_one_line(
-    kubelet: KubeletStandIn, sim_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    kubelet: KubeletStandIn,
+    sim_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for name, value in sim_env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit) as info:  # the real entry point, in this process
-        main(["--sim", DEMO_NODE, "device-plugin", "--mig-strategy", "half", "--kubelet-dir", str(kubelet.plugin_dir)])
+        main(
+            [
+                "--sim",
+                DEMO_NODE,
+                "device-plugin",
+                "--mig-strategy",
+                "half",
+                "--kubelet-dir",
+                str(kubelet.plugin_dir),
+            ]
+        )
     assert info.value.code == 1
-    assert capsys.readouterr().err == "kubemig: error: --mig-strategy: 'half' is not one of none, single, mixed\n"
+    assert (
+        capsys.readouterr().err
+        == "kubemig: error: --mig-strategy: 'half' is not one of none, single, mixed\n"
+    )
 
 
 def test_no_driver_fails_on_init_unless_told_not_to(kubelet: KubeletStandIn, short_dir: Path) -> None:
@@ -248,7 +311,10 @@ def test_no_driver_fails_on_init_unless_told_not_to(kubelet: KubeletStandIn, sho
         )  # fmt: skip
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        while "serving nothing until they can be read" not in log_path.read_text() and time.monotonic() < deadline:
+        while (
+            "serving nothing until they can be read" not in log_path.read_text()
+            and time.monotonic() < deadline
+        ):
             assert patient.poll() is None, log_path.read_text()
             time.sleep(0.05)
         assert patient.poll() is None, "it waits for the driver instead of exiting"

@@ -46,7 +46,9 @@ def layouts_in_order(geo: GpuGeometry) -> list[frozenset[Instance]]:
 
 @cache
 def _in_order(model_key: str, branch: int) -> tuple[frozenset[Instance], ...]:
-    return tuple(sorted(_all_layouts(model_key, branch, frozenset(geometry_for(model_key, branch).by_id)), key=sorted))
+    return tuple(
+        sorted(_all_layouts(model_key, branch, frozenset(geometry_for(model_key, branch).by_id)), key=sorted)
+    )
 
 
 @cache

@@ -95,9 +95,12 @@ def test_free_counts_are_how_many_more_of_a_profile_still_fit(key: str, data: st
     counts = free_counts(geo, layout)
     for shape in geo.shapes:
         more = max(
-            (sum(1 for i in other if i.profile_id == shape.id) - layout.count(shape.id)
-             for other in every if set(layout) <= other
-             and all(i in layout.instances or i.profile_id == shape.id for i in other)),
+            (
+                sum(1 for i in other if i.profile_id == shape.id) - layout.count(shape.id)
+                for other in every
+                if set(layout) <= other
+                and all(i in layout.instances or i.profile_id == shape.id for i in other)
+            ),
             default=0,
         )
         assert counts[shape.id] == (more, shape.instances), shape.name
@@ -105,7 +108,15 @@ def test_free_counts_are_how_many_more_of_a_profile_still_fit(key: str, data: st
 
 def test_free_counts_of_an_empty_a100() -> None:
     geo = geometry_for("A100-SXM4-40GB")
-    assert free_counts(geo, Layout()) == {19: (7, 7), 20: (1, 1), 15: (4, 4), 14: (3, 3), 9: (2, 2), 5: (1, 1), 0: (1, 1)}
+    assert free_counts(geo, Layout()) == {
+        19: (7, 7),
+        20: (1, 1),
+        15: (4, 4),
+        14: (3, 3),
+        9: (2, 2),
+        5: (1, 1),
+        0: (1, 1),
+    }
 
 
 def test_a_media_extended_instance_leaves_no_room_for_another() -> None:

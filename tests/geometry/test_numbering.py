@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubemig.geometry import Layout, Numbering, Placement, default_start, geometry_for, gi_id
+from kubemig.geometry import Instance, Layout, Numbering, Placement, default_start, geometry_for, gi_id
 
 A100 = geometry_for("A100-SXM4-40GB")
 
@@ -38,9 +38,11 @@ def test_four_slot_gpus_number_over_four_units() -> None:
     assert [gi_id(rtx, Placement(s, 6)) for s in (0, 6)] == [1, 2]
 
 
-def _create_all(geo_key: str, profile_ids: list[int], numbering: Numbering = Numbering.DIRECT) -> list[tuple[int, str]]:
+def _create_all(
+    geo_key: str, profile_ids: list[int], numbering: Numbering = Numbering.DIRECT
+) -> list[tuple[int, str]]:
     geo = geometry_for(geo_key)
-    present: list = []  # type: ignore[type-arg]
+    present: list[Instance] = []
     out = []
     for pid in profile_ids:
         shape = geo.shape(pid)

@@ -135,7 +135,9 @@ def test_profile_of_a_newer_driver_is_named_as_such() -> None:
 
 def test_slot_diagram() -> None:
     geo = geometry_for("A100-SXM4-40GB")
-    layout = validate(geo, [InstanceSpec("2g.10gb", 0), InstanceSpec("1g.5gb", 2), InstanceSpec("3g.20gb", 4)])
+    layout = validate(
+        geo, [InstanceSpec("2g.10gb", 0), InstanceSpec("1g.5gb", 2), InstanceSpec("3g.20gb", 4)]
+    )
     assert render_slots(geo, layout) == "\n".join(
         [
             "slice  0      1      2      3      4      5      6      7",
@@ -157,6 +159,7 @@ def test_a_grid_finer_than_memory_slices_is_counted_in_units() -> None:
     ]
     with pytest.raises(LayoutError, match="overlap on units 6-8"):
         validate(geo, parse_layout_spec("2g.48gb@6,1g.24gb@6"))
-    assert render_slots(geo, validate(geo, parse_layout_spec("4g.96gb"))).splitlines()[0].startswith("unit  0 ")
+    assert (
+        render_slots(geo, validate(geo, parse_layout_spec("4g.96gb"))).splitlines()[0].startswith("unit  0 ")
+    )
     assert geometry_for("A30").unit_name == "slice"
-

@@ -10,6 +10,8 @@ from kubemig.catalog import all_models
 from kubemig.errors import TransitionError
 from kubemig.geometry import (
     Action,
+    GpuGeometry,
+    Instance,
     InstanceSpec,
     Layout,
     TransitionPlan,
@@ -23,7 +25,7 @@ from tests.geometry.oracle import all_layouts, is_valid, layouts_in_order
 MODELS = [m.key for m in all_models()]
 
 
-def _apply_checked(geo, plan: TransitionPlan, busy: set) -> Layout:  # type: ignore[no-untyped-def, type-arg]
+def _apply_checked(geo: GpuGeometry, plan: TransitionPlan, busy: set[Instance]) -> Layout:
     """Carry out the plan's steps in order the way a driver would, failing on anything it would refuse."""
     state = set(plan.current)
     for step in plan.steps:
@@ -32,7 +34,9 @@ def _apply_checked(geo, plan: TransitionPlan, busy: set) -> Layout:  # type: ign
             assert step.instance not in busy, f"destroys busy {step.instance}"
             state.remove(step.instance)
         else:
-            assert is_valid(geo, [*state, step.instance]), f"create {step.instance} does not fit beside {state}"
+            assert is_valid(geo, [*state, step.instance]), (
+                f"create {step.instance} does not fit beside {state}"
+            )
             state.add(step.instance)
     return Layout.of(state)
 
@@ -49,7 +53,8 @@ def test_plans_are_minimal_safe_and_reach_the_target(key: str, data: st.DataObje
     specs = [InstanceSpec(i.name, i.start if pin else None) for i in sorted(goal)]
     wanted = Counter(i.profile_id for i in goal)
     candidates = [
-        other for other in every
+        other
+        for other in every
         if Counter(i.profile_id for i in other) == wanted and (not pin or other == goal)
     ]
     reachable = [c for c in candidates if busy <= c]
@@ -80,7 +85,9 @@ def test_force_may_destroy_busy_instances_but_still_reaches_the_target(key: str,
     current = Layout.of(data.draw(st.sampled_from(ordered)))
     goal = data.draw(st.sampled_from(ordered))
     plan = plan_transition(geo, current, [InstanceSpec(i.name) for i in goal], set(current), force=True)
-    assert Counter(i.profile_id for i in _apply_checked(geo, plan, set())) == Counter(i.profile_id for i in goal)
+    assert Counter(i.profile_id for i in _apply_checked(geo, plan, set())) == Counter(
+        i.profile_id for i in goal
+    )
 
 
 def test_keeps_the_busy_instances_and_changes_only_the_rest() -> None:

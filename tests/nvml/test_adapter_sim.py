@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kubemig.geometry import Placement
-from kubemig.nvml import NvmlError
+from kubemig.nvml import Nvml, NvmlError
 from tests.nvml.conftest import MakeNvml
 
 
-def _enabled(make_nvml: MakeNvml, spec: str = "1xA100-SXM4-40GB", **kw: str):  # type: ignore[no-untyped-def]
+def _enabled(make_nvml: MakeNvml, spec: str = "1xA100-SXM4-40GB", **kw: str) -> Nvml:
     nvml = make_nvml(spec, **kw)
     for index in range(nvml.device_count()):
         nvml.set_mig_mode(index, True)
@@ -77,9 +79,15 @@ def test_full_gpu_refuses_with_insufficient_resources(make_nvml: MakeNvml) -> No
     nvml.create_gpu_instance(0, 0)
     with pytest.raises(NvmlError) as caught:
         nvml.create_gpu_instance(0, 19)
-    assert (caught.value.name, caught.value.nvml_message) == ("INSUFFICIENT_RESOURCES", "Insufficient Resources")
+    assert (caught.value.name, caught.value.nvml_message) == (
+        "INSUFFICIENT_RESOURCES",
+        "Insufficient Resources",
+    )
     assert caught.value.call == "nvmlDeviceCreateGpuInstance"
-    assert isinstance(caught.value.__cause__, Exception) and type(caught.value.__cause__).__name__ == "NVMLError_InsufficientResources"
+    assert (
+        isinstance(caught.value.__cause__, Exception)
+        and type(caught.value.__cause__).__name__ == "NVMLError_InsufficientResources"
+    )
     assert str(caught.value) == "GPU 0 profile ID 19: nvmlDeviceCreateGpuInstance: Insufficient Resources"
 
 
@@ -157,7 +165,7 @@ def test_mig_devices_are_ordered_by_gi_then_ci_and_uuids_are_stable(make_nvml: M
     assert other.uuid != same_slot.uuid
 
 
-def test_gpu_uuids_derive_from_node_name_and_index(make_nvml: MakeNvml, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gpu_uuids_derive_from_node_name_and_index(make_nvml: MakeNvml, tmp_path: Path) -> None:
     a = make_nvml("2xA100-SXM4-40GB")
     b = make_nvml("2xA100-SXM4-40GB", KUBEMIG_SIM_STATE=str(tmp_path / "b.json"))
     c = make_nvml("2xA100-SXM4-40GB", KUBEMIG_SIM_STATE=str(tmp_path / "c.json"), KUBEMIG_SIM_NODE="node-b")
@@ -192,7 +200,12 @@ def test_gpu_instance_operations_need_mig_mode(make_nvml: MakeNvml) -> None:
 def test_readings_for_the_plain_table(make_nvml: MakeNvml) -> None:
     nvml = make_nvml("1xA100-SXM4-40GB,1xH100-80GB-HBM3")
     idle = nvml.readings(0)
-    assert (idle.persistence_mode, idle.display_active, idle.fan_percent, idle.performance_state) == (True, False, None, 0)
+    assert (idle.persistence_mode, idle.display_active, idle.fan_percent, idle.performance_state) == (
+        True,
+        False,
+        None,
+        0,
+    )
     assert (idle.power_limit_w, idle.utilization_gpu_percent, idle.compute_mode) == (400, 0, 0)
     assert (idle.ecc_enabled, idle.ecc_uncorrected_volatile, idle.bar1_total_mib) == (True, 0, 65536)
     assert idle.cuda_capability == (8, 0) and nvml.readings(1).cuda_capability == (9, 0)
@@ -215,8 +228,12 @@ def test_process_names(make_nvml: MakeNvml, sim_env: dict[str, str]) -> None:
     from kubemig.nvml.simulated import SimConfig, StateStore, control
 
     nvml = make_nvml("1xA30")
-    control.start_process(StateStore(SimConfig.from_env(None, sim_env)), nvml.gpu(0).uuid, pid=99, name="trainer", memory_mib=10)
-    assert [(p.pid, p.name, p.used_memory_mib, p.gi_id) for p in nvml.processes(0)] == [(99, "trainer", 10, None)]
+    control.start_process(
+        StateStore(SimConfig.from_env(None, sim_env)), nvml.gpu(0).uuid, pid=99, name="trainer", memory_mib=10
+    )
+    assert [(p.pid, p.name, p.used_memory_mib, p.gi_id) for p in nvml.processes(0)] == [
+        (99, "trainer", 10, None)
+    ]
 
 
 def test_mig_device_by_uuid(make_nvml: MakeNvml) -> None:
@@ -239,7 +256,9 @@ def test_mig_device_by_uuid(make_nvml: MakeNvml) -> None:
 def test_compute_instance_placements_in_a_full_gpu_instance(make_nvml: MakeNvml) -> None:
     nvml = _enabled(make_nvml)
     gi = nvml.create_gpu_instance(0, 0)
-    starts = {p.name: [str(pl) for pl in nvml.ci_placements(0, gi.id, p.id)] for p in nvml.ci_profiles(0, gi.id)}
+    starts = {
+        p.name: [str(pl) for pl in nvml.ci_placements(0, gi.id, p.id)] for p in nvml.ci_profiles(0, gi.id)
+    }
     assert starts == {
         "1c.7g.40gb": [f"{s}:1" for s in range(7)],
         "2c.7g.40gb": ["0:2", "2:2", "4:2"],

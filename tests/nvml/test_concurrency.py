@@ -78,9 +78,13 @@ def test_two_processes_creating_at_once(tmp_path: Path) -> None:
             mine = {(gi, profile, start) for g, gi, profile, start, _ci in created if g == gpu}
             assert final == mine  # every success is in the state, and nothing else is
             layout = nvml.layout(gpu)
-            assert not overlap_problems(layout) and not count_problems(geo, [geo.shape(i.profile_id) for i in layout])
+            assert not overlap_problems(layout) and not count_problems(
+                geo, [geo.shape(i.profile_id) for i in layout]
+            )
             for inst in layout:
-                assert any(g.id == gi_id(geo, Placement(inst.start, inst.size)) for g in nvml.gpu_instances(gpu))
+                assert any(
+                    g.id == gi_id(geo, Placement(inst.start, inst.size)) for g in nvml.gpu_instances(gpu)
+                )
             assert len(nvml.mig_devices(gpu)) == len(final)
             assert sum(i.size for i in layout) == 7 or nvml.gi_remaining(gpu, 19) == 0  # they filled the GPU
     finally:

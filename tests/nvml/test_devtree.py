@@ -36,7 +36,9 @@ def test_device_nodes_and_capabilities_follow_instances(make_nvml: MakeNvml, sim
 
 def test_mig_minors_lists_every_minor(make_nvml: MakeNvml, sim_env: dict[str, str]) -> None:
     make_nvml("1xA30")
-    lines = (Path(sim_env["KUBEMIG_SIM_ROOT"]) / "proc/driver/nvidia-caps/mig-minors").read_text().splitlines()
+    lines = (
+        (Path(sim_env["KUBEMIG_SIM_ROOT"]) / "proc/driver/nvidia-caps/mig-minors").read_text().splitlines()
+    )
     assert lines[:4] == ["config 1", "monitor 2", "gpu0/gi0/access 3", "gpu0/gi0/ci0/access 4"]
     table = dict(line.rsplit(" ", 1)[::-1] for line in lines)
     assert table["156"] == "gpu1/gi2/access"

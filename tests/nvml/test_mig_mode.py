@@ -47,7 +47,9 @@ def test_hopper_switches_at_once(make_nvml: MakeNvml) -> None:
     assert nvml.gpu(0).mig_current is False
 
 
-def test_hopper_forgets_mig_mode_on_driver_reload_ampere_keeps_it(make_nvml: MakeNvml, sim_env: dict[str, str]) -> None:
+def test_hopper_forgets_mig_mode_on_driver_reload_ampere_keeps_it(
+    make_nvml: MakeNvml, sim_env: dict[str, str]
+) -> None:
     nvml = make_nvml("1xA100-SXM4-40GB,1xH100-80GB-HBM3")
     nvml.set_mig_mode(0, True)
     nvml.set_mig_mode(1, True)
@@ -68,7 +70,9 @@ def test_disabling_with_gpu_instances_is_in_use(make_nvml: MakeNvml) -> None:
     assert nvml.set_mig_mode(0, False).applied
 
 
-def test_reset_destroys_instances_and_refuses_while_busy(make_nvml: MakeNvml, sim_env: dict[str, str]) -> None:
+def test_reset_destroys_instances_and_refuses_while_busy(
+    make_nvml: MakeNvml, sim_env: dict[str, str]
+) -> None:
     nvml = make_nvml("1xA100-SXM4-40GB")
     nvml.set_mig_mode(0, True)
     gi = nvml.create_gpu_instance(0, 14)

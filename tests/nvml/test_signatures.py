@@ -11,7 +11,9 @@ import pytest
 
 from kubemig.nvml.simulated import SimConfig, SimulatedNvml
 
-FUNCTIONS = sorted(name for name, value in inspect.getmembers(SimulatedNvml, inspect.isfunction) if not name.startswith("_"))
+FUNCTIONS = sorted(
+    name for name, value in inspect.getmembers(SimulatedNvml, inspect.isfunction) if not name.startswith("_")
+)
 
 
 def test_the_simulator_offers_every_call_the_adapter_needs() -> None:
@@ -44,7 +46,13 @@ def test_function_exists_in_pynvml_with_the_same_parameters(name: str) -> None:
 
 
 def test_structs_constants_and_errors_are_pynvmls_own() -> None:
-    for name in ("NVMLError", "NVMLError_InUse", "c_nvmlGpuInstancePlacement_t", "c_nvmlDevice_t", "nvmlPciInfo_t"):
+    for name in (
+        "NVMLError",
+        "NVMLError_InUse",
+        "c_nvmlGpuInstancePlacement_t",
+        "c_nvmlDevice_t",
+        "nvmlPciInfo_t",
+    ):
         assert getattr(SimulatedNvml, name) is getattr(pynvml, name)
     # set from pynvml's own names when the class is made, so mypy cannot see them
     assert getattr(SimulatedNvml, "NVML_DEVICE_MIG_ENABLE") == pynvml.NVML_DEVICE_MIG_ENABLE

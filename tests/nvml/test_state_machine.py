@@ -54,7 +54,11 @@ class SimulatorAgreesWithLayoutEngine(RuleBasedStateMachine):
         if driver_branch_of(driver) < model.min_driver:
             driver = "580.65.06"
         suffix = ":swapped" if numbering is Numbering.SWAPPED else ""
-        env = {"KUBEMIG_SIM_STATE": f"{self.tmp}/node.json", "KUBEMIG_SIM_NODE": "sm", "KUBEMIG_SIM_DRIVER": driver}
+        env = {
+            "KUBEMIG_SIM_STATE": f"{self.tmp}/node.json",
+            "KUBEMIG_SIM_NODE": "sm",
+            "KUBEMIG_SIM_DRIVER": driver,
+        }
         self.nvml = open_simulated(f"1x{key}{suffix}", env)
         self.nvml.set_mig_mode(0, True)
         self.geo: GpuGeometry = geometry_for(model, driver)
@@ -116,7 +120,9 @@ class SimulatorAgreesWithLayoutEngine(RuleBasedStateMachine):
     def create_a_compute_instance(self, data: st.DataObject) -> None:
         assert self.nvml is not None
         target = data.draw(st.sampled_from(sorted(self.instances)))
-        ci_profile = data.draw(st.sampled_from(self.geo.shape(self.instances[target].profile_id).profile.ci_profiles))
+        ci_profile = data.draw(
+            st.sampled_from(self.geo.shape(self.instances[target].profile_id).profile.ci_profiles)
+        )
         remaining = self.nvml.ci_remaining(0, target, ci_profile.id)
         try:
             created = self.nvml.create_compute_instance(0, target, ci_profile.id)
@@ -149,7 +155,9 @@ class SimulatorAgreesWithLayoutEngine(RuleBasedStateMachine):
         for profile in self.nvml.gi_profiles(0):
             assert self.nvml.gi_remaining(0, profile.id) == frees[profile.id][0], profile.name
         devices = self.nvml.mig_devices(0)
-        assert [(d.gi_id, d.ci_id) for d in devices] == sorted((g, c) for g, cs in self.cis.items() for c in cs)
+        assert [(d.gi_id, d.ci_id) for d in devices] == sorted(
+            (g, c) for g, cs in self.cis.items() for c in cs
+        )
 
     def teardown(self) -> None:
         if self.nvml is not None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kubemig.nvml import NvmlError, open_simulated
-from kubemig.nvml.simulated import SimConfig, StateStore
-from kubemig.nvml.simulated import control
+from kubemig.nvml import Nvml, NvmlError, open_simulated
+from kubemig.nvml.simulated import SimConfig, StateStore, control
 from tests.nvml.conftest import MakeNvml
 
 
@@ -14,7 +13,7 @@ def _store(sim_env: dict[str, str]) -> StateStore:
     return StateStore(SimConfig.from_env(None, sim_env))
 
 
-def _node_with_mig_devices(make_nvml: MakeNvml):  # type: ignore[no-untyped-def]
+def _node_with_mig_devices(make_nvml: MakeNvml) -> Nvml:
     host = make_nvml("4xA100-SXM4-40GB")
     for gpu in (1, 2):
         host.set_mig_mode(gpu, True)
@@ -34,7 +33,10 @@ def test_gpu_indices_and_uuids(make_nvml: MakeNvml) -> None:
     host = make_nvml("4xA100-SXM4-40GB")
     uuids = [g.uuid for g in host.gpus()]
     by_index = make_nvml(None, NVIDIA_VISIBLE_DEVICES="3,1")
-    assert [(g.index, g.minor_number, g.uuid) for g in by_index.gpus()] == [(0, 1, uuids[1]), (1, 3, uuids[3])]
+    assert [(g.index, g.minor_number, g.uuid) for g in by_index.gpus()] == [
+        (0, 1, uuids[1]),
+        (1, 3, uuids[3]),
+    ]
     by_uuid = make_nvml(None, NVIDIA_VISIBLE_DEVICES=uuids[2])
     assert [g.uuid for g in by_uuid.gpus()] == [uuids[2]]
     assert make_nvml(None, NVIDIA_VISIBLE_DEVICES="all").device_count() == 4
@@ -49,7 +51,9 @@ def test_a_mig_device_container_sees_only_its_device(make_nvml: MakeNvml) -> Non
     inside = make_nvml(None, NVIDIA_VISIBLE_DEVICES=target.uuid)
     assert inside.device_count() == 1
     assert inside.gpu(0).uuid == host.gpu(2).uuid and inside.gpu(0).minor_number == 2
-    assert [(d.uuid, d.gi_id, d.ci_id, d.index) for d in inside.mig_devices(0)] == [(target.uuid, target.gi_id, target.ci_id, 0)]
+    assert [(d.uuid, d.gi_id, d.ci_id, d.index) for d in inside.mig_devices(0)] == [
+        (target.uuid, target.gi_id, target.ci_id, 0)
+    ]
     assert [g.id for g in inside.gpu_instances(0)] == [target.gi_id]
     with pytest.raises(NvmlError) as caught:
         inside.create_gpu_instance(0, 19)
@@ -58,7 +62,10 @@ def test_a_mig_device_container_sees_only_its_device(make_nvml: MakeNvml) -> Non
         inside.set_mig_mode(0, False)
     # the index form the device plugin's `index` strategy uses: <gpu>:<mig device>
     by_index = make_nvml(None, NVIDIA_VISIBLE_DEVICES="1:0,2:1")
-    assert [[d.uuid for d in by_index.mig_devices(i)] for i in range(2)] == [[host.mig_devices(1)[0].uuid], [target.uuid]]
+    assert [[d.uuid for d in by_index.mig_devices(i)] for i in range(2)] == [
+        [host.mig_devices(1)[0].uuid],
+        [target.uuid],
+    ]
 
 
 def test_legacy_mig_uuids_select_devices_too(make_nvml: MakeNvml) -> None:
@@ -114,7 +121,10 @@ def test_xid_events_reach_event_sets(make_nvml: MakeNvml, sim_env: dict[str, str
         control.queue_xid(_store(sim_env), 0, 79)
         control.queue_xid(_store(sim_env), 1, 31, gi.id, 0)
         got = events.wait(1000)
-        assert [(e.gpu_index, e.xid, e.gi_id, e.ci_id) for e in got] == [(0, 79, None, None), (1, 31, gi.id, 0)]
+        assert [(e.gpu_index, e.xid, e.gi_id, e.ci_id) for e in got] == [
+            (0, 79, None, None),
+            (1, 31, gi.id, 0),
+        ]
         assert got[0].uuid == nvml.gpu(0).uuid
         assert events.wait(10) == []
     with nvml.event_set([1]) as only_one:

@@ -41,7 +41,9 @@ def world() -> Iterator[World]:
     yield made
     remove_world(made)
     print(f"\napply fault scenarios run: {json.dumps(SCENARIOS_RUN)} (total {sum(SCENARIOS_RUN.values())})")
-    print(f"faults the apply rode through, reaching the target anyway: {len(TOLERATED)} {sorted({t.split()[0] for t in TOLERATED})}")
+    print(
+        f"faults the apply rode through, reaching the target anyway: {len(TOLERATED)} {sorted({t.split()[0] for t in TOLERATED})}"
+    )
 
 
 def _apply_args(world: World) -> list[str]:
@@ -62,7 +64,9 @@ def _state_problems(world: World, start_busy: object, *, allow_between: bool = F
         at_start = start.for_gpu(gpu.index)
         at_target = target.for_gpu(gpu.index)
         assert at_start is not None and at_target is not None
-        if gpu_differences(gpu, at_target) and (gpu.mig_current != at_start.mig_enabled or gpu.layout != at_start.layout):
+        if gpu_differences(gpu, at_target) and (
+            gpu.mig_current != at_start.mig_enabled or gpu.layout != at_start.layout
+        ):
             problems.append(f"GPU {gpu.index} is half-configured: {gpu.describe()}")
     return problems
 
@@ -73,7 +77,11 @@ def _converges(world: World, start_busy: object) -> list[str]:
         return [f"re-run failed ({rerun.returncode}): {rerun.stderr.strip()[-600:]}"]
     snapshot = world.read()
     target = resolve_target(world.config, "target", snapshot.identities)
-    problems = [f"after re-run GPU {t.gpu.index}: {d}" for t in target.gpus for d in gpu_differences(snapshot.gpu(t.gpu.index), t)]
+    problems = [
+        f"after re-run GPU {t.gpu.index}: {d}"
+        for t in target.gpus
+        for d in gpu_differences(snapshot.gpu(t.gpu.index), t)
+    ]
     if world.busy(snapshot) != start_busy:
         problems.append(f"after re-run busy instances changed: {world.busy(snapshot)}")
     if json.loads(world.journal.read_text())["status"] != "done":
@@ -97,7 +105,9 @@ def _fault(world: World, start_busy: object, function: str, after: int, error: s
     elif result.returncode != 1 or "kubemig: error: " not in result.stderr:
         problems.append(f"apply did not fail cleanly ({result.returncode}): {result.stderr.strip()[-400:]}")
     elif function in MUTATING and not ("stopped on GPU" in result.stderr and "rolled back" in result.stderr):
-        problems.append(f"the error does not name the GPU, phase and rollback: {result.stderr.strip()[-600:]}")
+        problems.append(
+            f"the error does not name the GPU, phase and rollback: {result.stderr.strip()[-600:]}"
+        )
     problems += _state_problems(world, start_busy)
     problems += _converges(world, start_busy)
     return [f"{where}: {p}" for p in problems]
@@ -130,7 +140,9 @@ def calls(world: World) -> dict[str, int]:
     return dict(calls_of_target_apply(world))
 
 
-def test_every_mutating_nvml_call_failing_once_rolls_back_and_a_rerun_converges(world: World, start_busy: object, calls: dict[str, int]) -> None:
+def test_every_mutating_nvml_call_failing_once_rolls_back_and_a_rerun_converges(
+    world: World, start_busy: object, calls: dict[str, int]
+) -> None:
     problems = []
     scenarios = 0
     for function, error in MUTATING.items():
@@ -159,7 +171,9 @@ def _read_functions(calls: dict[str, int]) -> list[str]:
     return sorted(f for f in calls if f not in MUTATING)
 
 
-def test_every_other_nvml_function_failing_at_its_first_and_last_call(world: World, start_busy: object, calls: dict[str, int]) -> None:
+def test_every_other_nvml_function_failing_at_its_first_and_last_call(
+    world: World, start_busy: object, calls: dict[str, int]
+) -> None:
     problems = []
     scenarios = 0
     for function in _read_functions(calls):
@@ -171,7 +185,9 @@ def test_every_other_nvml_function_failing_at_its_first_and_last_call(world: Wor
 
 
 @pytest.mark.slow
-def test_every_call_of_every_nvml_function_failing_once(world: World, start_busy: object, calls: dict[str, int]) -> None:
+def test_every_call_of_every_nvml_function_failing_once(
+    world: World, start_busy: object, calls: dict[str, int]
+) -> None:
     problems = []
     scenarios = 0
     for function in _read_functions(calls):
@@ -182,7 +198,9 @@ def test_every_call_of_every_nvml_function_failing_once(world: World, start_busy
     assert not problems, "\n".join(problems)
 
 
-def test_a_failure_after_a_kill_puts_back_what_the_gpus_held_before_the_killed_apply(world: World, start_busy: object) -> None:
+def test_a_failure_after_a_kill_puts_back_what_the_gpus_held_before_the_killed_apply(
+    world: World, start_busy: object
+) -> None:
     world.restore()
     before = world.read()
     # crash points 1-2 enable MIG on GPU 2; 3-6 destroy GPU 0's 2g.10gb; kill right after that destroy
@@ -190,7 +208,10 @@ def test_a_failure_after_a_kill_puts_back_what_the_gpus_held_before_the_killed_a
     assert killed.killed
     half = world.read()
     assert "2g.10gb@0" not in str(half.gpu(0).layout) and half.gpu(2).mig_current
-    run_forked(["sim", "fail", "nvmlDeviceCreateGpuInstanceWithPlacement", "--error", "INSUFFICIENT_RESOURCES"], world.env)
+    run_forked(
+        ["sim", "fail", "nvmlDeviceCreateGpuInstanceWithPlacement", "--error", "INSUFFICIENT_RESOURCES"],
+        world.env,
+    )
     failed = run_forked(_apply_args(world), world.env)
     assert failed.returncode == 1
     assert "was interrupted after step 3" in failed.stderr

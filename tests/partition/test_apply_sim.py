@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubemig.geometry import geometry_for
+from kubemig.geometry import Instance, geometry_for
 from kubemig.nvml import open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.apply import ApplyRequest, apply
@@ -79,16 +79,24 @@ GEO = geometry_for("A100-SXM4-40GB")
 LAYOUTS = sorted((sorted(layout) for layout in all_layouts(GEO)), key=str)
 
 
-def _pinned_entry(layout: list) -> str:  # type: ignore[type-arg]
+def _pinned_entry(layout: Iterable[Instance]) -> str:
     counts: dict[str, int] = {}
     for inst in layout:
         counts[inst.name] = counts.get(inst.name, 0) + 1
-    return json.dumps({"devices": "all", "mig-enabled": True, "mig-devices": counts, "placements": [str(i) for i in layout]})
+    return json.dumps(
+        {"devices": "all", "mig-enabled": True, "mig-devices": counts, "placements": [str(i) for i in layout]}
+    )
 
 
-@settings(max_examples=scaled_examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=scaled_examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.data())
-def test_applies_through_the_simulator_reach_the_target_and_keep_busy_instances(node_dir: Path, data: st.DataObject) -> None:
+def test_applies_through_the_simulator_reach_the_target_and_keep_busy_instances(
+    node_dir: Path, data: st.DataObject
+) -> None:
     shutil.rmtree(node_dir / "case", ignore_errors=True)
     env = _env(node_dir / "case", "1xA100-SXM4-40GB")
     start = data.draw(st.sampled_from(LAYOUTS))
@@ -127,21 +135,28 @@ def test_applies_through_the_simulator_reach_the_target_and_keep_busy_instances(
         # refused only when no arrangement of the goal keeps every busy instance
         busy_set = {i for _, i in busy_before}
         assert not any(
-            busy_set <= set(layout) and sorted(i.profile_id for i in layout) == sorted(i.profile_id for i in goal)
+            busy_set <= set(layout)
+            and sorted(i.profile_id for i in layout) == sorted(i.profile_id for i in goal)
             for layout in all_layouts(GEO)
         )
 
 
 def test_an_ampere_enable_waits_for_the_reset_and_the_apply_says_so(node_dir: Path) -> None:
     env = _env(node_dir, "2xA100-SXM4-40GB")
-    config = _write(node_dir, "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n",
+    )
     with open_simulated(None, env):
         pass
     pid = _start_process(env, 1)
     with pytest.raises(PendingModeError) as info:
         _apply(env, config, "c")
     assert info.value.gpus == [1]
-    assert f"GPU 1 (A100-SXM4-40GB): MIG mode enable is pending a GPU reset (processes {pid} hold the GPU)" in str(info.value)
+    assert (
+        f"GPU 1 (A100-SXM4-40GB): MIG mode enable is pending a GPU reset (processes {pid} hold the GPU)"
+        in str(info.value)
+    )
     with open_simulated(None, env) as nvml:
         node = read_node(nvml)
     assert str(node.gpu(0).layout) == "3g.20gb@0,3g.20gb@4"  # the other GPU was configured
@@ -171,7 +186,10 @@ def test_hopper_switches_at_once_and_turning_mig_off_tears_down_first(node_dir: 
 
 def test_a_second_apply_waits_for_the_lock_and_gives_up_after_its_timeout(node_dir: Path) -> None:
     env = _env(node_dir, "1xA100-SXM4-40GB")
-    config = _write(node_dir, "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n",
+    )
     journal = Path(env["KUBEMIG_STATE_DIR"]) / JOURNAL_NAME
     with node_lock(journal, waiting=lambda s: None):
         result = run_forked(["apply", "-f", config, "-c", "c", "--lock-timeout", "0.3"], env)
@@ -191,17 +209,28 @@ def test_hooks_run_around_a_real_apply_with_mig_parteds_environment(node_dir: Pa
     record = f'echo "$KUBEMIG_HOOK $MIG_PARTED_SELECTED_CONFIG $MIG_PARTED_CONFIG_FILE" >> {log}'
     hooks = _write(
         node_dir,
-        "version: v1\nhooks:\n" + "".join(f"  {h}:\n    - {{command: /bin/sh, args: ['-c', '{record}']}}\n" for h in ("apply-start", "pre-apply-mode", "pre-apply-config", "apply-exit")),
+        "version: v1\nhooks:\n"
+        + "".join(
+            f"  {h}:\n    - {{command: /bin/sh, args: ['-c', '{record}']}}\n"
+            for h in ("apply-start", "pre-apply-mode", "pre-apply-config", "apply-exit")
+        ),
         "hooks.yaml",
     )
-    config = _write(node_dir, "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 1, 4g.20gb: 1}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 1, 4g.20gb: 1}}]\n",
+    )
     assert run_forked(["apply", "-f", config, "-c", "a", "-k", hooks], env).returncode == 0
     assert [line.split() for line in log.read_text().splitlines()] == [
         [hook, "a", config] for hook in ("apply-start", "pre-apply-mode", "pre-apply-config", "apply-exit")
     ]
     log.unlink()
     assert run_forked(["apply", "-f", config, "-c", "b", "-k", hooks], env).returncode == 0  # MIG already on
-    assert [line.split()[0] for line in log.read_text().splitlines()] == ["apply-start", "pre-apply-config", "apply-exit"]
+    assert [line.split()[0] for line in log.read_text().splitlines()] == [
+        "apply-start",
+        "pre-apply-config",
+        "apply-exit",
+    ]
     log.unlink()
     assert run_forked(["apply", "--dry-run", "-f", config, "-c", "a", "-k", hooks], env).returncode == 0
     assert not log.exists()  # a dry run runs no hook
@@ -209,7 +238,10 @@ def test_hooks_run_around_a_real_apply_with_mig_parteds_environment(node_dir: Pa
 
 def test_dry_run_shows_the_plan_and_changes_nothing(node_dir: Path) -> None:
     env = _env(node_dir, "2xA100-SXM4-40GB")
-    config = _write(node_dir, "version: v1\nmig-configs:\n  c: [{devices: [1], mig-enabled: true, mig-devices: {3g.20gb: 1, 2g.10gb: 1, 1g.5gb: 2}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  c: [{devices: [1], mig-enabled: true, mig-devices: {3g.20gb: 1, 2g.10gb: 1, 1g.5gb: 2}}]\n",
+    )
     result = run_forked(["apply", "--dry-run", "-f", config, "-c", "c"], env)
     assert result.returncode == 0, result.stderr
     assert "Plan for 'c'" in result.stdout and "off -> on" in result.stdout
@@ -223,7 +255,10 @@ def test_dry_run_shows_the_plan_and_changes_nothing(node_dir: Path) -> None:
 
 def test_blocked_apply_lists_instances_and_processes_and_force_meets_the_driver(node_dir: Path) -> None:
     env = _env(node_dir, "1xA100-SXM4-40GB")
-    config = _write(node_dir, "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n",
+    )
     _apply(env, config, "a")
     pid = _start_process(env, 0, 4)
     dry = run_forked(["apply", "--dry-run", "-f", config, "-c", "b"], env)
@@ -236,8 +271,13 @@ def test_blocked_apply_lists_instances_and_processes_and_force_meets_the_driver(
     forced = run_forked(["apply", "--force", "-f", config, "-c", "b"], env)
     assert forced.returncode == 1
     assert "stopped on GPU 0 (A100-SXM4-40GB), phase destroy" in forced.stderr
-    assert "In use by another client" in forced.stderr and "rolled back to what it held before" in forced.stderr
-    assert "GPU 0 (A100-SXM4-40GB): rolled back; holds MIG on: 3g.20gb@0 (GI 1), 3g.20gb@4 (GI 2, busy)" in forced.stderr
+    assert (
+        "In use by another client" in forced.stderr and "rolled back to what it held before" in forced.stderr
+    )
+    assert (
+        "GPU 0 (A100-SXM4-40GB): rolled back; holds MIG on: 3g.20gb@0 (GI 1), 3g.20gb@4 (GI 2, busy)"
+        in forced.stderr
+    )
 
 
 def test_assert_export_and_reapply_reproduce_placements(node_dir: Path) -> None:
@@ -257,7 +297,12 @@ def test_assert_export_and_reapply_reproduce_placements(node_dir: Path) -> None:
     assert exported.returncode == 0
     data = yaml.safe_load(exported.stdout)
     assert data["mig-configs"]["current"] == [
-        {"devices": "all", "mig-enabled": True, "mig-devices": {"3g.20gb": 1, "1g.5gb": 3}, "placements": ["1g.5gb@0", "1g.5gb@2", "1g.5gb@3", "3g.20gb@4"]}
+        {
+            "devices": "all",
+            "mig-enabled": True,
+            "mig-devices": {"3g.20gb": 1, "1g.5gb": 3},
+            "placements": ["1g.5gb@0", "1g.5gb@2", "1g.5gb@3", "3g.20gb@4"],
+        }
     ]
     saved = _write(node_dir, exported.stdout, "exported.yaml")
     _apply(env, config, "full")
@@ -270,13 +315,21 @@ def test_assert_export_and_reapply_reproduce_placements(node_dir: Path) -> None:
 
 def test_show_draws_slots_with_ids_uuids_and_busy(node_dir: Path) -> None:
     env = _env(node_dir, "1xA100-SXM4-40GB")
-    config = _write(node_dir, "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {4g.20gb: 1, 2g.10gb: 1, 1g.5gb: 1}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {4g.20gb: 1, 2g.10gb: 1, 1g.5gb: 1}}]\n",
+    )
     _apply(env, config, "c")
     pid = _start_process(env, 0, 0)
     shown = run_forked(["show"], env)
     assert shown.returncode == 0
     assert "GPU 0: NVIDIA A100-SXM4-40GB (GPU-" in shown.stdout and "MIG on" in shown.stdout
-    assert "|4g.20gb" in shown.stdout and "|GI 1" in shown.stdout and "|busy" in shown.stdout and "|free" in shown.stdout
+    assert (
+        "|4g.20gb" in shown.stdout
+        and "|GI 1" in shown.stdout
+        and "|busy" in shown.stdout
+        and "|free" in shown.stdout
+    )
     assert f"busy (pid {pid})" in shown.stdout and "MIG-" in shown.stdout
     as_json = json.loads(run_forked(["show", "--json"], env).stdout)
     assert [gi["profile"] for gi in as_json[0]["gpu_instances"]] == ["4g.20gb", "2g.10gb", "1g.5gb"]
@@ -301,7 +354,10 @@ def test_generate_config_covers_the_gpus_present(node_dir: Path) -> None:
 
 def test_a_real_kubemig_process_killed_mid_apply_is_finished_by_the_next(node_dir: Path) -> None:
     env = _env(node_dir, "1xA100-SXM4-40GB")
-    config = _write(node_dir, "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {1g.5gb: 7}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  c: [{devices: all, mig-enabled: true, mig-devices: {1g.5gb: 7}}]\n",
+    )
     killed = run_kubemig("apply", "-f", config, "-c", "c", env=kubemig_env(**env, KUBEMIG_APPLY_KILL_AT="6"))
     assert killed.returncode == -9
     journal = json.loads((Path(env["KUBEMIG_STATE_DIR"]) / JOURNAL_NAME).read_text())
@@ -369,7 +425,10 @@ def test_a_job_that_starts_during_the_hooks_stops_the_apply_and_mode_changes_go_
 
 def test_force_with_a_hook_that_stops_the_job_reaches_the_target(node_dir: Path) -> None:
     env = _env(node_dir, "1xA100-SXM4-40GB")
-    config = _write(node_dir, "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n")
+    config = _write(
+        node_dir,
+        "version: v1\nmig-configs:\n  a: [{devices: all, mig-enabled: true, mig-devices: {3g.20gb: 2}}]\n  b: [{devices: all, mig-enabled: true, mig-devices: {7g.40gb: 1}}]\n",
+    )
     _apply(env, config, "a")
     _start_process(env, 0, 4)
     with open_simulated(None, env) as nvml:
@@ -381,7 +440,9 @@ def test_force_with_a_hook_that_stops_the_job_reaches_the_target(node_dir: Path)
         "hooks.yaml",
     )
     env_with_path = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    assert run_forked(["apply", "-f", config, "-c", "b", "-k", hooks], env_with_path).returncode == 1  # refused
+    assert (
+        run_forked(["apply", "-f", config, "-c", "b", "-k", hooks], env_with_path).returncode == 1
+    )  # refused
     forced = run_forked(["apply", "--force", "-f", config, "-c", "b", "-k", hooks], env_with_path)
     assert forced.returncode == 0, forced.stderr
     with open_simulated(None, env) as nvml:

@@ -75,7 +75,11 @@ def test_every_named_layout_for_a_model_resolves_on_a_node_of_that_model(key: st
     gpus = [GpuIdentity(i, model, 580, DeviceId.of(model.pci_device_ids[0])) for i in range(2)]
     config = default_configs(catalog_geometries(all_models()))
     geo = geometry_for(model)
-    offered = {"all-" + s.name.replace("+", ".") for s in geo.shapes} | {"all-disabled", "all-enabled", "all-balanced"}
+    offered = {"all-" + s.name.replace("+", ".") for s in geo.shapes} | {
+        "all-disabled",
+        "all-enabled",
+        "all-balanced",
+    }
     for name in config.configs:
         target = resolve_target(config, name, gpus)
         assert bool(target.gpus) == (name in offered), name

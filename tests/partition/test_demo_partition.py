@@ -33,7 +33,11 @@ class Stage:
 @pytest.fixture
 def stage() -> Iterator[Stage]:
     home = fast_directory()
-    env = {"KUBEMIG_SIM_STATE": str(home / "state.json"), "KUBEMIG_SIM_ROOT": str(home / "root"), "KUBEMIG_SIM_NODE": "demo"}
+    env = {
+        "KUBEMIG_SIM_STATE": str(home / "state.json"),
+        "KUBEMIG_SIM_ROOT": str(home / "root"),
+        "KUBEMIG_SIM_NODE": "demo",
+    }
     with open_simulated(SPEC, env) as nvml:
         for gpu in range(8):
             nvml.set_mig_mode(gpu, True)
@@ -44,7 +48,9 @@ def stage() -> Iterator[Stage]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def test_the_tour_applies_inference_then_all_balanced_to_gpus_1_to_7(stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_tour_applies_inference_then_all_balanced_to_gpus_1_to_7(
+    stage: Stage, capsys: pytest.CaptureFixture[str]
+) -> None:
     partition_tour(stage)
     out = capsys.readouterr().out
     assert [t.split(" -c ")[-1] for t in stage.titles if " apply " in t] == ["inference", "all-balanced"]
@@ -63,7 +69,11 @@ def test_the_step_fits_the_real_tour_after_remaining_gpus(capsys: pytest.Capture
     from kubemig.cli import demo_command
 
     home = fast_directory()
-    env = {"KUBEMIG_SIM_STATE": str(home / "state.json"), "KUBEMIG_SIM_ROOT": str(home / "root"), "KUBEMIG_SIM_NODE": "demo"}
+    env = {
+        "KUBEMIG_SIM_STATE": str(home / "state.json"),
+        "KUBEMIG_SIM_ROOT": str(home / "root"),
+        "KUBEMIG_SIM_NODE": "demo",
+    }
     steps = list(demo_command.STEPS)
     steps.insert(steps.index(demo_command.remaining_gpus) + 1, partition_tour)
     try:

@@ -24,7 +24,9 @@ def _hooks_file(tmp_path: Path, log: Path, extra: str = "") -> Path:
 
 
 def _runner(path: Path, mode_only: bool = False) -> HookRunner:
-    env = hook_environment(config_file="c.yaml", selected_config="all-balanced", hooks_file=str(path), mode_only=mode_only)
+    env = hook_environment(
+        config_file="c.yaml", selected_config="all-balanced", hooks_file=str(path), mode_only=mode_only
+    )
     return HookRunner(load_hooks(str(path)), env)
 
 
@@ -41,8 +43,16 @@ def test_hooks_run_in_mig_parteds_order_with_its_environment(tmp_path: Path) -> 
         apply_config=lambda: done.append("config"),
     )
     lines = log.read_text().splitlines()
-    assert [line.split()[0] for line in lines] == ["apply-start", "pre-apply-mode", "pre-apply-config", "apply-exit"]
-    assert all(line.split()[1:] == ["all-balanced", "false", f"from-{line.split()[0]}", str(tmp_path)] for line in lines)
+    assert [line.split()[0] for line in lines] == [
+        "apply-start",
+        "pre-apply-mode",
+        "pre-apply-config",
+        "apply-exit",
+    ]
+    assert all(
+        line.split()[1:] == ["all-balanced", "false", f"from-{line.split()[0]}", str(tmp_path)]
+        for line in lines
+    )
     assert done == ["mode", "config"]
 
 
@@ -81,10 +91,18 @@ def test_apply_exit_runs_after_a_failure_and_the_failure_wins(tmp_path: Path) ->
 
     with pytest.raises(RuntimeError, match="apply failed"):
         run_with_hooks(
-            runner, mode_only=False, mode_differs=lambda: False, apply_mode=lambda: None,
-            config_differs=lambda: True, apply_config=broken,
+            runner,
+            mode_only=False,
+            mode_differs=lambda: False,
+            apply_mode=lambda: None,
+            config_differs=lambda: True,
+            apply_config=broken,
         )
-    assert [line.split()[0] for line in log.read_text().splitlines()] == ["apply-start", "pre-apply-config", "apply-exit"]
+    assert [line.split()[0] for line in log.read_text().splitlines()] == [
+        "apply-start",
+        "pre-apply-config",
+        "apply-exit",
+    ]
 
 
 def test_a_failing_command_stops_its_hook_and_names_it(tmp_path: Path) -> None:
@@ -94,12 +112,20 @@ def test_a_failing_command_stops_its_hook_and_names_it(tmp_path: Path) -> None:
         "    - {command: /bin/sh, args: ['-c', 'echo first >> " + str(tmp_path / "log") + "']}\n"
         "    - {command: /bin/sh, args: ['-c', 'echo broken pipe >&2; exit 3']}\n"
         "    - {command: /bin/sh, args: ['-c', 'echo never >> " + str(tmp_path / "log") + "']}\n"
-        "  apply-exit:\n    - {command: /bin/sh, args: ['-c', 'echo exit >> " + str(tmp_path / "log") + "']}\n"
+        "  apply-exit:\n    - {command: /bin/sh, args: ['-c', 'echo exit >> "
+        + str(tmp_path / "log")
+        + "']}\n"
     )
-    with pytest.raises(HookError, match=r"hook apply-start command 2 \(/bin/sh\) exited with status 3: broken pipe"):
+    with pytest.raises(
+        HookError, match=r"hook apply-start command 2 \(/bin/sh\) exited with status 3: broken pipe"
+    ):
         run_with_hooks(
-            _runner(path), mode_only=False, mode_differs=lambda: False, apply_mode=lambda: None,
-            config_differs=lambda: False, apply_config=lambda: None,
+            _runner(path),
+            mode_only=False,
+            mode_differs=lambda: False,
+            apply_mode=lambda: None,
+            config_differs=lambda: False,
+            apply_config=lambda: None,
         )
     # apply-start failed, so nothing was started and apply-exit does not run (as in mig-parted)
     assert (tmp_path / "log").read_text().split() == ["first"]
@@ -110,7 +136,9 @@ def test_missing_program_and_workdir_are_clear_errors(tmp_path: Path) -> None:
     path.write_text("version: v1\nhooks:\n  apply-start:\n    - {command: /no/such/program}\n")
     with pytest.raises(HookError, match=r"hook apply-start command 1 \(/no/such/program\): cannot run"):
         _runner(path).run(Hook.APPLY_START)
-    path.write_text("version: v1\nhooks:\n  apply-start:\n    - {command: /bin/true, workdir: /no/such/dir}\n")
+    path.write_text(
+        "version: v1\nhooks:\n  apply-start:\n    - {command: /bin/true, workdir: /no/such/dir}\n"
+    )
     with pytest.raises(HookError, match="workdir /no/such/dir does not exist"):
         _runner(path).run(Hook.APPLY_START)
 
@@ -119,9 +147,18 @@ def test_missing_program_and_workdir_are_clear_errors(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("hooks: {}\n", "a hooks file starts with `version: v1`"),
-        ("version: v1\nhooks:\n  apply-strat: []\n", "unknown hook 'apply-strat': did you mean 'apply-start'?"),
-        ("version: v1\nhooks:\n  apply-exit:\n    - {args: [x]}\n", "hook 'apply-exit' command 1: missing required field 'command'"),
-        ("version: v1\nhooks:\n  apply-exit:\n    - {command: x, env: {}}\n", "unknown field 'env': the fields are command, args, envs, workdir"),
+        (
+            "version: v1\nhooks:\n  apply-strat: []\n",
+            "unknown hook 'apply-strat': did you mean 'apply-start'?",
+        ),
+        (
+            "version: v1\nhooks:\n  apply-exit:\n    - {args: [x]}\n",
+            "hook 'apply-exit' command 1: missing required field 'command'",
+        ),
+        (
+            "version: v1\nhooks:\n  apply-exit:\n    - {command: x, env: {}}\n",
+            "unknown field 'env': the fields are command, args, envs, workdir",
+        ),
     ],
 )
 def test_hooks_file_problems(tmp_path: Path, text: str, expected: str) -> None:

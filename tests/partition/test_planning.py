@@ -2,66 +2,88 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubemig.catalog import find_model
-from kubemig.geometry import Instance, InstanceSpec, Layout, geometry_for
+from kubemig.catalog import GpuModel, find_model
+from kubemig.geometry import Instance, InstanceSpec, Layout, geometry_for, validate
 from kubemig.partition.deviceid import DeviceId
-from kubemig.partition.planning import OpKind, plan_gpu
+from kubemig.partition.planning import Op, OpKind, plan_gpu
 from kubemig.partition.snapshot import CiSnapshot, GiSnapshot, GpuSnapshot
 from kubemig.partition.targets import GpuIdentity, GpuTarget
-from kubemig.geometry import validate
 from tests.geometry.oracle import all_layouts, is_valid
 
 A100 = find_model("A100-SXM4-40GB")
 H100 = find_model("H100-80GB-HBM3")
 
 
-def _identity(model=A100, index: int = 0) -> GpuIdentity:  # type: ignore[no-untyped-def]
+def _identity(model: GpuModel = A100, index: int = 0) -> GpuIdentity:
     return GpuIdentity(index, model, 580, DeviceId.of(model.pci_device_ids[0]))
 
 
-def _snapshot(layout: Layout, busy: set[Instance] = set(), *, model=A100, current: bool = True, pending: bool = True,  # type: ignore[no-untyped-def]
-              gpu_pids: tuple[int, ...] = (), cis: dict[Instance, tuple[int, ...]] | None = None) -> GpuSnapshot:
+def _snapshot(
+    layout: Layout,
+    busy: set[Instance] = set(),
+    *,
+    model: GpuModel = A100,
+    current: bool = True,
+    pending: bool = True,
+    gpu_pids: tuple[int, ...] = (),
+    cis: dict[Instance, tuple[int, ...]] | None = None,
+) -> GpuSnapshot:
     geo = geometry_for(model)
     gis = []
     pid = 5000
     for n, inst in enumerate(layout):
         profiles = (cis or {}).get(inst, (geo.shape(inst.profile_id).profile.default_ci,))
         pids = (pid + n,) if inst in busy else ()
-        gis.append(GiSnapshot(n + 1, inst, tuple(CiSnapshot(c, p, f"MIG-{n}-{c}", pids if c == 0 else ()) for c, p in enumerate(profiles)), pids))
+        gis.append(
+            GiSnapshot(
+                n + 1,
+                inst,
+                tuple(
+                    CiSnapshot(c, p, f"MIG-{n}-{c}", pids if c == 0 else ()) for c, p in enumerate(profiles)
+                ),
+                pids,
+            )
+        )
     all_pids = tuple(p for gi in gis for p in gi.pids) + gpu_pids
     return GpuSnapshot(_identity(model), "GPU-x", current, pending, tuple(gis), all_pids)
 
 
-def _target(spec: str, model=A100, enabled: bool = True) -> GpuTarget:  # type: ignore[no-untyped-def]
+def _target(spec: str, model: GpuModel = A100, enabled: bool = True) -> GpuTarget:
     geo = geometry_for(model)
     specs = tuple(InstanceSpec(t) for t in spec.split(",") if t)
     return GpuTarget(_identity(model), 1, enabled, specs, validate(geo, specs) if enabled else Layout())
 
 
-def _run(snapshot: GpuSnapshot, ops) -> tuple[set[Instance], set[Instance]]:  # type: ignore[no-untyped-def]
+def _run(snapshot: GpuSnapshot, ops: Iterable[Op]) -> tuple[set[Instance], set[Instance]]:
     """Carry out the ops on a model of the GPU, as a driver would refuse them; (instances, those without a CI)."""
     geo = snapshot.gpu.geo
     state = set(snapshot.layout)
     cis = {gi.instance: len(gi.compute_instances) for gi in snapshot.gpu_instances}
     busy = snapshot.busy
     for op in ops:
+        if op.kind in (OpKind.ENABLE_MIG, OpKind.DISABLE_MIG):
+            continue
+        instance = op.instance
+        assert instance is not None, f"{op} names no GPU instance"
         if op.kind is OpKind.DESTROY_CI:
-            assert cis[op.instance] > 0
-            cis[op.instance] -= 1
+            assert cis[instance] > 0
+            cis[instance] -= 1
         elif op.kind is OpKind.DESTROY_GI:
-            assert op.instance in state and cis[op.instance] == 0, f"{op}: GI still has compute instances"
-            assert op.instance not in busy, f"{op} destroys a busy instance"
-            state.remove(op.instance)
+            assert instance in state and cis[instance] == 0, f"{op}: GI still has compute instances"
+            assert instance not in busy, f"{op} destroys a busy instance"
+            state.remove(instance)
         elif op.kind is OpKind.CREATE_GI:
-            assert is_valid(geo, [*state, op.instance]), f"{op} does not fit beside {state}"
-            state.add(op.instance)
-            cis[op.instance] = 0
+            assert is_valid(geo, [*state, instance]), f"{op} does not fit beside {state}"
+            state.add(instance)
+            cis[instance] = 0
         elif op.kind is OpKind.CREATE_CI:
-            assert op.instance in state
-            cis[op.instance] += 1
+            assert instance in state
+            cis[instance] += 1
     return state, {i for i in state if cis[i] != 1}
 
 
@@ -85,7 +107,9 @@ def test_plans_reach_the_goal_without_touching_busy_instances(data: st.DataObjec
     assert sorted(i.profile_id for i in state) == sorted(i.profile_id for i in goal)
     assert busy <= state and not without_ci
     # the fewest GI operations: every instance of the current layout that the goal holds is kept
-    assert len([op for op in plan.ops if op.kind is OpKind.CREATE_GI]) == len(plan.goal) - len(set(plan.goal) & set(current))
+    assert len([op for op in plan.ops if op.kind is OpKind.CREATE_GI]) == len(plan.goal) - len(
+        set(plan.goal) & set(current)
+    )
 
 
 def test_a_gi_left_without_its_compute_instance_gets_it_back() -> None:
@@ -133,7 +157,9 @@ def test_mig_mode_changes_follow_the_architecture() -> None:
     assert [op.kind for op in ampere.mode_ops] == [OpKind.ENABLE_MIG] and ampere.mode_waits_for_reset
     assert [op.kind for op in ampere.config_ops] == [OpKind.CREATE_GI, OpKind.CREATE_CI]
     # Hopper switches at once but refuses under a running process
-    hopper = plan_gpu(_snapshot(off, model=H100, current=False, pending=False, gpu_pids=(7,)), _target("7g.80gb", H100))
+    hopper = plan_gpu(
+        _snapshot(off, model=H100, current=False, pending=False, gpu_pids=(7,)), _target("7g.80gb", H100)
+    )
     assert not hopper.mode_waits_for_reset and [b.what for b in hopper.blockers] == ["the GPU"]
     # an enable already pending: asked again (the driver resets the GPU when nothing holds it)
     pending = plan_gpu(_snapshot(off, current=False, pending=True, gpu_pids=(7,)), _target("7g.40gb"))
@@ -146,7 +172,9 @@ def test_turning_mig_off_destroys_everything_first() -> None:
     geo = geometry_for(A100)
     layout = Layout.of([geo.instance(9, 0), geo.instance(9, 4)])
     plan = plan_gpu(_snapshot(layout), _target("", enabled=False))
-    assert [op.kind for op in plan.mode_ops] == [OpKind.DESTROY_CI, OpKind.DESTROY_GI] * 2 + [OpKind.DISABLE_MIG]
+    assert [op.kind for op in plan.mode_ops] == [OpKind.DESTROY_CI, OpKind.DESTROY_GI] * 2 + [
+        OpKind.DISABLE_MIG
+    ]
     busy = plan_gpu(_snapshot(layout, busy={geo.instance(9, 4)}), _target("", enabled=False))
     assert [b.reason for b in busy.blockers] == ["would be destroyed to turn MIG off"]
     assert plan_gpu(_snapshot(Layout(), current=False, pending=False), _target("", enabled=False)).is_noop

@@ -45,12 +45,16 @@ def _problems(entries: str, gpus: list[GpuIdentity] = A100) -> list[str]:
         (
             "more slices than the GPU has",
             '    - {devices: all, mig-enabled: true, mig-devices: {"4g.20gb": 1, "3g.20gb": 1, "1g.5gb": 1}}\n',
-            ["together they need 9 of its 8 memory slices; the closest layouts that fit are {4g.20gb: 1, 3g.20gb: 1}"],
+            [
+                "together they need 9 of its 8 memory slices; the closest layouts that fit are {4g.20gb: 1, 3g.20gb: 1}"
+            ],
         ),
         (
             "enough slices but no arrangement",
             '    - {devices: all, mig-enabled: true, mig-devices: {"4g.20gb": 1, "2g.10gb": 2}}\n',
-            ["they fill 8 of its 8 memory slices, but no arrangement fits the allowed starts (4g.20gb at 0; 2g.10gb at 0, 2, 4)"],
+            [
+                "they fill 8 of its 8 memory slices, but no arrangement fits the allowed starts (4g.20gb at 0; 2g.10gb at 0, 2, 4)"
+            ],
         ),
         (
             "unknown profile, with the closest names",
@@ -70,12 +74,17 @@ def _problems(entries: str, gpus: list[GpuIdentity] = A100) -> list[str]:
         (
             "a compute-instance profile",
             '    - {devices: all, mig-enabled: true, mig-devices: {"1c.3g.20gb": 1}}\n',
-            ["'1c.3g.20gb' is a compute-instance profile, which kubemig does not create yet", "write the GPU instance profile '3g.20gb'"],
+            [
+                "'1c.3g.20gb' is a compute-instance profile, which kubemig does not create yet",
+                "write the GPU instance profile '3g.20gb'",
+            ],
         ),
         (
             "a placement off the grid",
             '    - {devices: all, mig-enabled: true, mig-devices: {"3g.20gb": 1}, placements: ["3g.20gb@2"]}\n',
-            ["'placements' 3g.20gb@2: 3g.20gb cannot start at slice 2 on A100-SXM4-40GB: valid starts are 0, 4"],
+            [
+                "'placements' 3g.20gb@2: 3g.20gb cannot start at slice 2 on A100-SXM4-40GB: valid starts are 0, 4"
+            ],
         ),
         (
             "placements that overlap",
@@ -90,11 +99,15 @@ def _problems(entries: str, gpus: list[GpuIdentity] = A100) -> list[str]:
         (
             "two entries for one GPU",
             "    - {devices: all, mig-enabled: true, mig-devices: {}}\n    - {devices: [2], mig-enabled: false}\n",
-            ["GPU 2 (A100-SXM4-40GB) is matched by entries 1 and 2, which ask for different layouts: narrow 'devices'"],
+            [
+                "GPU 2 (A100-SXM4-40GB) is matched by entries 1 and 2, which ask for different layouts: narrow 'devices'"
+            ],
         ),
     ],
 )
-def test_config_problems_on_a_node_name_the_entry_and_the_fix(description: str, entries: str, expected: list[str]) -> None:
+def test_config_problems_on_a_node_name_the_entry_and_the_fix(
+    description: str, entries: str, expected: list[str]
+) -> None:
     problems = _problems(entries, [_gpu(i, branch=515 if "driver" in description else 580) for i in range(4)])
     assert len(problems) == 1, (description, problems)
     for part in expected:

@@ -74,7 +74,13 @@ class World:
         with self.nvml() as nvml:
             return read_node(nvml)
 
-    def apply(self, name: str, *, echo: Callable[[str], None] = lambda s: None, lib_wrapper: Callable[[Any], Any] | None = None) -> None:
+    def apply(
+        self,
+        name: str,
+        *,
+        echo: Callable[[str], None] = lambda s: None,
+        lib_wrapper: Callable[[Any], Any] | None = None,
+    ) -> None:
         lib = SimulatedNvml(SimConfig.from_env(None, self.env))
         nvml = Nvml(lib_wrapper(lib) if lib_wrapper else lib)
         try:
@@ -157,4 +163,3 @@ def calls_of_target_apply(world: World) -> collections.Counter[str]:
     world.apply("target", lib_wrapper=wrap)
     world.restore()
     return counting[0].counts
-

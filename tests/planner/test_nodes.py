@@ -52,7 +52,9 @@ HALF: Shapes = frozenset({(KEY, 5)})
 
 
 @given(changes, st.integers(0, 40), st.integers(1, 4))
-def test_node_room_matches_a_pass_over_every_node(steps: list[tuple[str, int, int]], track_at: int, count: int) -> None:
+def test_node_room_matches_a_pass_over_every_node(
+    steps: list[tuple[str, int, int]], track_at: int, count: int
+) -> None:
     gpus = {(node, g): 0 for node in NODES for g in range(3)}
 
     def room_of(node: str, shapes: Shapes) -> int:

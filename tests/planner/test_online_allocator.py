@@ -83,9 +83,9 @@ class AllocatorMachine(RuleBasedStateMachine):
                     except ProfileError:
                         continue
                     busy = list(self.allocator.busy(g))
-                    assert not any(
-                        can_add(geo, busy, shape, s) for s in shape.starts
-                    ), f"{profile} fit on {g}"
+                    assert not any(can_add(geo, busy, shape, s) for s in shape.starts), (
+                        f"{profile} fit on {g}"
+                    )
             return
         assert len(placed) == count
         if self.nodes is not None:
@@ -124,7 +124,9 @@ class AllocatorMachine(RuleBasedStateMachine):
         assert self.allocator.assignments() == self.held
 
 
-AllocatorMachine.TestCase.settings = settings(max_examples=scaled_examples(100), stateful_step_count=30, deadline=None)
+AllocatorMachine.TestCase.settings = settings(
+    max_examples=scaled_examples(100), stateful_step_count=30, deadline=None
+)
 TestAllocator = AllocatorMachine.TestCase
 
 
@@ -220,7 +222,13 @@ def test_after_churn_one_instance_pods_go_to_the_busiest_node_and_whole_nodes_st
 
 def test_the_workloads_past_mix_informs_the_first_decisions_of_a_stream() -> None:
     gpus = [(f"g{n}", "A100-SXM4-40GB") for n in range(8)]
-    past = {("7g.40gb", 1): 0.75, ("4g.20gb", 1): 0.14, ("3g.20gb", 1): 0.06, ("2g.10gb", 1): 0.04, ("1g.5gb", 1): 0.01}
+    past = {
+        ("7g.40gb", 1): 0.75,
+        ("4g.20gb", 1): 0.14,
+        ("3g.20gb", 1): 0.06,
+        ("2g.10gb", 1): 0.04,
+        ("1g.5gb", 1): 0.01,
+    }
     # the stream opens with two 3g.20gb: seen alone, they look like the whole mix, and the second
     # goes beside the first (two 3g.20gb leave a slice no profile can use)
     blind = OnlineAllocator(gpus, expected_load=1.3)
@@ -264,17 +272,25 @@ def test_admission_plans_partial_kinds_below_and_whole_gpu_kinds_above_their_mea
             assert shares == sorted(shares)
 
 
-def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     gpus = [(f"n{n}/g{g}", "A100-SXM4-40GB") for n in range(2) for g in range(2)]
     whole = Instance(0, 8, 0, "7g.40gb")
 
     def offer_small(count_room: bool) -> list[tuple[str, Instance]] | None:
-        allocator = OnlineAllocator(gpus, node_of={gpu: gpu.split("/")[0] for gpu, _ in gpus}, expected_load=3.0)
+        allocator = OnlineAllocator(
+            gpus, node_of={gpu: gpu.split("/")[0] for gpu, _ in gpus}, expected_load=3.0
+        )
         if not count_room:
             monkeypatch.setattr(allocator, "_multi_instance_room", lambda resolved: None)
         allocator.set_state("n1/g0", {whole: None})  # in use outside the planner
         # pairs of whole GPUs are the demand seen; only the first finds a node
-        assert [allocator.allocate(f"pair-{n}", "7g.40gb", count=2) is not None for n in range(3)] == [True, False, False]
+        assert [allocator.allocate(f"pair-{n}", "7g.40gb", count=2) is not None for n in range(3)] == [
+            True,
+            False,
+            False,
+        ]
         return allocator.allocate("small", "4g.20gb")
 
     # one free GPU is left, and no node has two: room kept for a pair there is never used
@@ -284,7 +300,9 @@ def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(monkey
 
 def _plan_after(
     seen: dict[str, int],
-) -> tuple[AdmissionPlan, GeometryKey, dict[Demand, dict[GeometryKey, ProfileShape]], dict[GeometryKey, PatternBook]]:
+) -> tuple[
+    AdmissionPlan, GeometryKey, dict[Demand, dict[GeometryKey, ProfileShape]], dict[GeometryKey, PatternBook]
+]:
     """An admission plan for 8 A100s that has seen these one-instance pods, with a long stream ahead."""
     geo = geometry_for("A100-SXM4-40GB")
     key = geometry_key(geo)
@@ -322,7 +340,9 @@ def test_a_small_pod_beside_instances_in_use_is_charged_the_rest_of_its_completi
     # a 3g.20gb waits for one of the plentiful 4g.20gb; a 1g.5gb beside it would need a 2g.10gb and
     # another 1g.5gb (both rare) to complete that GPU, though half of a GPU completed with two 1g in
     # the plan's program would look as if one 1g filled both
-    plan, key, kinds, books = _plan_after({"7g.40gb": 190, "4g.20gb": 50, "2g.10gb": 4, "3g.20gb": 4, "1g.5gb": 1})
+    plan, key, kinds, books = _plan_after(
+        {"7g.40gb": 190, "4g.20gb": 50, "2g.10gb": 4, "3g.20gb": 4, "1g.5gb": 1}
+    )
     whole = Layout.of([Instance(0, 8, 0, "7g.40gb")])
     three = Layout.of([Instance(4, 4, 9, "3g.20gb")])
     moves = plan.decide(("1g.5gb", 1), kinds, books, {key: {Layout(): 3, whole: 4, three: 1}})

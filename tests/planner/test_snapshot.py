@@ -54,7 +54,11 @@ BAD = [
     ("missing nodes", "requests: []\n", "nodes: `nodes` is required: add it"),
     ("not a mapping", "- a\n", "a snapshot is a mapping"),
     ("yaml syntax", "nodes: [\n", "line 2, column 1: not valid YAML"),
-    ("duplicate key", "nodes: []\nnodes: []\n", "line 2, column 1: not valid YAML (duplicate key 'nodes' (first on line 1)"),
+    (
+        "duplicate key",
+        "nodes: []\nnodes: []\n",
+        "line 2, column 1: not valid YAML (duplicate key 'nodes' (first on line 1)",
+    ),
     ("version", "version: 2\nnodes: []\n", "version: input should be 1"),
     ("bad model", "nodes: [{name: n, gpus: [{index: 0, model: A200}]}]\n", "nodes[0].gpus[0].model: "),
     (
@@ -164,12 +168,16 @@ def test_parts_join_into_one_cluster_with_requests_checked_against_every_part(tm
     paths = _parts(
         tmp_path,
         a=NODE_PART.format(name="n1"),
-        b=NODE_PART.format(name="n2").replace("A100-SXM4-40GB", "H100-80GB-HBM3").replace("3g.20gb", "3g.40gb"),
+        b=NODE_PART.format(name="n2")
+        .replace("A100-SXM4-40GB", "H100-80GB-HBM3")
+        .replace("3g.20gb", "3g.40gb"),
         pending="nodes: []\nrequests:\n- {pod: x, profile: 3g.40gb}\n- {pod: y, profile: 1g.5gb}\n",
     )
     joined = Snapshot.load_all(paths)
     assert [n.name for n in joined.nodes] == ["n1", "n2"] and [r.pod for r in joined.requests] == ["x", "y"]
-    with pytest.raises(SnapshotError, match=r"pending\.yaml: requests\[1\]\.profile: profile '1g\.5gb' exists on no GPU"):
+    with pytest.raises(
+        SnapshotError, match=r"pending\.yaml: requests\[1\]\.profile: profile '1g\.5gb' exists on no GPU"
+    ):
         Snapshot.load_all(paths[1:])  # only the H100 node: no 1g.5gb there
 
 
@@ -177,7 +185,10 @@ def test_parts_join_into_one_cluster_with_requests_checked_against_every_part(tm
     ("second", "expected"),
     [
         (NODE_PART.format(name="n1"), r"b\.yaml: nodes\[0\]\.name: node 'n1' is also in .*a\.yaml"),
-        ("nodes: []\nrequests:\n- {pod: train, profile: 1g.5gb}\n", r"b\.yaml: requests\[0\]\.pod: pod 'train' already runs"),
+        (
+            "nodes: []\nrequests:\n- {pod: train, profile: 1g.5gb}\n",
+            r"b\.yaml: requests\[0\]\.pod: pod 'train' already runs",
+        ),
     ],
 )
 def test_parts_that_clash_name_the_file(tmp_path: Path, second: str, expected: str) -> None:
@@ -189,5 +200,7 @@ def test_parts_that_clash_name_the_file(tmp_path: Path, second: str, expected: s
 def test_a_pending_pod_listed_in_two_parts_names_both(tmp_path: Path) -> None:
     pending = "nodes: []\nrequests:\n- {pod: x, profile: 1g.5gb}\n"
     paths = _parts(tmp_path, a=NODE_PART.format(name="n1"), b=pending, c=pending)
-    with pytest.raises(SnapshotError, match=r"c\.yaml: requests\[0\]\.pod: pod 'x' is also pending in .*b\.yaml"):
+    with pytest.raises(
+        SnapshotError, match=r"c\.yaml: requests\[0\]\.pod: pod 'x' is also pending in .*b\.yaml"
+    ):
         Snapshot.load_all(paths)

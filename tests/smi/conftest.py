@@ -61,7 +61,9 @@ def sim_node(tmp_path: Path) -> Iterator[SimNodeFactory]:
     """`sim_node("1xA100-SXM4-40GB", driver="535.104.05", mig=(0,))`: a fresh node, MIG on where asked."""
     made: list[int] = []
 
-    def make(spec: str, driver: str = DRIVERS["r580"], mig: tuple[int, ...] = (), swapped: str = "") -> SimNode:
+    def make(
+        spec: str, driver: str = DRIVERS["r580"], mig: tuple[int, ...] = (), swapped: str = ""
+    ) -> SimNode:
         home = tmp_path / f"node{len(made)}"
         made.append(1)
         env: dict[str, str | None] = {

@@ -25,14 +25,19 @@ def _created(output: str) -> list[tuple[int, str]]:
 
 
 @pytest.mark.parametrize(("first", "second"), [("19,19,19,19", "19,19,19,19"), ("9,9,19", "5,14,19,19,19")])
-def test_two_processes_creating_at_once_never_corrupt_the_node(sim_node: SimNodeFactory, first: str, second: str) -> None:
+def test_two_processes_creating_at_once_never_corrupt_the_node(
+    sim_node: SimNodeFactory, first: str, second: str
+) -> None:
     node = sim_node("1xA100-SXM4-40GB", mig=(0,))
     env = kubemig_env(**{k: v for k, v in node.env.items() if v is not None})
     commands = [
         [sys.executable, "-m", "kubemig", "--sim", node.spec, "smi", "mig", "-i", "0", "-cgi", profiles]
         for profiles in (first, second)
     ]
-    procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    procs = [
+        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode in (0, 23), err

@@ -19,7 +19,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from kubemig.cli import cli
-from kubemig.geometry import GpuGeometry, Instance, Layout, Numbering, default_start, free_counts, geometry_for, gi_id
+from kubemig.geometry import (
+    GpuGeometry,
+    Instance,
+    Layout,
+    Numbering,
+    default_start,
+    free_counts,
+    geometry_for,
+    gi_id,
+)
 from tests.helpers import scaled_examples
 
 NODES = [
@@ -27,7 +36,9 @@ NODES = [
     ("A100-SXM4-40GB", "580.65.06", "0"),
     ("H100-80GB-HBM3", "580.65.06", ""),
 ]
-_CREATED = re.compile(r"^Successfully created GPU instance ID +(\d+) on GPU  0 using profile MIG (\S+) \(ID +(\d+)\)$")
+_CREATED = re.compile(
+    r"^Successfully created GPU instance ID +(\d+) on GPU  0 using profile MIG (\S+) \(ID +(\d+)\)$"
+)
 _LGI_ROW = re.compile(r"^\| +0  MIG (\S+) +(\d+) +(\d+) +(\d+):(\d+) +\|$")
 _LGIP_ROW = re.compile(r"^\| +0  MIG (\S+) +(\d+) +(\d+)/(\d+) ")
 
@@ -86,7 +97,11 @@ class SmiAgainstLayoutEngine(RuleBasedStateMachine):
         assert status == 0, lines
         match = _CREATED.match(lines[0])
         assert match and len(lines) == 1, lines
-        assert (int(match.group(1)), match.group(2), int(match.group(3))) == (expected_id, shape.name, shape.id)
+        assert (int(match.group(1)), match.group(2), int(match.group(3))) == (
+            expected_id,
+            shape.name,
+            shape.id,
+        )
         self.gis[expected_id] = instance
 
     @precondition(lambda self: any(g not in self.with_ci for g in self.gis))
@@ -102,7 +117,9 @@ class SmiAgainstLayoutEngine(RuleBasedStateMachine):
     def create_default_compute_instance(self, data: st.DataObject) -> None:
         target = data.draw(st.sampled_from(sorted(g for g in self.gis if g not in self.with_ci)))
         status, lines = self.smi("smi", "mig", "-i", "0", "-cci", "-gi", str(target))
-        assert status == 0 and lines[0].startswith(f"Successfully created compute instance ID  0 on GPU  0 GPU instance ID {target:2d}")
+        assert status == 0 and lines[0].startswith(
+            f"Successfully created compute instance ID  0 on GPU  0 GPU instance ID {target:2d}"
+        )
         self.with_ci.add(target)
 
     @precondition(lambda self: bool(self.with_ci))
@@ -111,12 +128,17 @@ class SmiAgainstLayoutEngine(RuleBasedStateMachine):
         target = data.draw(st.sampled_from(sorted(self.with_ci)))
         if destroy_ci_first:
             status, lines = self.smi("smi", "mig", "-i", "0", "-dci", "-gi", str(target))
-            assert (status, lines) == (0, [f"Successfully destroyed compute instance ID  0 from GPU  0 GPU instance ID {target:2d}"])
+            assert (status, lines) == (
+                0,
+                [f"Successfully destroyed compute instance ID  0 from GPU  0 GPU instance ID {target:2d}"],
+            )
             self.with_ci.discard(target)
             return
         status, lines = self.smi("smi", "mig", "-i", "0", "-dgi", "-gi", str(target))
         assert status == 19
-        assert lines[0] == f"Unable to destroy GPU instance ID {target:2d} from GPU  0: In use by another client"
+        assert (
+            lines[0] == f"Unable to destroy GPU instance ID {target:2d} from GPU  0: In use by another client"
+        )
 
     @invariant()
     def gpu_instances_match_the_model(self) -> None:
@@ -128,7 +150,8 @@ class SmiAgainstLayoutEngine(RuleBasedStateMachine):
         got = [(name, int(pid), int(gid), int(start), int(size)) for name, pid, gid, start, size in rows]
         order = {s.id: i for i, s in enumerate(self.geo.shapes)}
         want = sorted(
-            ((i.name, i.profile_id, g, i.start, i.size) for g, i in self.gis.items()), key=lambda r: (order[r[1]], r[2])
+            ((i.name, i.profile_id, g, i.start, i.size) for g, i in self.gis.items()),
+            key=lambda r: (order[r[1]], r[2]),
         )
         assert got == want
 
@@ -136,9 +159,15 @@ class SmiAgainstLayoutEngine(RuleBasedStateMachine):
     def free_counts_match_the_layout_engine(self) -> None:
         status, lines = self.smi("smi", "mig", "-i", "0", "-lgip")
         assert status == 0
-        rows = {int(m.group(2)): (int(m.group(3)), int(m.group(4))) for line in lines if (m := _LGIP_ROW.match(line))}
+        rows = {
+            int(m.group(2)): (int(m.group(3)), int(m.group(4)))
+            for line in lines
+            if (m := _LGIP_ROW.match(line))
+        }
         assert rows == free_counts(self.geo, self.layout)
 
 
-SmiAgainstLayoutEngine.TestCase.settings = settings(max_examples=scaled_examples(20), stateful_step_count=15, deadline=None)
+SmiAgainstLayoutEngine.TestCase.settings = settings(
+    max_examples=scaled_examples(20), stateful_step_count=15, deadline=None
+)
 TestSmiAgainstLayoutEngine = SmiAgainstLayoutEngine.TestCase

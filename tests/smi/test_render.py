@@ -35,19 +35,49 @@ VERSIONS = {"r535": DriverVersions("535.104.05", "12.2"), "r580": DriverVersions
 def _a100_node() -> tuple[list[GpuStatus], list[MigDeviceStatus], list[ProcessStatus]]:
     """GPU 0 after `-cgi 9,14,19,19 -C` with two processes; GPU 1 waiting for a reset to enable MIG."""
     gpus = [
-        GpuStatus(0, "NVIDIA A100-SXM4-40GB", "00000000:07:00.0", 6896, 40960, temperature_c=31,
-                  power_draw_w=58, power_limit_w=400, mig_current=True, mig_pending=True),
-        GpuStatus(1, "NVIDIA A100-SXM4-40GB", "00000000:0F:00.0", 1028, 40960, temperature_c=29,
-                  power_draw_w=52, power_limit_w=400, mig_current=False, mig_pending=True),
+        GpuStatus(
+            0,
+            "NVIDIA A100-SXM4-40GB",
+            "00000000:07:00.0",
+            6896,
+            40960,
+            temperature_c=31,
+            power_draw_w=58,
+            power_limit_w=400,
+            mig_current=True,
+            mig_pending=True,
+        ),
+        GpuStatus(
+            1,
+            "NVIDIA A100-SXM4-40GB",
+            "00000000:0F:00.0",
+            1028,
+            40960,
+            temperature_c=29,
+            power_draw_w=52,
+            power_limit_w=400,
+            mig_current=False,
+            mig_pending=True,
+        ),
     ]
     devices = [
-        MigDeviceStatus(0, 2, 0, 0, 4013, 20096, 2, 32767, 42, copy_engines=3, encoders=0, decoders=2, ofa=0, jpeg=0),
-        MigDeviceStatus(0, 3, 0, 1, 7, 9984, 0, 16383, 28, copy_engines=2, encoders=0, decoders=1, ofa=0, jpeg=0),
-        MigDeviceStatus(0, 9, 0, 2, 2873, 4864, 2, 8191, 14, copy_engines=1, encoders=0, decoders=0, ofa=0, jpeg=0),
-        MigDeviceStatus(0, 10, 0, 3, 3, 4864, 0, 8191, 14, copy_engines=1, encoders=0, decoders=0, ofa=0, jpeg=0),
+        MigDeviceStatus(
+            0, 2, 0, 0, 4013, 20096, 2, 32767, 42, copy_engines=3, encoders=0, decoders=2, ofa=0, jpeg=0
+        ),
+        MigDeviceStatus(
+            0, 3, 0, 1, 7, 9984, 0, 16383, 28, copy_engines=2, encoders=0, decoders=1, ofa=0, jpeg=0
+        ),
+        MigDeviceStatus(
+            0, 9, 0, 2, 2873, 4864, 2, 8191, 14, copy_engines=1, encoders=0, decoders=0, ofa=0, jpeg=0
+        ),
+        MigDeviceStatus(
+            0, 10, 0, 3, 3, 4864, 0, 8191, 14, copy_engines=1, encoders=0, decoders=0, ofa=0, jpeg=0
+        ),
     ]
     processes = [
-        ProcessStatus(0, 48390, "/opt/conda/envs/serving/bin/tritonserver", gi_id=2, ci_id=0, used_memory_mib=4000),
+        ProcessStatus(
+            0, 48390, "/opt/conda/envs/serving/bin/tritonserver", gi_id=2, ci_id=0, used_memory_mib=4000
+        ),
         ProcessStatus(0, 48213, "/usr/bin/python3", gi_id=9, ci_id=0, used_memory_mib=2870),
         ProcessStatus(1, 51000, "python", used_memory_mib=1024),
     ]
@@ -56,13 +86,27 @@ def _a100_node() -> tuple[list[GpuStatus], list[MigDeviceStatus], list[ProcessSt
 
 def _h100_node() -> tuple[list[GpuStatus], list[MigDeviceStatus], list[ProcessStatus]]:
     """A 3g.40gb GI split into 1c + 2c compute instances, and a 2g.20gb GI with its default CI."""
-    gpus = [GpuStatus(0, "NVIDIA H100 80GB HBM3", "00000000:1B:00.0", 19, 81559, temperature_c=33,
-                      power_draw_w=74, power_limit_w=700, mig_current=True, mig_pending=True)]
+    gpus = [
+        GpuStatus(
+            0,
+            "NVIDIA H100 80GB HBM3",
+            "00000000:1B:00.0",
+            19,
+            81559,
+            temperature_c=33,
+            power_draw_w=74,
+            power_limit_w=700,
+            mig_current=True,
+            mig_pending=True,
+        )
+    ]
     engines_3g = {"copy_engines": 3, "encoders": 0, "decoders": 3, "ofa": 0, "jpeg": 3}
     devices = [
         MigDeviceStatus(0, 2, 0, 0, 12, 40448, 0, 65535, 16, **engines_3g),
         MigDeviceStatus(0, 2, 1, 1, 12, 40448, 0, 65535, 32, **engines_3g),
-        MigDeviceStatus(0, 3, 0, 2, 7, 20096, 0, 32767, 32, copy_engines=2, encoders=0, decoders=2, ofa=0, jpeg=2),
+        MigDeviceStatus(
+            0, 3, 0, 2, 7, 20096, 0, 32767, 32, copy_engines=2, encoders=0, decoders=2, ofa=0, jpeg=2
+        ),
     ]
     return gpus, devices, []
 
@@ -78,9 +122,18 @@ def test_plain_nvidia_smi_matches_golden(model: str, node: object, branch: str) 
 
 @pytest.mark.parametrize(
     ("branch", "gen"),
-    [(440, Generation.R450), (460, Generation.R450), (470, Generation.R470), (525, Generation.R470),
-     (530, Generation.R530), (535, Generation.R530), (550, Generation.R550), (575, Generation.R570),
-     (580, Generation.R580), (590, Generation.R580)],
+    [
+        (440, Generation.R450),
+        (460, Generation.R450),
+        (470, Generation.R470),
+        (525, Generation.R470),
+        (530, Generation.R530),
+        (535, Generation.R530),
+        (550, Generation.R550),
+        (575, Generation.R570),
+        (580, Generation.R580),
+        (590, Generation.R580),
+    ],
 )
 def test_generation_of_branch(branch: int, gen: Generation) -> None:
     assert generation(branch) is gen
@@ -91,8 +144,18 @@ def test_timestamp_pads_the_day_like_ctime() -> None:
 
 
 def test_old_gpu_table_truncates_long_names_and_stars_a_pending_mode() -> None:
-    gpu = GpuStatus(7, "NVIDIA A100-SXM4-80GB", "00000000:BD:00.0", 0, 81920, temperature_c=34, power_draw_w=69,
-                    power_limit_w=400, mig_current=True, mig_pending=False)
+    gpu = GpuStatus(
+        7,
+        "NVIDIA A100-SXM4-80GB",
+        "00000000:BD:00.0",
+        0,
+        81920,
+        temperature_c=34,
+        power_draw_w=69,
+        power_limit_w=400,
+        mig_current=True,
+        mig_pending=False,
+    )
     lines = render_gpu_table([gpu], DriverVersions("470.57.02", "11.4"), Generation.R470).splitlines()
     assert lines[1] == "| NVIDIA-SMI 470.57.02    Driver Version: 470.57.02    CUDA Version: 11.4     |"
     assert lines[7] == "|   7  NVIDIA A100-SXM...  On   | 00000000:BD:00.0 Off |                   On |"
@@ -101,16 +164,34 @@ def test_old_gpu_table_truncates_long_names_and_stars_a_pending_mode() -> None:
 
 
 def test_gpu_without_mig_shows_errors_utilization_and_na_mode() -> None:
-    gpu = GpuStatus(0, "Tesla V100-SXM2-32GB", "00000000:00:08.0", 31589, 32768, temperature_c=60, power_draw_w=183,
-                    power_limit_w=300, utilization_percent=88, ecc_enabled=None)
+    gpu = GpuStatus(
+        0,
+        "Tesla V100-SXM2-32GB",
+        "00000000:00:08.0",
+        31589,
+        32768,
+        temperature_c=60,
+        power_draw_w=183,
+        power_limit_w=300,
+        utilization_percent=88,
+        ecc_enabled=None,
+    )
     lines = render_gpu_table([gpu], DriverVersions("580.65.06", "13.0"), Generation.R580).splitlines()
-    assert lines[7] == "|   0  Tesla V100-SXM2-32GB           On  |   00000000:00:08.0 Off |                  N/A |"
-    assert lines[8] == "| N/A   60C    P0            183W /  300W |   31589MiB /  32768MiB |     88%      Default |"
+    assert (
+        lines[7]
+        == "|   0  Tesla V100-SXM2-32GB           On  |   00000000:00:08.0 Off |                  N/A |"
+    )
+    assert (
+        lines[8]
+        == "| N/A   60C    P0            183W /  300W |   31589MiB /  32768MiB |     88%      Default |"
+    )
     assert lines[9].endswith("|                  N/A |")
 
 
 def test_summary_without_mig_has_no_mig_devices_table() -> None:
-    gpu = GpuStatus(0, "NVIDIA A100-SXM4-40GB", "00000000:07:00.0", 0, 40960, mig_current=False, mig_pending=False)
+    gpu = GpuStatus(
+        0, "NVIDIA A100-SXM4-40GB", "00000000:07:00.0", 0, 40960, mig_current=False, mig_pending=False
+    )
     text = render_summary(NOW, VERSIONS["r535"], [gpu], [], [], Generation.R530)
     assert "MIG devices" not in text
     assert "|  No running processes found" in text
@@ -125,7 +206,9 @@ def test_mig_enabled_without_devices_says_so() -> None:
 
 
 def test_process_names_keep_their_end() -> None:
-    proc = ProcessStatus(0, 2653549, "/usr/local/bin/tensorflow_model_server", gi_id=8, ci_id=0, used_memory_mib=3588)
+    proc = ProcessStatus(
+        0, 2653549, "/usr/local/bin/tensorflow_model_server", gi_id=8, ci_id=0, used_memory_mib=3588
+    )
     row = render_processes_table([proc], Generation.R470).splitlines()[5]
     assert row == "|    0    8    0    2653549      C   ...n/tensorflow_model_server     3588MiB |"
 
@@ -138,14 +221,23 @@ def test_processes_without_memory_say_na() -> None:
 
 def test_list_gpus_pads_mig_names_from_r470_only() -> None:
     gpus = [GpuLine(0, "NVIDIA A100-SXM4-40GB", "GPU-1", (MigDeviceLine(0, "1c.2g.10gb", "MIG-2"),))]
-    assert render_list_gpus(gpus, Generation.R580).splitlines()[1] == "  MIG 1c.2g.10gb  Device  0: (UUID: MIG-2)"
+    assert (
+        render_list_gpus(gpus, Generation.R580).splitlines()[1]
+        == "  MIG 1c.2g.10gb  Device  0: (UUID: MIG-2)"
+    )
     old = [GpuLine(0, "A100-SXM4-40GB", "GPU-1", (MigDeviceLine(0, "1g.5gb", "MIG-GPU-1/7/0"),))]
-    assert render_list_gpus(old, Generation.R450).splitlines()[1] == "  MIG 1g.5gb Device 0: (UUID: MIG-GPU-1/7/0)"
+    assert (
+        render_list_gpus(old, Generation.R450).splitlines()[1]
+        == "  MIG 1g.5gb Device 0: (UUID: MIG-GPU-1/7/0)"
+    )
 
 
 def test_single_placement_is_singular() -> None:
     text = render_gi_placements([GiPlacementsRow(1, 0, (0,), 8), GiPlacementsRow(1, 9, (0, 4), 4)])
-    assert text.splitlines() == ["GPU  1 Profile ID  0 Placement : {0}:8", "GPU  1 Profile ID  9 Placements: {0,4}:4"]
+    assert text.splitlines() == [
+        "GPU  1 Profile ID  0 Placement : {0}:8",
+        "GPU  1 Profile ID  9 Placements: {0,4}:4",
+    ]
 
 
 def test_memory_gib_rounds_like_c_printf() -> None:
@@ -161,6 +253,8 @@ def test_compute_instances_before_r470_have_no_placement() -> None:
 
 
 def test_ecc_column_says_off_when_ecc_is_disabled() -> None:
-    gpu = GpuStatus(0, "NVIDIA A100-SXM4-40GB", "00000000:07:00.0", 0, 40960, ecc_enabled=False, mig_current=False)
+    gpu = GpuStatus(
+        0, "NVIDIA A100-SXM4-40GB", "00000000:07:00.0", 0, 40960, ecc_enabled=False, mig_current=False
+    )
     lines = render_gpu_table([gpu], DriverVersions("535.104.05", "12.2"), Generation.R530).splitlines()
     assert lines[7].endswith("|                  Off |")

@@ -15,7 +15,17 @@ H100 = "H100-80GB-HBM3"
 
 def test_mig_commands_need_a_mig_enabled_gpu(sim_node: SimNodeFactory) -> None:
     node = sim_node(f"2x{A100}")
-    for command in (["-lgip"], ["-lgipp"], ["-lgi"], ["-lci"], ["-lcip"], ["-cgi", "19"], ["-cci"], ["-dci"], ["-dgi"]):
+    for command in (
+        ["-lgip"],
+        ["-lgipp"],
+        ["-lgi"],
+        ["-lci"],
+        ["-lcip"],
+        ["-cgi", "19"],
+        ["-cci"],
+        ["-dci"],
+        ["-dgi"],
+    ):
         result = node.smi("mig", *command)
         assert (result.output, result.exit_code) == ("No MIG-enabled devices found.\n", 6), command
 
@@ -30,7 +40,10 @@ def test_without_i_a_command_acts_on_every_mig_enabled_gpu(sim_node: SimNodeFact
         "Successfully created GPU instance ID  2 on GPU  2 using profile MIG 3g.20gb (ID  9)",
         "Successfully created compute instance ID  0 on GPU  2 GPU instance ID  2 using profile MIG 3g.20gb (ID  2)",
     ]
-    assert [line[:8] for line in node.smi("mig", "-lgi").lines if "MIG 3g" in line] == ["|   0  M", "|   2  M"]
+    assert [line[:8] for line in node.smi("mig", "-lgi").lines if "MIG 3g" in line] == [
+        "|   0  M",
+        "|   2  M",
+    ]
 
 
 def test_gpus_are_selected_by_index_uuid_or_bus_id(sim_node: SimNodeFactory) -> None:
@@ -101,7 +114,9 @@ def test_compute_instances_by_list_and_default(sim_node: SimNodeFactory) -> None
     ]
     assert full.exit_code == 23
     lcip = node.smi("mig", "-lcip", "-gi", "2").lines
-    assert lcip[6] == "|   0      2       MIG 1c.3g.40gb       0      1/3           16        3     0     0   |"
+    assert (
+        lcip[6] == "|   0      2       MIG 1c.3g.40gb       0      1/3           16        3     0     0   |"
+    )
     lci = node.smi("mig", "-lci", "-gi", "2", "-ci", "1").lines
     assert lci[6] == "|   0      2       MIG 1c.3g.40gb       0         1          1:1     |"
 
@@ -127,14 +142,22 @@ def test_destroy_named_instances_and_missing_ones(sim_node: SimNodeFactory) -> N
         "Failed to destroy GPU instances: In use by another client",
     ]
     assert busy.exit_code == 19
-    assert node.smi("mig", "-dgi", "-gi", "2").lines == ["Successfully destroyed GPU instance ID  2 from GPU  0"]
+    assert node.smi("mig", "-dgi", "-gi", "2").lines == [
+        "Successfully destroyed GPU instance ID  2 from GPU  0"
+    ]
     gone = node.smi("mig", "-dgi", "-gi", "2")
-    assert (gone.lines[0], gone.exit_code) == ("Unable to destroy GPU instance ID  2 from GPU  0: Not Found", 6)
+    assert (gone.lines[0], gone.exit_code) == (
+        "Unable to destroy GPU instance ID  2 from GPU  0: Not Found",
+        6,
+    )
 
 
 def test_empty_listings_say_not_found(sim_node: SimNodeFactory) -> None:
     node = sim_node(f"1x{A100}", mig=(0,))
-    assert (node.smi("mig", "-lgi").output, node.smi("mig", "-lgi").exit_code) == ("No GPU instances found: Not Found\n", 6)
+    assert (node.smi("mig", "-lgi").output, node.smi("mig", "-lgi").exit_code) == (
+        "No GPU instances found: Not Found\n",
+        6,
+    )
     node.smi("mig", "-cgi", "19")
     assert (node.smi("mig", "-lci").output, node.smi("mig", "-lci").exit_code) == (
         "No compute instances found: Not Found\n",
@@ -155,12 +178,16 @@ def test_ampere_mig_mode_waits_for_a_reset_while_a_process_runs(sim_node: SimNod
     ]
     assert result.exit_code == 0
     # the pending GPU is not MIG-enabled yet: only GPU 1 takes instances
-    assert node.smi("mig", "-cgi", "19").lines == ["Successfully created GPU instance ID 13 on GPU  1 using profile MIG 1g.5gb (ID 19)"]
+    assert node.smi("mig", "-cgi", "19").lines == [
+        "Successfully created GPU instance ID 13 on GPU  1 using profile MIG 1g.5gb (ID 19)"
+    ]
     summary = node.smi("-i", "0").lines
     assert summary[10].endswith("|             Enabled* |")
 
 
-def test_hopper_switches_mig_mode_at_once_and_refuses_to_disable_with_instances(sim_node: SimNodeFactory) -> None:
+def test_hopper_switches_mig_mode_at_once_and_refuses_to_disable_with_instances(
+    sim_node: SimNodeFactory,
+) -> None:
     node = sim_node(f"1x{H100}")
     gpu = node.nvml().gpu(0)
     node.kubemig("sim", "process", "--uuid", gpu.uuid)
@@ -171,7 +198,10 @@ def test_hopper_switches_mig_mode_at_once_and_refuses_to_disable_with_instances(
     ]
     assert busy.exit_code == 19
     node.kubemig("sim", "process", "--uuid", gpu.uuid, "--stop")
-    assert node.smi("-i", "0", "-mig", "1").lines == [f"Enabled MIG Mode for GPU {gpu.pci_bus_id}", "All done."]
+    assert node.smi("-i", "0", "-mig", "1").lines == [
+        f"Enabled MIG Mode for GPU {gpu.pci_bus_id}",
+        "All done.",
+    ]
     node.smi("mig", "-cgi", "19")
     result = node.smi("-i", "0", "-mig", "0")
     assert result.lines == [
@@ -209,7 +239,10 @@ def test_summary_shows_mig_devices_and_their_processes(sim_node: SimNodeFactory)
     mig_rows = [line for line in lines if line.startswith("|  0 ")]
     assert [row[:19] for row in mig_rows] == ["|  0    5   0   0  ", "|  0   13   0   1  "]
     assert mig_rows[1].endswith("/  4864MiB  | 14      0 |  1   0    0    0    0 |")
-    assert any(line.startswith("|    0   13    0       4242      C   ") and line.endswith("1200MiB |") for line in lines)
+    assert any(
+        line.startswith("|    0   13    0       4242      C   ") and line.endswith("1200MiB |")
+        for line in lines
+    )
 
 
 def test_subprocess_statuses_and_output(sim_node: SimNodeFactory) -> None:
@@ -230,7 +263,9 @@ def test_subprocess_statuses_and_output(sim_node: SimNodeFactory) -> None:
     assert busy.exit_code == 19
     listed = node.smi("mig", "-i", "0", "-lgip")
     assert listed.exit_code == 0
-    assert "|   0  MIG 7g.40gb          0     0/1        39.38      No     98     5     0   |" in listed.output
+    assert (
+        "|   0  MIG 7g.40gb          0     0/1        39.38      No     98     5     0   |" in listed.output
+    )
 
 
 def test_gpu_instances_that_do_not_exist(sim_node: SimNodeFactory) -> None:

@@ -10,7 +10,14 @@ from pathlib import Path
 import grpc
 import pytest
 
-from kubemig.deviceplugin.api import HEALTHY, UNHEALTHY, pluginapi, pluginrpc, podresourcesapi, podresourcesrpc
+from kubemig.deviceplugin.api import (
+    HEALTHY,
+    UNHEALTHY,
+    pluginapi,
+    pluginrpc,
+    podresourcesapi,
+    podresourcesrpc,
+)
 from kubemig.deviceplugin.sockets import grpc_address
 from kubemig.testing.kubelet import AdmissionError, Container, KubeletStandIn, Pod
 from tests.deviceplugin.conftest import short_dir  # noqa: F401  (the fixture)
@@ -19,7 +26,9 @@ from tests.deviceplugin.conftest import short_dir  # noqa: F401  (the fixture)
 class FakePlugin(pluginrpc.DevicePluginServicer):
     """The smallest plugin: a device list to publish, and Allocate that echoes the IDs."""
 
-    def __init__(self, directory: Path, name: str, devices: dict[str, str], *, preferred: list[str] | None = None) -> None:
+    def __init__(
+        self, directory: Path, name: str, devices: dict[str, str], *, preferred: list[str] | None = None
+    ) -> None:
         self.directory = directory
         self.name = name
         self.devices = dict(devices)
@@ -41,14 +50,18 @@ class FakePlugin(pluginrpc.DevicePluginServicer):
         self.server.add_insecure_port(grpc_address(self.directory / self.endpoint))
         self.server.start()
 
-    def register(self, kubelet_socket: Path, *, version: str = "v1beta1", resource: str | None = None) -> None:
+    def register(
+        self, kubelet_socket: Path, *, version: str = "v1beta1", resource: str | None = None
+    ) -> None:
         with grpc.insecure_channel(grpc_address(kubelet_socket)) as channel:
             pluginrpc.RegistrationStub(channel).Register(
                 pluginapi.RegisterRequest(
                     version=version,
                     endpoint=self.endpoint,
                     resource_name=resource or f"example.com/{self.name}",
-                    options=pluginapi.DevicePluginOptions(get_preferred_allocation_available=self.preferred is not None),
+                    options=pluginapi.DevicePluginOptions(
+                        get_preferred_allocation_available=self.preferred is not None
+                    ),
                 ),
                 timeout=10,
             )
@@ -66,7 +79,9 @@ class FakePlugin(pluginrpc.DevicePluginServicer):
         if self.server is not None:
             self.server.stop(grace=None).wait()
 
-    def GetDevicePluginOptions(self, request: pluginapi.Empty, context: grpc.ServicerContext) -> pluginapi.DevicePluginOptions:
+    def GetDevicePluginOptions(
+        self, request: pluginapi.Empty, context: grpc.ServicerContext
+    ) -> pluginapi.DevicePluginOptions:
         return pluginapi.DevicePluginOptions(get_preferred_allocation_available=self.preferred is not None)
 
     def PreStartContainer(
@@ -96,10 +111,14 @@ class FakePlugin(pluginrpc.DevicePluginServicer):
         size = request.container_requests[0].allocation_size
         assert self.preferred is not None
         return pluginapi.PreferredAllocationResponse(
-            container_responses=[pluginapi.ContainerPreferredAllocationResponse(deviceIDs=self.preferred[:size])]
+            container_responses=[
+                pluginapi.ContainerPreferredAllocationResponse(deviceIDs=self.preferred[:size])
+            ]
         )
 
-    def Allocate(self, request: pluginapi.AllocateRequest, context: grpc.ServicerContext) -> pluginapi.AllocateResponse:
+    def Allocate(
+        self, request: pluginapi.AllocateRequest, context: grpc.ServicerContext
+    ) -> pluginapi.AllocateResponse:
         ids = list(request.container_requests[0].devices_ids)
         if "refused" in ids:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "device refused is unhealthy")
@@ -111,7 +130,9 @@ class FakePlugin(pluginrpc.DevicePluginServicer):
 
 @pytest.fixture
 def kubelet(short_dir: Path) -> Iterator[KubeletStandIn]:
-    standin = KubeletStandIn(short_dir, pod_resources_dir=short_dir / "pod-resources", stopped_endpoint_grace_s=0.5)
+    standin = KubeletStandIn(
+        short_dir, pod_resources_dir=short_dir / "pod-resources", stopped_endpoint_grace_s=0.5
+    )
     standin.start()
     yield standin
     standin.stop()
@@ -126,7 +147,11 @@ def fakes() -> Iterator[list[FakePlugin]]:
 
 
 def _fake(
-    fakes: list[FakePlugin], kubelet: KubeletStandIn, name: str, devices: dict[str, str], preferred: list[str] | None = None
+    fakes: list[FakePlugin],
+    kubelet: KubeletStandIn,
+    name: str,
+    devices: dict[str, str],
+    preferred: list[str] | None = None,
 ) -> FakePlugin:
     fake = FakePlugin(kubelet.plugin_dir, name, devices, preferred=preferred)
     fake.serve()
@@ -134,7 +159,9 @@ def _fake(
     return fake
 
 
-def test_registration_tracks_capacity_and_allocatable(kubelet: KubeletStandIn, fakes: list[FakePlugin]) -> None:
+def test_registration_tracks_capacity_and_allocatable(
+    kubelet: KubeletStandIn, fakes: list[FakePlugin]
+) -> None:
     fake = _fake(fakes, kubelet, "widget", {"a": HEALTHY, "b": HEALTHY, "c": UNHEALTHY})
     fake.register(kubelet.socket)
     kubelet.wait_for(lambda k: k.capacity() == {"example.com/widget": 3}, what="3 widgets")
@@ -173,8 +200,16 @@ def test_registration_refusals(
     assert kubelet.capacity() == {}
 
 
-def test_admission_uses_preferred_allocation_then_allocate(kubelet: KubeletStandIn, fakes: list[FakePlugin]) -> None:
-    fake = _fake(fakes, kubelet, "widget", {"a": HEALTHY, "b": HEALTHY, "c": HEALTHY, "d": UNHEALTHY}, preferred=["c", "b"])
+def test_admission_uses_preferred_allocation_then_allocate(
+    kubelet: KubeletStandIn, fakes: list[FakePlugin]
+) -> None:
+    fake = _fake(
+        fakes,
+        kubelet,
+        "widget",
+        {"a": HEALTHY, "b": HEALTHY, "c": HEALTHY, "d": UNHEALTHY},
+        preferred=["c", "b"],
+    )
     fake.register(kubelet.socket)
     kubelet.wait_for(lambda k: k.allocatable().get("example.com/widget") == 3, what="widgets")
 
@@ -202,7 +237,9 @@ def test_admission_reports_plugin_refusal(kubelet: KubeletStandIn, fakes: list[F
     assert kubelet.pods() == []
 
 
-def test_stream_end_marks_devices_unhealthy_then_forgets(kubelet: KubeletStandIn, fakes: list[FakePlugin]) -> None:
+def test_stream_end_marks_devices_unhealthy_then_forgets(
+    kubelet: KubeletStandIn, fakes: list[FakePlugin]
+) -> None:
     fake = _fake(fakes, kubelet, "widget", {"a": HEALTHY})
     fake.register(kubelet.socket)
     kubelet.wait_for(lambda k: k.allocatable() == {"example.com/widget": 1}, what="widget")
@@ -233,21 +270,33 @@ def test_pod_resources_api(kubelet: KubeletStandIn, fakes: list[FakePlugin]) -> 
     fake = _fake(fakes, kubelet, "widget", {"a": HEALTHY, "b": HEALTHY, "c": UNHEALTHY})
     fake.register(kubelet.socket)
     kubelet.wait_for(lambda k: k.allocatable().get("example.com/widget") == 2, what="widgets")
-    kubelet.admit(Pod("p1", [Container("main", {"example.com/widget": 1}), Container("side", {})], namespace="ml"))
+    kubelet.admit(
+        Pod("p1", [Container("main", {"example.com/widget": 1}), Container("side", {})], namespace="ml")
+    )
 
     assert kubelet.pod_resources_socket is not None
     with grpc.insecure_channel(grpc_address(kubelet.pod_resources_socket)) as channel:
         lister = podresourcesrpc.PodResourcesListerStub(channel)
         listed = lister.List(podresourcesapi.ListPodResourcesRequest(), timeout=10)
-        allocatable = lister.GetAllocatableResources(podresourcesapi.AllocatableResourcesRequest(), timeout=10)
-        one = lister.Get(podresourcesapi.GetPodResourcesRequest(pod_name="p1", pod_namespace="ml"), timeout=10)
+        allocatable = lister.GetAllocatableResources(
+            podresourcesapi.AllocatableResourcesRequest(), timeout=10
+        )
+        one = lister.Get(
+            podresourcesapi.GetPodResourcesRequest(pod_name="p1", pod_namespace="ml"), timeout=10
+        )
         with pytest.raises(grpc.RpcError) as missing:
-            lister.Get(podresourcesapi.GetPodResourcesRequest(pod_name="nope", pod_namespace="ml"), timeout=10)
+            lister.Get(
+                podresourcesapi.GetPodResourcesRequest(pod_name="nope", pod_namespace="ml"), timeout=10
+            )
 
     [pod] = listed.pod_resources
     assert (pod.name, pod.namespace) == ("p1", "ml")
     assert [c.name for c in pod.containers] == ["main", "side"]
-    assert [(d.resource_name, list(d.device_ids)) for d in pod.containers[0].devices] == [("example.com/widget", ["a"])]
-    assert [(d.resource_name, list(d.device_ids)) for d in allocatable.devices] == [("example.com/widget", ["a", "b"])]
+    assert [(d.resource_name, list(d.device_ids)) for d in pod.containers[0].devices] == [
+        ("example.com/widget", ["a"])
+    ]
+    assert [(d.resource_name, list(d.device_ids)) for d in allocatable.devices] == [
+        ("example.com/widget", ["a", "b"])
+    ]
     assert one.pod_resources == pod
     assert isinstance(missing.value, grpc.Call) and missing.value.code() == grpc.StatusCode.NOT_FOUND

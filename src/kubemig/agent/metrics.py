@@ -28,10 +28,15 @@ class AgentMetrics:
             "kubemig_agent_looks", "Looks at the node, by what they found", ["result"], registry=self.registry
         )
         self.operations = Counter(
-            "kubemig_mig_config_operations", "NVML operations made by the agent's applies", registry=self.registry
+            "kubemig_mig_config_operations",
+            "NVML operations made by the agent's applies",
+            registry=self.registry,
         )
         self.instances = Gauge(
-            "kubemig_mig_instances", "GPU instances on the node", ["gpu", "profile", "busy"], registry=self.registry
+            "kubemig_mig_instances",
+            "GPU instances on the node",
+            ["gpu", "profile", "busy"],
+            registry=self.registry,
         )
 
     def looked(self, look: Look, node: NodeSnapshot) -> None:

@@ -113,8 +113,16 @@ class MigConfigAgent:
     def _apply(self, wanted: str) -> Look:
         try:
             hooks = load_hooks(self.hooks_path) if self.hooks_path else None
-            request = ApplyRequest(load_config(self.config_path), wanted, self.config_path, hooks, self.hooks_path or "")
-            done = apply(self.nvml, request, journal_path=self.journal_path, echo=self.echo, show_plan=lambda plan: None)
+            request = ApplyRequest(
+                load_config(self.config_path), wanted, self.config_path, hooks, self.hooks_path or ""
+            )
+            done = apply(
+                self.nvml,
+                request,
+                journal_path=self.journal_path,
+                echo=self.echo,
+                show_plan=lambda plan: None,
+            )
         except (BusyError, PendingModeError, LockError) as exc:
             # something to wait for: instances in use, a GPU reset, another apply holding the lock
             return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
@@ -123,7 +131,9 @@ class MigConfigAgent:
         self.echo(f"{self.node}: config {wanted!r} applied with {done.operations} NVML operations")
         return Look(wanted, State.SUCCESS, done.operations, f"applied with {done.operations} NVML operations")
 
-    def _report(self, record: NodeRecord, state: State, reason: str, applied: str | None = None) -> NodeRecord:
+    def _report(
+        self, record: NodeRecord, state: State, reason: str, applied: str | None = None
+    ) -> NodeRecord:
         """Set the state on the node unless it already says exactly this (a node waiting on a busy
         instance is looked at every few seconds; the API is written to only when something changed).
         Returns the record as it now is."""
@@ -136,7 +146,9 @@ class MigConfigAgent:
         if now_labels == record.labels and now_annotations == record.annotations:
             return record
         self.nodes.patch(self.node, labels, annotations)
-        self.echo(f"{self.node}: {STATE_LABEL}={state.value}" + (f" ({reason.splitlines()[0]})" if reason else ""))
+        self.echo(
+            f"{self.node}: {STATE_LABEL}={state.value}" + (f" ({reason.splitlines()[0]})" if reason else "")
+        )
         return NodeRecord(now_labels, now_annotations)
 
     def run(self, poll_s: float, stop: threading.Event, on_error: Callable[[], None] = lambda: None) -> None:

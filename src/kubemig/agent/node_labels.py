@@ -23,7 +23,9 @@ class NodeRecord:
 class NodeStore(Protocol):
     def read(self, node: str) -> NodeRecord: ...
 
-    def patch(self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]) -> None:
+    def patch(
+        self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]
+    ) -> None:
         """Merge into the node's metadata; None removes a key."""
 
 
@@ -38,6 +40,8 @@ class KubernetesNodes:
         meta = found.metadata
         return NodeRecord(dict(meta.labels or {}), dict(meta.annotations or {}))
 
-    def patch(self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]) -> None:
+    def patch(
+        self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]
+    ) -> None:
         body = {"metadata": {"labels": dict(labels), "annotations": dict(annotations)}}
         self._api.call(f"node {node!r}", lambda core: core.patch_node(node, body))

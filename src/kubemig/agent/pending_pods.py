@@ -37,7 +37,9 @@ def pending_requests(pods: Iterable[Mapping[str, Any]]) -> PendingPods:
         wanted = _mig_requests(spec)
         if len(wanted) > 1:
             asked = ", ".join(f"{count} x {profile}" for profile, count in sorted(wanted.items()))
-            notes.append(f"{name} left out: it asks for two MIG profiles at once ({asked}); a plan places one")
+            notes.append(
+                f"{name} left out: it asks for two MIG profiles at once ({asked}); a plan places one"
+            )
             continue
         priority = int(spec.get("priority") or 0)
         for profile, count in wanted.items():
@@ -68,5 +70,7 @@ def _mig_requests(spec: Mapping[str, Any]) -> dict[str, int]:
 def read_pending(kubeconfig: str | None = None) -> PendingPods:
     """The cluster's pending pods (all namespaces) through the Kubernetes API."""
     api = kubernetes_api(kubeconfig)
-    listed = api.call("pods", lambda core: core.list_pod_for_all_namespaces(field_selector="status.phase=Pending"))
+    listed = api.call(
+        "pods", lambda core: core.list_pod_for_all_namespaces(field_selector="status.phase=Pending")
+    )
     return pending_requests(api.to_dict(pod) for pod in listed.items)

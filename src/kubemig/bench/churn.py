@@ -99,7 +99,10 @@ def trace_workload(mapped: MappedTrace, spec: ClusterSpec, load: float) -> Workl
         middle = math.sqrt(low * high)
         low, high = (middle, high) if offered(middle) < target else (low, middle)
     compression = math.sqrt(low * high)
-    jobs = tuple(Job(r, float(a / compression), float(d)) for (r, _, _), a, d in zip(timed, arrivals, durations, strict=True))
+    jobs = tuple(
+        Job(r, float(a / compression), float(d))
+        for (r, _, _), a, d in zip(timed, arrivals, durations, strict=True)
+    )
     window = busy_window([j.arrival_s for j in jobs])
     return Workload(
         "trace",
@@ -139,7 +142,9 @@ def poisson_workload(
             "duration_sigma": sigma,
             "offered_load": load,
             "measured_window_s": [window[0], window[1]],
-            "offered_mean_slices": offered_mean(arrivals, durations, np.array([r.slices for r in requests], float), window),
+            "offered_mean_slices": offered_mean(
+                arrivals, durations, np.array([r.slices for r in requests], float), window
+            ),
         },
     )
 
@@ -155,7 +160,9 @@ class ChurnOutcome:
     timeline: list[tuple[float, int, int]]
 
 
-def simulate(session: Session, jobs: Sequence[Job], bounds: BoundCache | None, *, shortcut: bool = True) -> ChurnOutcome:
+def simulate(
+    session: Session, jobs: Sequence[Job], bounds: BoundCache | None, *, shortcut: bool = True
+) -> ChurnOutcome:
     """Replay `jobs` through `session`; with `bounds`, also integrate the bound at every event.
 
     The bound changes by at most the slices of the pod that came or went, in one direction, and is
@@ -312,7 +319,9 @@ def run_churn(
         built.append(poisson_workload(mapped, spec, load, seed, poisson_pods, median_s, sigma))
     results = []
     for workload in built:
-        bounds = BoundCache(spec.geo, spec.gpus, spec.gpus_per_node)  # shared: the policies often meet the same demand
+        bounds = BoundCache(
+            spec.geo, spec.gpus, spec.gpus_per_node
+        )  # shared: the policies often meet the same demand
         results += [churn_once(name, spec, mapped, workload, seed, bounds) for name in policies]
     config: dict[str, object] = {
         "benchmark": "churn",

@@ -41,7 +41,9 @@ class ClusterSpec:
 
     def __post_init__(self) -> None:
         if self.gpus <= 0 or self.gpus_per_node <= 0:
-            raise KubemigError(f"a cluster needs at least one GPU and one GPU per node, not {self.gpus} / {self.gpus_per_node}")
+            raise KubemigError(
+                f"a cluster needs at least one GPU and one GPU per node, not {self.gpus} / {self.gpus_per_node}"
+            )
 
     @property
     def nodes(self) -> int:
@@ -213,18 +215,24 @@ class Cluster:
             shape = geo.by_id.get(instance.profile_id)
             if shape is None or instance.size != shape.size or instance.name != shape.name:
                 raise InvalidDecisionError(
-                    self.policy, pod, f"{self.spec.gpu_name(gpu)}: {instance} is not a GPU instance of {geo.model.key}"
+                    self.policy,
+                    pod,
+                    f"{self.spec.gpu_name(gpu)}: {instance} is not a GPU instance of {geo.model.key}",
                 )
         if layout in self._valid:
             return
         if layout.instances != tuple(sorted(layout.instances)):
-            raise InvalidDecisionError(self.policy, pod, f"{self.spec.gpu_name(gpu)}: layout not built with Layout.of")
+            raise InvalidDecisionError(
+                self.policy, pod, f"{self.spec.gpu_name(gpu)}: layout not built with Layout.of"
+            )
         try:
             checked = validate(geo, [InstanceSpec(str(i.profile_id), i.start) for i in layout.instances])
         except LayoutError as exc:
             raise InvalidDecisionError(self.policy, pod, f"{self.spec.gpu_name(gpu)}: {exc}") from None
         if checked != layout:
-            raise InvalidDecisionError(self.policy, pod, f"{self.spec.gpu_name(gpu)}: {layout} is not what it claims")
+            raise InvalidDecisionError(
+                self.policy, pod, f"{self.spec.gpu_name(gpu)}: {layout} is not what it claims"
+            )
         self._valid.add(layout)
 
     def _check_assignment(self, pod: PodRequest, decision: Decision) -> None:
@@ -232,14 +240,18 @@ class Cluster:
         where = self.spec.gpu_name
         if len(assignment) != pod.count:
             raise InvalidDecisionError(
-                self.policy, pod.name, f"asks for {pod.count} x {pod.profile}, got {len(assignment)} instance(s)"
+                self.policy,
+                pod.name,
+                f"asks for {pod.count} x {pod.profile}, got {len(assignment)} instance(s)",
             )
         if len(set(assignment)) != len(assignment):
             raise InvalidDecisionError(self.policy, pod.name, "the same instance given twice")
         nodes = {self.spec.node_of(gpu) for gpu, _ in assignment}
         if len(nodes) != 1:
             names = ", ".join(self.spec.node_name(n) for n in sorted(nodes))
-            raise InvalidDecisionError(self.policy, pod.name, f"instances spread over nodes {names}: a pod runs on one node")
+            raise InvalidDecisionError(
+                self.policy, pod.name, f"instances spread over nodes {names}: a pod runs on one node"
+            )
         for gpu, instance in assignment:
             if not 0 <= gpu < self.spec.gpus:
                 raise InvalidDecisionError(self.policy, pod.name, f"GPU index {gpu} does not exist")
@@ -249,8 +261,12 @@ class Cluster:
                 )
             layout = decision.layouts.get(gpu, self._layouts[gpu])
             if instance not in layout.instances:
-                raise InvalidDecisionError(self.policy, pod.name, f"{instance} does not exist on {where(gpu)} ({layout})")
+                raise InvalidDecisionError(
+                    self.policy, pod.name, f"{instance} does not exist on {where(gpu)} ({layout})"
+                )
             if instance in self._busy[gpu]:
                 raise InvalidDecisionError(
-                    self.policy, pod.name, f"{instance} on {where(gpu)} is in use by pod {self._busy[gpu][instance]}"
+                    self.policy,
+                    pod.name,
+                    f"{instance} on {where(gpu)} is in use by pod {self._busy[gpu][instance]}",
                 )

@@ -33,7 +33,9 @@ FILL_FIELDS = (
 )
 
 
-def sample_stream(mapped: MappedTrace, spec: ClusterSpec, seed: int, factor: float = DEMAND_FACTOR) -> list[PodRequest]:
+def sample_stream(
+    mapped: MappedTrace, spec: ClusterSpec, seed: int, factor: float = DEMAND_FACTOR
+) -> list[PodRequest]:
     """GPU pods drawn with replacement (seeded) until their slices reach `factor` of the capacity."""
     rng = np.random.default_rng(seed)
     requests = mapped.requests
@@ -69,12 +71,16 @@ def fill_once(
     expected_load: float = DEMAND_FACTOR,
 ) -> dict[str, object]:
     """One policy on one stream; `expected_load` is what policies that use it are told."""
-    policy = build_policy(name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream), expected_load)
+    policy = build_policy(
+        name, spec, mapped.mix(), stream, seed, static_fill_score(spec, stream), expected_load
+    )
     session, first_refusal, placed = fill_in_order(policy, stream)
     p50, p99 = decision_ms(session.decision_ns)
     allocated = session.cluster.allocated_slices
     if allocated > bound:
-        raise AssertionError(f"{name} allocated {allocated} slices, above the bound {bound}: the bound is wrong")
+        raise AssertionError(
+            f"{name} allocated {allocated} slices, above the bound {bound}: the bound is wrong"
+        )
     return {
         "policy": name,
         "seed": seed,
@@ -159,7 +165,7 @@ def summarize(results: Sequence[dict[str, object]]) -> list[dict[str, object]]:
         by_kind: dict[str, list[int]] = {}
         for row in rows:
             counts = row.get("placed_by_kind")
-            for kind, (placed, offered) in (counts.items() if isinstance(counts, dict) else ()):
+            for kind, (placed, offered) in counts.items() if isinstance(counts, dict) else ():
                 total = by_kind.setdefault(kind, [0, 0])
                 total[0] += placed
                 total[1] += offered

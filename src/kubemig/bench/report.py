@@ -65,7 +65,9 @@ def _notes(results: Sequence[Mapping[str, Any]], policy: str) -> str:
         applied = sum(int(c.get("plans_applied", 0)) for c in counters)
         lost = sum(int(c.get("pods_refused_after_unbuildable_plan", 0)) for c in counters)
         multi = sum(int(c.get("multi_gpu_pods_not_plannable", 0)) for c in counters)
-        notes.append(f"{unbuildable}/{applied} plans unbuildable, {lost} pods refused after; {multi} multi-GPU unplannable")
+        notes.append(
+            f"{unbuildable}/{applied} plans unbuildable, {lost} pods refused after; {multi} multi-GPU unplannable"
+        )
     layouts = sorted({str(c["layout"]) for c in counters if "layout" in c})
     if layouts and policy.startswith("static"):
         notes.append("layout " + " | ".join(layouts))
@@ -98,7 +100,17 @@ def fill_table(report: Mapping[str, Any]) -> Table:
         ),
         title_justify="left",
     )
-    for header in ("policy", "of bound [min-max]", "allocated", "first refusal", "pods placed", "p50 ms", "p99 ms", "reconf", "notes"):
+    for header in (
+        "policy",
+        "of bound [min-max]",
+        "allocated",
+        "first refusal",
+        "pods placed",
+        "p50 ms",
+        "p99 ms",
+        "reconf",
+        "notes",
+    ):
         table.add_column(header, justify="left" if header in ("policy", "notes") else "right")
     for entry in report["summary"]:
         policy = str(entry["policy"])
@@ -158,7 +170,18 @@ def churn_table(report: Mapping[str, Any]) -> Table:
         title=f"bench churn: {config['gpus']} x {config['gpu_model']} ({config['capacity_slices']} slices)",
         title_justify="left",
     )
-    headers = ("workload", "policy", "allocated", "bound", "of bound", "wait p50 s", "wait p95 s", "never placed", "reconf", "p99 ms")
+    headers = (
+        "workload",
+        "policy",
+        "allocated",
+        "bound",
+        "of bound",
+        "wait p50 s",
+        "wait p95 s",
+        "never placed",
+        "reconf",
+        "p99 ms",
+    )
     for header in headers:
         table.add_column(header, justify="left" if header in ("workload", "policy") else "right")
     for row in report["results"]:
@@ -200,7 +223,9 @@ def churn_plot(report: Mapping[str, Any], path: Path) -> None:
         bar_ax.tick_params(axis="x", rotation=30)
         bar_ax.set_title(f"{workload}: against the bound at every event")
     trace = Path(str(config["mapping"]["trace"])).stem
-    fig.suptitle(f"churn: {trace}, {config['gpus']} x {config['gpu_model']}, mapping {config['mapping']['mapping']}")
+    fig.suptitle(
+        f"churn: {trace}, {config['gpus']} x {config['gpu_model']}, mapping {config['mapping']['mapping']}"
+    )
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -244,7 +269,13 @@ def speed_plot(report: Mapping[str, Any], path: Path) -> None:
         rows = sorted((r for r in online if r["policy"] == policy), key=lambda r: int(r["gpus"]))
         gpus = [int(r["gpus"]) for r in rows]
         online_ax.plot(gpus, [float(r["decision_ms_p99"]) for r in rows], marker="o", label=f"{policy} p99")
-        online_ax.plot(gpus, [float(r["decision_ms_p50"]) for r in rows], marker=".", linestyle="--", label=f"{policy} p50")
+        online_ax.plot(
+            gpus,
+            [float(r["decision_ms_p50"]) for r in rows],
+            marker=".",
+            linestyle="--",
+            label=f"{policy} p50",
+        )
     online_ax.axhline(5, color="#c44e52", linestyle=":", linewidth=1, label="5 ms target")
     online_ax.set_xscale("log")
     online_ax.set_yscale("log")
@@ -254,7 +285,9 @@ def speed_plot(report: Mapping[str, Any], path: Path) -> None:
     batch = [r for r in report["results"] if r["mode"] == "batch"]
     for solver in dict.fromkeys(str(r["solver"]) for r in batch):
         rows = sorted((r for r in batch if r["solver"] == solver), key=lambda r: int(r["gpus"]))
-        batch_ax.plot([int(r["gpus"]) for r in rows], [float(r["time_s"]) for r in rows], marker="o", label=solver)
+        batch_ax.plot(
+            [int(r["gpus"]) for r in rows], [float(r["time_s"]) for r in rows], marker="o", label=solver
+        )
     if batch_ax.get_lines():
         batch_ax.set_xscale("log")
         batch_ax.set_yscale("log")
@@ -312,7 +345,9 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
                 entry = next((e for e in report["summary"] if e["policy"] == policy), None)
                 cells.append(_cell(_stat(entry, "ratio_to_bound")) if entry else "-")
             last = next((e for e in group[-1]["summary"] if e["policy"] == policy), None)
-            p50, p99 = (_stat(last, "decision_ms_p50"), _stat(last, "decision_ms_p99")) if last else (None, None)
+            p50, p99 = (
+                (_stat(last, "decision_ms_p50"), _stat(last, "decision_ms_p99")) if last else (None, None)
+            )
             timing = f"{p50['mean']:.3f} / {p99['max']:.3f}" if p50 and p99 else "-"
             out.append(f"| {policy} | " + " | ".join(cells) + f" | {timing} |")
         bound_cells = []
@@ -325,9 +360,13 @@ def markdown_summary(reports: Sequence[Mapping[str, Any]]) -> str:
     for report in (r for r in reports if r["config"].get("benchmark") == "churn"):
         config = report["config"]
         trace = Path(str(config["mapping"]["trace"])).stem.removeprefix("openb_pod_list_")
-        out.append(f"**churn, trace `{trace}`, {config['gpus']} GPUs** (time-averaged over the measured window)")
+        out.append(
+            f"**churn, trace `{trace}`, {config['gpus']} GPUs** (time-averaged over the measured window)"
+        )
         out.append("")
-        out.append("| workload | policy | allocated slices | bound | of bound | wait p50 s | wait p95 s | never placed | reconfigurations |")
+        out.append(
+            "| workload | policy | allocated slices | bound | of bound | wait p50 s | wait p95 s | never placed | reconfigurations |"
+        )
         out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in report["results"]:
             out.append(

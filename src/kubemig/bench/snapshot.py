@@ -72,10 +72,20 @@ def snapshot_data(cluster: Cluster, pending: Sequence[PodRequest]) -> dict[str, 
         for gpu in spec.node_gpus(node):
             busy = cluster.busy(gpu)
             instances = [
-                {"profile": i.name, "start": i.start, **({"in_use": True, "pod": busy[i]} if i in busy else {})}
+                {
+                    "profile": i.name,
+                    "start": i.start,
+                    **({"in_use": True, "pod": busy[i]} if i in busy else {}),
+                }
                 for i in cluster.layout(gpu).instances
             ]
-            gpus.append({"index": gpu - spec.node_gpus(node).start, "model": spec.geo.model.key, "instances": instances})
+            gpus.append(
+                {
+                    "index": gpu - spec.node_gpus(node).start,
+                    "model": spec.geo.model.key,
+                    "instances": instances,
+                }
+            )
         nodes.append({"name": spec.node_name(node), "gpus": gpus})
     requests = [{"pod": p.name, "profile": p.profile, "count": p.count} for p in pending]
     return {"version": 1, "nodes": nodes, "requests": requests}

@@ -67,7 +67,10 @@ def exact_speed(
         pending = filled.take(batch)
         snapshot = Snapshot.model_validate(snapshot_data(session.cluster, pending))
         snapshot.check("<bench speed>")
-        solvers: tuple[tuple[str, Planner], ...] = (("exact", ExactPlanner(time_limit_s)), ("online", OnlinePlanner()))
+        solvers: tuple[tuple[str, Planner], ...] = (
+            ("exact", ExactPlanner(time_limit_s)),
+            ("online", OnlinePlanner()),
+        )
         for solver, planner in solvers:
             began = time.perf_counter()
             plan = planner.plan(snapshot)

@@ -22,7 +22,9 @@ def driver_branch(version: str) -> int:
     """`535.104.05` -> 535: profiles, names and text layouts change by branch."""
     match = re.fullmatch(r"(\d+)(\.\d+)*", version.strip())
     if not match:
-        raise CatalogError(f"driver version {version!r} is not like 535.104.05: give the version nvidia-smi reports")
+        raise CatalogError(
+            f"driver version {version!r} is not like 535.104.05: give the version nvidia-smi reports"
+        )
     return int(match.group(1))
 
 
@@ -37,7 +39,9 @@ def model_key(product_name: str) -> str:
 @cache
 def all_models() -> tuple[GpuModel, ...]:
     models = []
-    for entry in sorted(resources.files("kubemig.catalog").joinpath("models").iterdir(), key=lambda e: e.name):
+    for entry in sorted(
+        resources.files("kubemig.catalog").joinpath("models").iterdir(), key=lambda e: e.name
+    ):
         if not entry.name.endswith(".yaml"):
             continue
         try:
@@ -51,7 +55,13 @@ def all_models() -> tuple[GpuModel, ...]:
 def _index() -> dict[str, GpuModel]:
     index: dict[str, GpuModel] = {}
     for model in all_models():
-        names = [model.key, model.product_name, model.legacy_product_name, *model.other_product_names, *model.aliases]
+        names = [
+            model.key,
+            model.product_name,
+            model.legacy_product_name,
+            *model.other_product_names,
+            *model.aliases,
+        ]
         for name in names:
             index[model_key(name).casefold()] = model
         for pci in model.pci_device_ids:
@@ -96,4 +106,6 @@ def _suggestions(name: str, keys: list[str]) -> list[str]:
     not list by that name); spelling alone would offer `A100-SXM4-80GB` there."""
     family = name.split("-")[0].casefold()
     same = [key for key in keys if key.split("-")[0].casefold() == family]
-    return difflib.get_close_matches(name, same, n=3, cutoff=0.0) or difflib.get_close_matches(name, keys, n=3, cutoff=0.4)
+    return difflib.get_close_matches(name, same, n=3, cutoff=0.0) or difflib.get_close_matches(
+        name, keys, n=3, cutoff=0.4
+    )

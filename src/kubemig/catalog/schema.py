@@ -53,14 +53,18 @@ class CiProfile(_Frozen):
 class GiProfile(_Frozen):
     name: str
     id: int = Field(ge=0, description="NVML profile ID (info.id), used by placement and create calls")
-    index: int = Field(ge=0, description="NVML_GPU_INSTANCE_PROFILE_* constant passed to GetGpuInstanceProfileInfo")
+    index: int = Field(
+        ge=0, description="NVML_GPU_INSTANCE_PROFILE_* constant passed to GetGpuInstanceProfileInfo"
+    )
     instances: int = Field(gt=0)
     compute_slices: int = Field(gt=0)
     memory_mib: dict[int, int] = Field(description="driver branch -> MiB reported from that branch on")
     sm_count: int = Field(gt=0)
     engines: Engines
     placements: PlacementSet
-    default_starts: tuple[int, ...] = Field(description="starts the driver tries, in order, without a placement")
+    default_starts: tuple[int, ...] = Field(
+        description="starts the driver tries, in order, without a placement"
+    )
     since_driver: int
     until_driver: int | None = None
     media_extension: bool = False
@@ -103,7 +107,9 @@ class GpuModel(_Frozen):
     sm_count: int = Field(gt=0)
     memory_slices: int = Field(gt=0)
     compute_slices: int = Field(gt=0)
-    placement_units: int = Field(gt=0, description="size of NVML's placement grid (memory slices x units per slice)")
+    placement_units: int = Field(
+        gt=0, description="size of NVML's placement grid (memory slices x units per slice)"
+    )
     min_driver: int
     gi_id_numbering: Literal["direct", "swapped"] = "direct"
     swapped_numbering_seen: bool = False

@@ -27,11 +27,26 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     metavar="FILE",
     help="mig-parted config file whose configs the node label names (read at every look).",
 )
-@click.option("-k", "--hooks-file", envvar="HOOKS_FILE", metavar="FILE", help="mig-parted hooks file, run around each change.")
-@click.option("--node-name", envvar="NODE_NAME", metavar="NAME", help="This node (env NODE_NAME; default: the host name).")
+@click.option(
+    "-k",
+    "--hooks-file",
+    envvar="HOOKS_FILE",
+    metavar="FILE",
+    help="mig-parted hooks file, run around each change.",
+)
+@click.option(
+    "--node-name",
+    envvar="NODE_NAME",
+    metavar="NAME",
+    help="This node (env NODE_NAME; default: the host name).",
+)
 @kubeconfig_option
 @click.option(
-    "--poll-s", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds between looks at the node."
+    "--poll-s",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between looks at the node.",
 )
 @click.option(
     "--retry-s",
@@ -40,7 +55,9 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     show_default=True,
     help="Seconds before a failed config is tried again (at once when the label changes).",
 )
-@click.option("--once", is_flag=True, help="Look once and exit: 0 success (or no label), 1 failed, 2 pending.")
+@click.option(
+    "--once", is_flag=True, help="Look once and exit: 0 success (or no label), 1 failed, 2 pending."
+)
 @click.option(
     "--state-dir",
     envvar="KUBEMIG_STATE_DIR",
@@ -48,7 +65,10 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     help="Where the apply journal and lock live (default /var/lib/kubemig).",
 )
 @click.option(
-    "--metrics-port", type=click.IntRange(1, 65535), metavar="PORT", help="Serve Prometheus metrics on this port (/metrics)."
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics on this port (/metrics).",
 )
 def agent(
     config_file: str,
@@ -74,7 +94,9 @@ def agent(
         hooks_path=hooks_file,
         retry_s=retry_s,
         echo=lambda line: click.echo(line, err=True),
-        on_look=metrics.looked if metrics_port is not None else None,  # each look then reads the node once more
+        on_look=metrics.looked
+        if metrics_port is not None
+        else None,  # each look then reads the node once more
     )
     if once:
         look = worker.look()

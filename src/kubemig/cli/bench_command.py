@@ -81,8 +81,17 @@ _WORKLOAD_OPTIONS = [
         metavar="FILE",
         help="openb pod list CSV, or default / gpushare100 / multigpu50 from /work/shared/data/openb.",
     ),
-    click.option("--gpu", "gpu", default=DEFAULT_GPU, show_default=True, metavar="MODEL", help="GPU model of every node."),
-    click.option("--driver", default=DEFAULT_DRIVER, show_default=True, help="Driver version whose profiles apply."),
+    click.option(
+        "--gpu",
+        "gpu",
+        default=DEFAULT_GPU,
+        show_default=True,
+        metavar="MODEL",
+        help="GPU model of every node.",
+    ),
+    click.option(
+        "--driver", default=DEFAULT_DRIVER, show_default=True, help="Driver version whose profiles apply."
+    ),
     click.option(
         "--mapping",
         type=click.Choice(["ceil", "nearest"]),
@@ -93,8 +102,12 @@ _WORKLOAD_OPTIONS = [
 ]
 _RUN_OPTIONS = [  # which policies run, where their results go
     click.option("--policies", metavar="LIST", help="Comma list of policies (default: all)."),
-    click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here."),
-    click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG plot here."),
+    click.option(
+        "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here."
+    ),
+    click.option(
+        "--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG plot here."
+    ),
     click.option("--print-json", is_flag=True, help="Print the JSON results instead of the table."),
 ]
 
@@ -126,9 +139,27 @@ def bench() -> None:
 
 @bench.command("fill")
 @common_options
-@click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="How many seeds, one resampled stream each.")
-@click.option("--first-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds run from this one on.")
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="GPUs in the cluster (nodes of 8).",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="How many seeds, one resampled stream each.",
+)
+@click.option(
+    "--first-seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seeds run from this one on.",
+)
 @click.option(
     "--expected-load",
     type=click.FloatRange(min=0.01),
@@ -143,18 +174,50 @@ def fill_command(common: Common, gpus: int, seeds: int, first_seed: int, expecte
 
     names = common.policy_names()
     spec = ClusterSpec(common.geometry(), gpus)
-    report = run_fill(common.mapped(), spec, seeds, names, first_seed=first_seed, expected_load=expected_load).to_json()
+    report = run_fill(
+        common.mapped(), spec, seeds, names, first_seed=first_seed, expected_load=expected_load
+    ).to_json()
     common.emit(report, fill_table(report), fill_plot)
 
 
 @bench.command("churn")
 @common_options
-@click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
-@click.option("--load", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Offered demand / compute slices.")
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="GPUs in the cluster (nodes of 8).",
+)
+@click.option(
+    "--load",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Offered demand / compute slices.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Poisson workload.")
-@click.option("--pods", type=click.IntRange(min=1), default=4000, show_default=True, help="Pods of the Poisson workload.")
-@click.option("--median-s", type=click.FloatRange(min=1), default=3600.0, show_default=True, help="Median pod duration (Poisson).")
-@click.option("--sigma", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Log-normal shape of durations (Poisson).")
+@click.option(
+    "--pods",
+    type=click.IntRange(min=1),
+    default=4000,
+    show_default=True,
+    help="Pods of the Poisson workload.",
+)
+@click.option(
+    "--median-s",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Median pod duration (Poisson).",
+)
+@click.option(
+    "--sigma",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Log-normal shape of durations (Poisson).",
+)
 @click.option(
     "--workloads",
     default="trace,poisson",
@@ -162,7 +225,14 @@ def fill_command(common: Common, gpus: int, seeds: int, first_seed: int, expecte
     help="Comma list: trace (the trace's times, compressed), poisson (seeded arrivals).",
 )
 def churn_command(
-    common: Common, gpus: int, load: float, seed: int, pods: int, median_s: float, sigma: float, workloads: str
+    common: Common,
+    gpus: int,
+    load: float,
+    seed: int,
+    pods: int,
+    median_s: float,
+    sigma: float,
+    workloads: str,
 ) -> None:
     """Pods arrive and leave: time-averaged allocation against the bound, waiting, reconfigurations."""
     from kubemig.bench.churn import run_churn
@@ -176,19 +246,40 @@ def churn_command(
         raise KubemigError(f"--workloads {workloads!r}: choose from trace, poisson")
     names = common.policy_names()
     report = run_churn(
-        common.mapped(), ClusterSpec(common.geometry(), gpus), names, load=load, seed=seed, poisson_pods=pods,
-        median_s=median_s, sigma=sigma, workloads=chosen,
+        common.mapped(),
+        ClusterSpec(common.geometry(), gpus),
+        names,
+        load=load,
+        seed=seed,
+        poisson_pods=pods,
+        median_s=median_s,
+        sigma=sigma,
+        workloads=chosen,
     )
     common.emit(report, churn_table(report), churn_plot)
 
 
 @bench.command("speed")
 @common_options
-@click.option("--gpus", "sizes", default="100,1000,10000", show_default=True, help="Comma list of cluster sizes.")
-@click.option("--exact/--no-exact", default=True, show_default=True, help="Also time the planners on batches.")
-@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True, help="Pending pods per batch.")
-@click.option("--batches", type=click.IntRange(min=1), default=1, show_default=True, help="Batches per cluster size.")
-@click.option("--time-limit-s", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Exact planner's limit.")
+@click.option(
+    "--gpus", "sizes", default="100,1000,10000", show_default=True, help="Comma list of cluster sizes."
+)
+@click.option(
+    "--exact/--no-exact", default=True, show_default=True, help="Also time the planners on batches."
+)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=100, show_default=True, help="Pending pods per batch."
+)
+@click.option(
+    "--batches", type=click.IntRange(min=1), default=1, show_default=True, help="Batches per cluster size."
+)
+@click.option(
+    "--time-limit-s",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Exact planner's limit.",
+)
 def speed_command(
     common: Common, sizes: str, exact: bool, batch: int, batches: int, time_limit_s: float
 ) -> None:
@@ -207,7 +298,12 @@ def speed_command(
     geo = common.geometry()
     names = common.policy_names("kubemig,kubemig-fit")
     report = run_speed(
-        common.mapped(), [ClusterSpec(geo, n) for n in counts], names, exact=exact, batch=batch, batches=batches,
+        common.mapped(),
+        [ClusterSpec(geo, n) for n in counts],
+        names,
+        exact=exact,
+        batch=batch,
+        batches=batches,
         time_limit_s=time_limit_s,
     )
     common.emit(report, speed_table(report), speed_plot)
@@ -215,7 +311,13 @@ def speed_command(
 
 @bench.command("snapshot")
 @workload_options
-@click.option("--gpus", type=click.IntRange(min=1), default=64, show_default=True, help="GPUs in the cluster (nodes of 8).")
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="GPUs in the cluster (nodes of 8).",
+)
 @click.option(
     "--fill",
     "fill_ratio",
@@ -225,22 +327,32 @@ def speed_command(
     help="Share of the compute slices in use before the pods that wait.",
 )
 @click.option("--pending", type=click.IntRange(min=0), default=100, show_default=True, help="Pods waiting.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the resampled pods.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the resampled pods."
+)
 @click.option("-o", "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def snapshot_command(workload: Workload, gpus: int, fill_ratio: float, pending: int, seed: int, output_format: str) -> None:
+def snapshot_command(
+    workload: Workload, gpus: int, fill_ratio: float, pending: int, seed: int, output_format: str
+) -> None:
     """A simulated cluster of trace pods and the pods that wait, as a snapshot for `kubemig plan`."""
     from kubemig.bench.cluster import ClusterSpec
     from kubemig.bench.snapshot import cluster_snapshot
     from kubemig.cli.snapshot_commands import print_part
 
     document = cluster_snapshot(
-        workload.mapped(), ClusterSpec(workload.geometry(), gpus), fill_ratio=fill_ratio, pending=pending, seed=seed
+        workload.mapped(),
+        ClusterSpec(workload.geometry(), gpus),
+        fill_ratio=fill_ratio,
+        pending=pending,
+        seed=seed,
     )
     print_part(document, (), output_format)
 
 
 @bench.command("summarize")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 def summarize_command(files: tuple[Path, ...]) -> None:
     """Markdown tables (as in the README) from result files of fill, churn and speed."""
     import json
@@ -257,7 +369,9 @@ def summarize_command(files: tuple[Path, ...]) -> None:
                 f"cannot read {path} as a bench result ({exc}): give the JSON a `kubemig bench` run wrote with --json"
             ) from None
         if not isinstance(report, dict) or "config" not in report or "results" not in report:
-            raise KubemigError(f"{path} is not a `kubemig bench` result (no config/results): give fill, churn or speed JSON")
+            raise KubemigError(
+                f"{path} is not a `kubemig bench` result (no config/results): give fill, churn or speed JSON"
+            )
         reports.append(report)
     click.echo(markdown_summary(reports))
 
@@ -276,6 +390,8 @@ def plot_command(result: Path, png: Path) -> None:
         report = json.loads(result.read_text(encoding="utf-8"))
         draw = PLOTS[report["config"]["benchmark"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KubemigError(f"{result} is not a `kubemig bench` result ({exc}): give fill, churn or speed JSON") from None
+        raise KubemigError(
+            f"{result} is not a `kubemig bench` result ({exc}): give fill, churn or speed JSON"
+        ) from None
     draw(report, png)
     click.echo(f"wrote {png}")

@@ -52,13 +52,17 @@ class Tour:
         click.secho(f"$ {command}", bold=True, nl=False)
         click.echo(f"   # {why}" if why else "")
 
-    def smi(self, args: str, why: str, action: Callable[[Outcome, Nvml, list[GpuInfo]], Outcome], gpus: list[int]) -> Outcome:
+    def smi(
+        self, args: str, why: str, action: Callable[[Outcome, Nvml, list[GpuInfo]], Outcome], gpus: list[int]
+    ) -> Outcome:
         """Show `kubemig smi ARGS` and run it on this node: `action` is what the command does."""
         self.heading(f"kubemig --sim {self.spec} smi {args}", why)
         chosen = [g for g in self.nvml.gpus() if g.index in gpus]
         out = action(Outcome(sink=click.echo), self.nvml, chosen)
         if out.exit_code:
-            raise click.ClickException(f"the tour's step `kubemig smi {args}` failed (status {out.exit_code})")
+            raise click.ClickException(
+                f"the tour's step `kubemig smi {args}` failed (status {out.exit_code})"
+            )
         return out
 
 
@@ -79,7 +83,12 @@ def enable_mig(tour: Tour) -> None:
 
 
 def list_profiles(tour: Tour) -> None:
-    tour.smi("mig -i 0 -lgip", "GPU 0's GPU-instance profiles: IDs, how many fit, memory, SMs", listing.list_gi_profiles, [0])
+    tour.smi(
+        "mig -i 0 -lgip",
+        "GPU 0's GPU-instance profiles: IDs, how many fit, memory, SMs",
+        listing.list_gi_profiles,
+        [0],
+    )
 
 
 def create_gpu_instances(tour: Tour) -> None:
@@ -101,7 +110,9 @@ def create_compute_instances(tour: Tour) -> None:
 
 
 def show_mig_devices(tour: Tour) -> None:
-    tour.heading(f"kubemig --sim {tour.spec} smi -i 0", "its MIG devices table: what CUDA and containers will see")
+    tour.heading(
+        f"kubemig --sim {tour.spec} smi -i 0", "its MIG devices table: what CUDA and containers will see"
+    )
     gpu0 = [g for g in tour.nvml.gpus() if g.index == 0]
     click.echo(render_mig_devices_table(mig_device_statuses(tour.nvml, gpu0), text_generation(tour.nvml)))
 
@@ -109,14 +120,26 @@ def show_mig_devices(tour: Tour) -> None:
 def remaining_gpus(tour: Tour) -> None:
     rest = [1, 2, 3, 4, 5, 6, 7]
     ids = ",".join(str(i) for i in rest)
-    tour.smi(f"-i {ids} -mig 1", "the same for GPUs 1-7", lambda out, nvml, gpus: overview.set_mig_mode(out, nvml, gpus, True), rest)
+    tour.smi(
+        f"-i {ids} -mig 1",
+        "the same for GPUs 1-7",
+        lambda out, nvml, gpus: overview.set_mig_mode(out, nvml, gpus, True),
+        rest,
+    )
     quiet = Outcome()
-    tour.heading(f"kubemig --sim {tour.spec} smi mig -i {ids} -cgi {FIRST_LAYOUT} -C", "-C: each with its compute instance")
-    changes.create_gpu_instances(quiet, tour.nvml, [g for g in tour.nvml.gpus() if g.index in rest], FIRST_LAYOUT.split(","), True)
+    tour.heading(
+        f"kubemig --sim {tour.spec} smi mig -i {ids} -cgi {FIRST_LAYOUT} -C",
+        "-C: each with its compute instance",
+    )
+    changes.create_gpu_instances(
+        quiet, tour.nvml, [g for g in tour.nvml.gpus() if g.index in rest], FIRST_LAYOUT.split(","), True
+    )
     click.echo("\n".join(quiet.lines[:2]))
     click.echo(f"... and {len(quiet.lines) - 2} more lines like these")
     if quiet.exit_code:
-        raise click.ClickException(f"the tour could not create GPU instances on GPUs {ids} (status {quiet.exit_code})")
+        raise click.ClickException(
+            f"the tour could not create GPU instances on GPUs {ids} (status {quiet.exit_code})"
+        )
     tour.smi("-L", "every MIG device of the node, with its UUID", overview.list_gpus, [0, *rest])
 
 
@@ -140,7 +163,9 @@ def geometry_tour(tour: Tour) -> None:
 
     classic = [resolve_profile(geo, p) for p in ("1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")]
     maximal = maximal_layouts(geo, classic)
-    tour.heading(f"kubemig geometry list --gpu {model.key} --profiles 1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb --maximal")
+    tour.heading(
+        f"kubemig geometry list --gpu {model.key} --profiles 1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb --maximal"
+    )
     click.echo(f"{len(maximal)} maximal layouts; three of them:")
     for chosen in (maximal[0], maximal[4], maximal[-1]):
         click.echo(f"  {chosen}")
@@ -201,16 +226,24 @@ STEPS: list[Step] = [
 def demo(keep: bool) -> None:
     """Walk through MIG on a fresh simulated node of 8 x A100-SXM4-40GB: nvidia-smi's commands, then layouts."""
     home = Path(tempfile.mkdtemp(prefix="kubemig-demo-"))
-    env = {"KUBEMIG_SIM_STATE": str(home / "state.json"), "KUBEMIG_SIM_ROOT": str(home / "root"), "KUBEMIG_SIM_NODE": "demo"}
+    env = {
+        "KUBEMIG_SIM_STATE": str(home / "state.json"),
+        "KUBEMIG_SIM_ROOT": str(home / "root"),
+        "KUBEMIG_SIM_NODE": "demo",
+    }
     try:
         with open_simulated(NODE_SPEC, env) as nvml:
             tour = Tour(nvml, NODE_SPEC, home, env)
-            click.echo(f"A simulated node of {NODE_SPEC.replace('x', ' x ', 1)} with driver {nvml.driver_version()}: no GPU needed.")
+            click.echo(
+                f"A simulated node of {NODE_SPEC.replace('x', ' x ', 1)} with driver {nvml.driver_version()}: no GPU needed."
+            )
             for step in STEPS:
                 step(tour)
     finally:
         if keep:
             click.echo()
-            click.echo(f"the node is kept: KUBEMIG_SIM_STATE={home / 'state.json'} KUBEMIG_SIM_ROOT={home / 'root'} kubemig --sim {NODE_SPEC} smi")
+            click.echo(
+                f"the node is kept: KUBEMIG_SIM_STATE={home / 'state.json'} KUBEMIG_SIM_ROOT={home / 'root'} kubemig --sim {NODE_SPEC} smi"
+            )
         else:
             shutil.rmtree(home, ignore_errors=True)

@@ -76,16 +76,24 @@ def device_plugin_step(
     plugin = DevicePlugin(config, NvmlNode(lambda: open_simulated(sim_spec, sim_env)))
     try:
         kubelet.start()
-        step(f"kubemig device-plugin --mig-strategy mixed --pass-device-specs  # against a kubelet stand-in in {work}")
+        step(
+            f"kubemig device-plugin --mig-strategy mixed --pass-device-specs  # against a kubelet stand-in in {work}"
+        )
         plugin.start()
-        kubelet.wait_for(lambda k: len(k.capacity()) == 3 and all(k.allocatable().values()), timeout_s=WAIT_S, what="resources")
+        kubelet.wait_for(
+            lambda k: len(k.capacity()) == 3 and all(k.allocatable().values()),
+            timeout_s=WAIT_S,
+            what="resources",
+        )
         for registration in kubelet.registrations:
             click.echo(f"registered {registration.resource} at {registration.endpoint}")
 
         step("kubectl describe node  # the part the device plugin fills in")
         click.echo(kubelet.describe_node())
 
-        step("kubectl apply -f mig-walkthrough.yaml  # the kubelet asks the plugin: GetPreferredAllocation, Allocate")
+        step(
+            "kubectl apply -f mig-walkthrough.yaml  # the kubelet asks the plugin: GetPreferredAllocation, Allocate"
+        )
         click.echo(POD_YAML)
         allocation = kubelet.admit(Pod("mig-walkthrough", [Container("cuda", {"nvidia.com/mig-2g.10gb": 1})]))
         env = allocation.env("cuda")
@@ -120,4 +128,8 @@ def _this_kubemig_first() -> str:
 
 def _base_env() -> dict[str, str]:
     """This process's environment without simulator variables the demo node does not set."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("KUBEMIG_SIM", "NVIDIA_VISIBLE", "CUDA_VISIBLE"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KUBEMIG_SIM", "NVIDIA_VISIBLE", "CUDA_VISIBLE"))
+    }

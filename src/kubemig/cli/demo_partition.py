@@ -57,11 +57,16 @@ def partition_tour(tour: TourStage) -> None:
     config = load_config(str(config_path))
     sim = f"kubemig --sim {tour.spec}"
 
-    tour.heading(f"{sim} generate-config > mig-config.yaml", "NVIDIA's named layouts for these GPUs, in mig-parted's format")
+    tour.heading(
+        f"{sim} generate-config > mig-config.yaml",
+        "NVIDIA's named layouts for these GPUs, in mig-parted's format",
+    )
     text = config_path.read_text()
     start = text.index("  all-balanced:")
     click.echo(text[start:].rstrip())
-    click.echo("(all-balanced narrowed to GPUs 1-7, and an `inference` layout added, in the file the tour applies)")
+    click.echo(
+        "(all-balanced narrowed to GPUs 1-7, and an `inference` layout added, in the file the tour applies)"
+    )
 
     node = read_node(nvml)
     gpu1 = node.gpu(1)

@@ -36,7 +36,10 @@ def plan_tour(tour: TourStage) -> None:
     pending_path = tour.home / "pending.yaml"
     plans = tour.home / "plans"
 
-    tour.heading(f"kubemig --sim {tour.spec} snapshot --node-name {NODE} > {NODE}.yaml", "the node as the planner sees it")
+    tour.heading(
+        f"kubemig --sim {tour.spec} snapshot --node-name {NODE} > {NODE}.yaml",
+        "the node as the planner sees it",
+    )
     part = node_part(read_node(tour.nvml), NODE)
     node_path.write_text(part_yaml(snapshot_document(part.wire)))
     gpus = part.wire["gpus"]
@@ -74,7 +77,9 @@ def plan_tour(tour: TourStage) -> None:
     )
     kept = "kept" if _busy(tour) == busy_before else "NOT kept"
     names = ", ".join(f"GPU {index}'s {inst.name}" for index, inst in sorted(busy_before))
-    click.echo(f"applied: {outcome.operations} NVML operations on {len(changed)} GPUs; the instance in use ({names}) {kept}")
+    click.echo(
+        f"applied: {outcome.operations} NVML operations on {len(changed)} GPUs; the instance in use ({names}) {kept}"
+    )
 
 
 def _busy(tour: TourStage) -> set[tuple[int, Instance]]:

@@ -31,11 +31,15 @@ def geometry() -> None:
 
 @geometry.command("list")
 @gpu_options
-@click.option("--profiles", metavar="LIST", help="Comma list of profiles (names or IDs) to consider; default all.")
+@click.option(
+    "--profiles", metavar="LIST", help="Comma list of profiles (names or IDs) to consider; default all."
+)
 @click.option("--maximal", is_flag=True, help="Only layouts to which no further instance can be added.")
 @click.option("--diagram", is_flag=True, help="Draw each layout's slots.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of layouts.")
-def list_layouts(gpu: str, driver: str, profiles: str | None, maximal: bool, diagram: bool, as_json: bool) -> None:
+def list_layouts(
+    gpu: str, driver: str, profiles: str | None, maximal: bool, diagram: bool, as_json: bool
+) -> None:
     """List every valid layout (or the maximal ones) of a GPU model."""
     geo = geometry_for(gpu, driver)
     shapes = None
@@ -83,7 +87,9 @@ def check(gpu: str, driver: str, numbering: str, as_json: bool, spec: str) -> No
         layout = validate(geo, parse_layout_spec(spec))
     except LayoutError as exc:
         if as_json:
-            echo_json({"model": geo.model.key, "driver": geo.branch, "valid": False, "problems": exc.problems})
+            echo_json(
+                {"model": geo.model.key, "driver": geo.branch, "valid": False, "problems": exc.problems}
+            )
         else:
             click.echo(f"kubemig: error: invalid layout for {geo.label}: {exc}", err=True)
         sys.exit(1)
@@ -101,4 +107,8 @@ def check(gpu: str, driver: str, numbering: str, as_json: bool, spec: str) -> No
     for row, inst in zip(rows, layout):
         click.echo(f"  {inst.name:<16} {inst.profile_id:>3}  {str(inst.placement):<10}  {row['gi_id']}")
     numbered = Numbering(numbering)
-    click.echo(render_slots(geo, layout, rows=(lambda i: i.name, lambda i: f"GI {gi_id(geo, i.placement, numbered)}")))
+    click.echo(
+        render_slots(
+            geo, layout, rows=(lambda i: i.name, lambda i: f"GI {gi_id(geo, i.placement, numbered)}")
+        )
+    )

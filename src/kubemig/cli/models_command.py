@@ -15,7 +15,9 @@ def _unconfirmed(model: GpuModel) -> bool:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--driver", default=DEFAULT_DRIVER, show_default=True, help="Driver version whose profiles are listed.")
+@click.option(
+    "--driver", default=DEFAULT_DRIVER, show_default=True, help="Driver version whose profiles are listed."
+)
 def models(as_json: bool, driver: str) -> None:
     """List the supported MIG-capable GPU models."""
     branch = driver_branch(driver)

@@ -21,7 +21,11 @@ def gpu_options(func: F) -> F:
         help="Driver version whose profiles and rules apply (e.g. 470.57.02, 535.104.05).",
     )(func)
     func = click.option(
-        "--gpu", "gpu", required=True, metavar="MODEL", help="GPU model: key, product name or PCI id (see `kubemig models`)."
+        "--gpu",
+        "gpu",
+        required=True,
+        metavar="MODEL",
+        help="GPU model: key, product name or PCI id (see `kubemig models`).",
     )(func)
     return func
 

@@ -61,7 +61,19 @@ def _mode_text(plan: GpuPlan) -> str:
 def show_plan(plan: NodePlan) -> None:
     """The plan as a table per GPU and, for GPUs that change, slot diagrams now and after."""
     out = console()
-    table = Table("GPU", "Model", "Entry", "MIG", "Now", "After", "Keep", "Destroy", "Create", "NVML ops", title=f"Plan for {plan.target.config!r}")
+    table = Table(
+        "GPU",
+        "Model",
+        "Entry",
+        "MIG",
+        "Now",
+        "After",
+        "Keep",
+        "Destroy",
+        "Create",
+        "NVML ops",
+        title=f"Plan for {plan.target.config!r}",
+    )
     for gp in plan.gpus:
         table.add_row(
             str(gp.index),
@@ -76,10 +88,14 @@ def show_plan(plan: NodePlan) -> None:
             str(len(gp.ops)),
         )
     out.print(table)
-    for indices, gp in group_plans([g for g in plan.gpus if g.ops and g.target.mig_enabled and not plan.mode_only]):
+    for indices, gp in group_plans(
+        [g for g in plan.gpus if g.ops and g.target.mig_enabled and not plan.mode_only]
+    ):
         busy = len(gp.snapshot.busy)
         extra = f", {busy} busy kept" if busy else ""
-        click.echo(f"GPU {index_ranges(indices)} ({gp.snapshot.gpu.model.key}): keep {len(gp.kept)}, destroy {len(gp.destroyed)}, create {len(gp.created)}{extra}")
+        click.echo(
+            f"GPU {index_ranges(indices)} ({gp.snapshot.gpu.model.key}): keep {len(gp.kept)}, destroy {len(gp.destroyed)}, create {len(gp.created)}{extra}"
+        )
         click.echo(plan_diagrams(gp))
     for blocker in plan.blockers:
         click.echo(f"blocked: {blocker}")
@@ -87,38 +103,81 @@ def show_plan(plan: NodePlan) -> None:
     naive = sum(_destroy_all_ops(g) for g in plan.gpus if g.ops)
     kept = sum(len(g.kept) for g in plan.gpus)
     busy_gpus = [g.index for g in plan.gpus if g.ops and g.snapshot.busy]
-    fails = f", and fail on GPU {index_ranges(busy_gpus)}, whose busy instances it cannot destroy" if busy_gpus else ""
+    fails = (
+        f", and fail on GPU {index_ranges(busy_gpus)}, whose busy instances it cannot destroy"
+        if busy_gpus
+        else ""
+    )
     click.echo(
         f"{count(ops, 'NVML operation')}, {count(kept, 'instance')} kept"
-        + (f" (destroying everything and recreating, as mig-parted does, would take {naive}{fails})" if ops else "; nothing to change")
+        + (
+            f" (destroying everything and recreating, as mig-parted does, would take {naive}{fails})"
+            if ops
+            else "; nothing to change"
+        )
     )
 
 
 def _destroy_all_ops(plan: GpuPlan) -> int:
     """mig-parted's way for a changed GPU: destroy every CI and GI, then create every GI and its CI."""
-    return sum(len(gi.compute_instances) + 1 for gi in plan.snapshot.gpu_instances) + 2 * len(plan.goal) + len(plan.mode_ops and [1])
+    return (
+        sum(len(gi.compute_instances) + 1 for gi in plan.snapshot.gpu_instances)
+        + 2 * len(plan.goal)
+        + len(plan.mode_ops and [1])
+    )
 
 
 _config_option = click.option(
-    "-f", "--config-file", required=True, envvar="MIG_PARTED_CONFIG_FILE", metavar="FILE", help="mig-parted config file (`-` for stdin)."
+    "-f",
+    "--config-file",
+    required=True,
+    envvar="MIG_PARTED_CONFIG_FILE",
+    metavar="FILE",
+    help="mig-parted config file (`-` for stdin).",
 )
 _selected_option = click.option(
-    "-c", "--selected-config", envvar="MIG_PARTED_SELECTED_CONFIG", metavar="NAME", help="Config to use (optional when the file has one)."
+    "-c",
+    "--selected-config",
+    envvar="MIG_PARTED_SELECTED_CONFIG",
+    metavar="NAME",
+    help="Config to use (optional when the file has one).",
 )
 _mode_only_option = click.option(
-    "-m", "--mode-only", is_flag=True, envvar="MIG_PARTED_MODE_CHANGE_ONLY", help="Only the MIG mode, not the instances."
+    "-m",
+    "--mode-only",
+    is_flag=True,
+    envvar="MIG_PARTED_MODE_CHANGE_ONLY",
+    help="Only the MIG mode, not the instances.",
 )
 
 
 @click.command("apply")
 @_config_option
 @_selected_option
-@click.option("-k", "--hooks-file", envvar="MIG_PARTED_HOOKS_FILE", metavar="FILE", help="mig-parted hooks file.")
+@click.option(
+    "-k", "--hooks-file", envvar="MIG_PARTED_HOOKS_FILE", metavar="FILE", help="mig-parted hooks file."
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
-@click.option("--force", is_flag=True, help="Plan through busy instances (their processes must be gone when the change runs, e.g. stopped by a hook).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Plan through busy instances (their processes must be gone when the change runs, e.g. stopped by a hook).",
+)
 @_mode_only_option
-@click.option("--state-dir", envvar="KUBEMIG_STATE_DIR", metavar="DIR", help="Where the journal and lock live (default /var/lib/kubemig).")
-@click.option("--lock-timeout", "lock_timeout_s", type=float, default=None, metavar="SECONDS", help="Give up waiting for another apply after this long.")
+@click.option(
+    "--state-dir",
+    envvar="KUBEMIG_STATE_DIR",
+    metavar="DIR",
+    help="Where the journal and lock live (default /var/lib/kubemig).",
+)
+@click.option(
+    "--lock-timeout",
+    "lock_timeout_s",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Give up waiting for another apply after this long.",
+)
 def apply_command(
     config_file: str,
     selected_config: str | None,
@@ -146,12 +205,17 @@ def apply_command(
         kill_at=int(kill_at) if kill_at else None,
         lock_timeout_s=lock_timeout_s,
     )
-    outcome = apply(nvml, request, journal_path=journal_path(nvml, state_dir), echo=_echo_err, show_plan=show_plan)
+    outcome = apply(
+        nvml, request, journal_path=journal_path(nvml, state_dir), echo=_echo_err, show_plan=show_plan
+    )
     if dry_run:
         click.echo("dry run: nothing changed")
         if outcome.plan.blockers:
             # a script that dry-runs first must learn that the real apply would refuse
-            raise ApplyError("the apply would refuse: " + blocked_message(outcome.plan.target.config, outcome.plan.blockers))
+            raise ApplyError(
+                "the apply would refuse: "
+                + blocked_message(outcome.plan.target.config, outcome.plan.blockers)
+            )
     elif outcome.operations:
         operations = count(outcome.operations, "NVML operation")
         click.echo(f"MIG configuration {outcome.plan.target.config!r} applied: {operations}")
@@ -163,8 +227,15 @@ def apply_command(
 @_config_option
 @_selected_option
 @_mode_only_option
-@click.option("-a", "--valid-config", is_flag=True, help="Only check that the file is valid (on this node's GPUs and the models its filters name).")
-def assert_command(config_file: str, selected_config: str | None, mode_only: bool, valid_config: bool) -> None:
+@click.option(
+    "-a",
+    "--valid-config",
+    is_flag=True,
+    help="Only check that the file is valid (on this node's GPUs and the models its filters name).",
+)
+def assert_command(
+    config_file: str, selected_config: str | None, mode_only: bool, valid_config: bool
+) -> None:
     """Exit 0 when the node holds the named config, 1 with the differences."""
     config = load_config(config_file)
     nvml = nvml_from_context()
@@ -192,9 +263,27 @@ def assert_command(config_file: str, selected_config: str | None, mode_only: boo
 
 
 @click.command("export")
-@click.option("-o", "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, envvar="MIG_PARTED_OUTPUT_FORMAT")
-@click.option("-l", "--config-label", default=DEFAULT_LABEL, show_default=True, envvar="MIG_PARTED_CONFIG_LABEL", help="Name of the exported config.")
-@click.option("--no-placements", is_flag=True, help="Leave out kubemig's `placements` (for mig-parted, which rejects the field).")
+@click.option(
+    "-o",
+    "--output-format",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    envvar="MIG_PARTED_OUTPUT_FORMAT",
+)
+@click.option(
+    "-l",
+    "--config-label",
+    default=DEFAULT_LABEL,
+    show_default=True,
+    envvar="MIG_PARTED_CONFIG_LABEL",
+    help="Name of the exported config.",
+)
+@click.option(
+    "--no-placements",
+    is_flag=True,
+    help="Leave out kubemig's `placements` (for mig-parted, which rejects the field).",
+)
 def export_command(output_format: str, config_label: str, no_placements: bool) -> None:
     """The current layout as a config that `kubemig apply` reproduces, placements included."""
     exported = export_config(read_node(nvml_from_context()), config_label, placements=not no_placements)
@@ -207,7 +296,12 @@ def export_command(output_format: str, config_label: str, no_placements: bool) -
 
 
 @click.command("generate-config")
-@click.option("--all-models", "all_models_flag", is_flag=True, help="For every GPU model kubemig knows, not only the GPUs present.")
+@click.option(
+    "--all-models",
+    "all_models_flag",
+    is_flag=True,
+    help="For every GPU model kubemig knows, not only the GPUs present.",
+)
 @click.option("-o", "--output-format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def generate_config_command(all_models_flag: bool, output_format: str) -> None:
     """NVIDIA's named layouts (all-disabled, all-enabled, all-<profile>, all-balanced) for the GPUs present."""
@@ -223,7 +317,6 @@ def generate_config_command(all_models_flag: bool, output_format: str) -> None:
         echo_json(config.to_wire())
     else:
         click.echo(dump_config(config), nl=False)
-
 
 
 @click.command("show")
@@ -249,9 +342,25 @@ def show_command(as_json: bool) -> None:
         for gi in sorted(gpu.gpu_instances, key=lambda g: g.id):
             for ci in gi.compute_instances or ():
                 state = f"busy (pid {', '.join(map(str, ci.pids))})" if ci.pids else "free"
-                table.add_row(str(gpu.index), str(gi.id), gi.instance.name, str(gi.instance.placement), str(ci.id), ci.uuid, state)
+                table.add_row(
+                    str(gpu.index),
+                    str(gi.id),
+                    gi.instance.name,
+                    str(gi.instance.placement),
+                    str(ci.id),
+                    ci.uuid,
+                    state,
+                )
             if not gi.compute_instances:
-                table.add_row(str(gpu.index), str(gi.id), gi.instance.name, str(gi.instance.placement), "-", "-", "no compute instance")
+                table.add_row(
+                    str(gpu.index),
+                    str(gi.id),
+                    gi.instance.name,
+                    str(gi.instance.placement),
+                    "-",
+                    "-",
+                    "no compute instance",
+                )
     if table.row_count:
         out.print(table)
 
@@ -269,7 +378,10 @@ def _gpu_json(gpu: GpuSnapshot) -> dict[str, object]:
                 **gi.instance.to_json(),
                 "busy": gi.busy,
                 "pids": list(gi.pids),
-                "compute_instances": [{"id": c.id, "profile_id": c.profile_id, "uuid": c.uuid, "pids": list(c.pids)} for c in gi.compute_instances],
+                "compute_instances": [
+                    {"id": c.id, "profile_id": c.profile_id, "uuid": c.uuid, "pids": list(c.pids)}
+                    for c in gi.compute_instances
+                ],
             }
             for gi in sorted(gpu.gpu_instances, key=lambda g: g.id)
         ],

@@ -80,7 +80,11 @@ def plan(
     result = planner.plan(snapshot)
     written = write_configs(result, configs_dir, config_name) if configs_dir is not None else {}
     if as_json:
-        extra = {"configs": {node: str(path) for node, path in written.items()}} if configs_dir is not None else {}
+        extra = (
+            {"configs": {node: str(path) for node, path in written.items()}}
+            if configs_dir is not None
+            else {}
+        )
         echo_json({"snapshot": snapshot_path, "solver": solver, **result.to_json(), **extra})
         return
     print_plan(snapshot_path, snapshot, result)

@@ -32,16 +32,32 @@ def sim() -> None:
 
 @sim.command()
 @click.argument("spec")
-@click.option("--driver", "driver_version", envvar="KUBEMIG_SIM_DRIVER", help="Driver version the node reports (default: current).")
-@click.option("--swapped", default="", metavar="LIST", help="GPU indices that number GPU instances with the halves swapped, e.g. 0,3.")
-@click.option("--node", envvar="KUBEMIG_SIM_NODE", help="Node name the GPU UUIDs derive from (default: the host name).")
+@click.option(
+    "--driver",
+    "driver_version",
+    envvar="KUBEMIG_SIM_DRIVER",
+    help="Driver version the node reports (default: current).",
+)
+@click.option(
+    "--swapped",
+    default="",
+    metavar="LIST",
+    help="GPU indices that number GPU instances with the halves swapped, e.g. 0,3.",
+)
+@click.option(
+    "--node", envvar="KUBEMIG_SIM_NODE", help="Node name the GPU UUIDs derive from (default: the host name)."
+)
 @click.pass_context
 def init(ctx: click.Context, spec: str, driver_version: str | None, swapped: str, node: str | None) -> None:
     """Start a fresh node of SPEC GPUs (e.g. 8xA100-SXM4-40GB), replacing any node in the state file."""
     node_spec = parse_spec(spec)
     store = _store(ctx, must_exist=False)
     state = control.init_node(
-        store, node_spec, driver_version=driver_version, node=node, swapped=tuple(parse_index_list(swapped, len(node_spec.gpus)))
+        store,
+        node_spec,
+        driver_version=driver_version,
+        node=node,
+        swapped=tuple(parse_index_list(swapped, len(node_spec.gpus))),
     )
     click.echo(f"simulated node {state.node}: {state.spec}, driver {state.driver}")
     click.echo(f"state {store.path}, devices under {store.config.root}")
@@ -58,14 +74,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
         echo_json(state.model_dump(mode="json"))
         return
     out = console()
-    out.print(f"node {state.node}: {state.spec}, driver {state.driver}  (state {store.path}, devices {store.config.root})")
+    out.print(
+        f"node {state.node}: {state.spec}, driver {state.driver}  (state {store.path}, devices {store.config.root})"
+    )
     out.print(_gpu_table(state))
     if (instances := _instance_table(state)) is not None:
         out.print(instances)
     if state.processes:
         table = Table("PID", "Name", "GPU", "GI", "CI", "Memory MiB", "Device UUID", title="Processes")
         for p in state.processes:
-            table.add_row(str(p.pid), p.name, str(p.gpu), _opt(p.gi), _opt(p.ci), str(p.used_memory_mib), p.uuid)
+            table.add_row(
+                str(p.pid), p.name, str(p.gpu), _opt(p.gi), _opt(p.ci), str(p.used_memory_mib), p.uuid
+            )
         out.print(table)
     if state.events:
         table = Table("Seq", "GPU", "GI", "CI", "XID", title="XID events (latest)")
@@ -97,7 +117,16 @@ def _gpu_table(state: NodeState) -> Table:
 
 def _instance_table(state: NodeState) -> Table | None:
     branch = driver_branch(state.driver)
-    table = Table("GPU", "GI", "Profile", "Placement", "CI", "CI profile", "MIG device UUID", title="GPU and compute instances")
+    table = Table(
+        "GPU",
+        "GI",
+        "Profile",
+        "Placement",
+        "CI",
+        "CI profile",
+        "MIG device UUID",
+        title="GPU and compute instances",
+    )
     for index, gpu in enumerate(state.gpus):
         geo = geometry(state, index)
         for gi in gpu.gpu_instances:
@@ -108,7 +137,12 @@ def _instance_table(state: NodeState) -> Table | None:
             for ci in gi.compute_instances:
                 found = shape.profile.ci_profile(ci.profile_id)
                 ci_name = found.name if found else "?"
-                table.add_row(*cells, str(ci.id), f"{ci_name} ({ci.profile_id})", mig_uuid(gpu.uuid, gi.id, ci.id, branch))
+                table.add_row(
+                    *cells,
+                    str(ci.id),
+                    f"{ci_name} ({ci.profile_id})",
+                    mig_uuid(gpu.uuid, gi.id, ci.id, branch),
+                )
     return table if table.row_count else None
 
 
@@ -136,7 +170,9 @@ def reload(ctx: click.Context, force: bool) -> None:
 @sim.command()
 @click.option("--uuid", required=True, metavar="UUID", help="GPU or MIG device UUID the process runs on.")
 @click.option("--pid", type=int, default=None, help="Process id (default: a new one).")
-@click.option("--memory-mib", type=click.IntRange(min=0), default=0, show_default=True, help="Device memory it uses.")
+@click.option(
+    "--memory-mib", type=click.IntRange(min=0), default=0, show_default=True, help="Device memory it uses."
+)
 @click.option("--name", default="python", show_default=True, help="Process name.")
 @click.option("--stop", is_flag=True, help="Stop the process (--pid) or every process on the device instead.")
 @click.pass_context
@@ -165,19 +201,31 @@ def xid(ctx: click.Context, gpu: int, gi: int | None, ci: int | None, xid: int) 
 
 @sim.command()
 @click.argument("function", required=False)
-@click.option("--error", "error", metavar="NAME", help="NVML error to raise: INSUFFICIENT_RESOURCES, IN_USE, GPU_IS_LOST, 23 ...")
-@click.option("--after", type=click.IntRange(min=0), default=0, show_default=True, help="Calls that succeed first.")
-@click.option("--times", type=click.IntRange(min=0), default=1, show_default=True, help="Failures; 0 fails every call.")
+@click.option(
+    "--error",
+    "error",
+    metavar="NAME",
+    help="NVML error to raise: INSUFFICIENT_RESOURCES, IN_USE, GPU_IS_LOST, 23 ...",
+)
+@click.option(
+    "--after", type=click.IntRange(min=0), default=0, show_default=True, help="Calls that succeed first."
+)
+@click.option(
+    "--times", type=click.IntRange(min=0), default=1, show_default=True, help="Failures; 0 fails every call."
+)
 @click.option("--clear", is_flag=True, help="Remove every injected fault.")
 @click.pass_context
-def fail(ctx: click.Context, function: str | None, error: str | None, after: int, times: int, clear: bool) -> None:
+def fail(
+    ctx: click.Context, function: str | None, error: str | None, after: int, times: int, clear: bool
+) -> None:
     """Make the NVML call FUNCTION (e.g. nvmlDeviceCreateGpuInstance) raise an NVML error."""
     store = _store(ctx)
     if clear:
         click.echo(f"cleared {control.clear_faults(store)} fault(s)")
         return
     if not function or not error:
-        raise click.UsageError("give FUNCTION and --error, e.g. `kubemig sim fail nvmlDeviceCreateGpuInstance --error INSUFFICIENT_RESOURCES`")
+        raise click.UsageError(
+            "give FUNCTION and --error, e.g. `kubemig sim fail nvmlDeviceCreateGpuInstance --error INSUFFICIENT_RESOURCES`"
+        )
     fault = control.add_fault(store, function, error, after=after, times=times)
     click.echo(f"{fault.function} will raise {return_name(fault.error)}: {control.fault_label(fault)}")
-

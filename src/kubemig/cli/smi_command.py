@@ -71,10 +71,18 @@ def _csv_query(
 
 
 @click.group(invoke_without_command=True)
-@click.option("-L", "--list-gpus", "list_gpus", is_flag=True, help="List each GPU and its MIG devices, with UUIDs.")
-@click.option("-i", "--id", "ids", metavar="ID[,ID]", help="GPU indices, UUIDs or PCI bus ids (default: every GPU).")
 @click.option(
-    "-mig", "--multi-instance-gpu", "mig_mode", type=click.Choice(["0", "1"]), help="Disable (0) or enable (1) MIG mode."
+    "-L", "--list-gpus", "list_gpus", is_flag=True, help="List each GPU and its MIG devices, with UUIDs."
+)
+@click.option(
+    "-i", "--id", "ids", metavar="ID[,ID]", help="GPU indices, UUIDs or PCI bus ids (default: every GPU)."
+)
+@click.option(
+    "-mig",
+    "--multi-instance-gpu",
+    "mig_mode",
+    type=click.Choice(["0", "1"]),
+    help="Disable (0) or enable (1) MIG mode.",
 )
 @click.option(
     "--query-gpu",
@@ -122,18 +130,45 @@ def smi(
 
 
 @smi.command(name="mig")
-@click.option("-i", "--id", "ids", metavar="ID[,ID]", help="GPU indices, UUIDs or PCI bus ids (default: every MIG-enabled GPU).")
+@click.option(
+    "-i",
+    "--id",
+    "ids",
+    metavar="ID[,ID]",
+    help="GPU indices, UUIDs or PCI bus ids (default: every MIG-enabled GPU).",
+)
 @click.option("-gi", "--gpu-instance-id", "gi", metavar="ID[,ID]", help="GPU instance IDs.")
 @click.option("-ci", "--compute-instance-id", "ci", metavar="ID[,ID]", help="Compute instance IDs.")
 @click.option("-lgi", "--list-gpu-instances", is_flag=True, help="List GPU instances.")
 @click.option("-lgip", "--list-gpu-instance-profiles", is_flag=True, help="List GPU instance profiles.")
-@click.option("-lgipp", "--list-gpu-instance-possible-placements", is_flag=True, help="List GPU instance profile placements.")
-@click.option("-lci", "--list-compute-instances", is_flag=True, help="List compute instances.")
-@click.option("-lcip", "--list-compute-instance-profiles", is_flag=True, help="List compute instance profiles.")
-@click.option("-cgi", "--create-gpu-instance", "cgi", metavar="LIST", help="Create GPU instances: profile IDs or names.")
-@click.option("-C", "--default-compute-instance", "default_ci", is_flag=True, help="With -cgi: also create each one's default compute instance.")
 @click.option(
-    "-cci", "--create-compute-instance", "cci", metavar="[LIST]", is_flag=False, flag_value="", default=None,
+    "-lgipp",
+    "--list-gpu-instance-possible-placements",
+    is_flag=True,
+    help="List GPU instance profile placements.",
+)
+@click.option("-lci", "--list-compute-instances", is_flag=True, help="List compute instances.")
+@click.option(
+    "-lcip", "--list-compute-instance-profiles", is_flag=True, help="List compute instance profiles."
+)
+@click.option(
+    "-cgi", "--create-gpu-instance", "cgi", metavar="LIST", help="Create GPU instances: profile IDs or names."
+)
+@click.option(
+    "-C",
+    "--default-compute-instance",
+    "default_ci",
+    is_flag=True,
+    help="With -cgi: also create each one's default compute instance.",
+)
+@click.option(
+    "-cci",
+    "--create-compute-instance",
+    "cci",
+    metavar="[LIST]",
+    is_flag=False,
+    flag_value="",
+    default=None,
     help="Create compute instances: profile IDs or names (default: each GPU instance's default profile).",
 )
 @click.option("-dci", "--destroy-compute-instance", is_flag=True, help="Destroy compute instances.")
@@ -169,8 +204,14 @@ def mig(
         (list_gpu_instances, partial(listing.list_gpu_instances, gi_ids=gi_ids)),
         (list_compute_instances, partial(listing.list_compute_instances, gi_ids=gi_ids, ci_ids=ci_ids)),
         (list_compute_instance_profiles, partial(listing.list_ci_profiles, gi_ids=gi_ids)),
-        (cgi is not None, partial(changes.create_gpu_instances, tokens=split_list(cgi or ""), default_ci=default_ci)),
-        (cci is not None, partial(changes.create_compute_instances, gi_ids=gi_ids, tokens=split_list(cci or "") or None)),
+        (
+            cgi is not None,
+            partial(changes.create_gpu_instances, tokens=split_list(cgi or ""), default_ci=default_ci),
+        ),
+        (
+            cci is not None,
+            partial(changes.create_compute_instances, gi_ids=gi_ids, tokens=split_list(cci or "") or None),
+        ),
         (destroy_compute_instance, partial(changes.destroy_compute_instances, gi_ids=gi_ids, ci_ids=ci_ids)),
         (destroy_gpu_instance, partial(changes.destroy_gpu_instances, gi_ids=gi_ids)),
     ]

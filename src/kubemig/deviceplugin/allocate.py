@@ -51,7 +51,9 @@ def device_id(device: PluginDevice, strategy: DeviceIdStrategy) -> str:
     return device.uuid if strategy is DeviceIdStrategy.UUID else device.index_id
 
 
-def device_specs(devices: Sequence[PluginDevice], driver_root: Path, minors: DriverMinors) -> list[pluginapi.DeviceSpec]:
+def device_specs(
+    devices: Sequence[PluginDevice], driver_root: Path, minors: DriverMinors
+) -> list[pluginapi.DeviceSpec]:
     """The device nodes, host paths under the driver root, container paths as on a real node."""
     refs = [(d.gpu_minor, d.mig.gi_id, d.mig.ci_id) if d.mig else (d.gpu_minor, None, None) for d in devices]
     table = minors.get() if any(d.mig for d in devices) else None
@@ -59,7 +61,10 @@ def device_specs(devices: Sequence[PluginDevice], driver_root: Path, minors: Dri
         nodes = device_nodes(driver_root, refs, table)
     except KubemigError as exc:
         raise DevicePluginError(str(exc)) from exc
-    return [pluginapi.DeviceSpec(container_path=f"/{n}", host_path=str(driver_root / n), permissions="rw") for n in nodes]
+    return [
+        pluginapi.DeviceSpec(container_path=f"/{n}", host_path=str(driver_root / n), permissions="rw")
+        for n in nodes
+    ]
 
 
 def container_response(

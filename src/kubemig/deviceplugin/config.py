@@ -154,7 +154,9 @@ def read_config_file(path: Path) -> dict[str, object]:
         raise ConfigError(f"config file {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         where, problem = yaml_problem(exc)
-        raise ConfigError(f"config file {path}:{' ' + where if where else ''} not valid YAML: {problem}") from exc
+        raise ConfigError(
+            f"config file {path}:{' ' + where if where else ''} not valid YAML: {problem}"
+        ) from exc
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -201,7 +203,10 @@ def resolve_config(
     chosen: dict[str, tuple[object, str]] = {}
     for setting in SETTINGS:
         if flags.get(setting.name) is not None:
-            chosen[setting.name] = (flags[setting.name], f"--{setting.name.removesuffix('_s').replace('_', '-')}")
+            chosen[setting.name] = (
+                flags[setting.name],
+                f"--{setting.name.removesuffix('_s').replace('_', '-')}",
+            )
         elif setting.env and env.get(setting.env):
             chosen[setting.name] = (env[setting.env], setting.env)
         elif setting.name in from_file:

@@ -152,7 +152,11 @@ class DevicePlugin:
                 for name, devices in self._advertised.resources.items()
             }
             return PluginStatus(
-                self.config.mig_strategy.value, resources, self._advertised.problems, unhealthy, self._kubelet_seen
+                self.config.mig_strategy.value,
+                resources,
+                self._advertised.problems,
+                unhealthy,
+                self._kubelet_seen,
             )
 
     # --- the watch loop --------------------------------------------------------------------------
@@ -183,7 +187,9 @@ class DevicePlugin:
                     log.info("XID %d on %s: ignored", event.xid, event.scope())
             present = [g.uuid for g in self._gpus] + [s.uuid for g in self._gpus for s in g.mig_devices]
             for uuid in self.health.recover():
-                log.info("%s healthy again after %.0f s without XID events", uuid, self.config.health.recovery_s)
+                log.info(
+                    "%s healthy again after %.0f s without XID events", uuid, self.config.health.recovery_s
+                )
             for uuid in self.health.forget_missing(present):
                 log.info("%s left the node: its health history is dropped", uuid)
             self._apply(self.manager.resources(self._gpus))
@@ -259,7 +265,9 @@ class DevicePlugin:
         restarted = self._kubelet_seen and identity != self._kubelet
         lost = [s for s in self._servers.values() if not s.socket.exists()]
         if restarted or lost:
-            log.info("the kubelet restarted (%s re-created): serving and registering again", self.kubelet_socket)
+            log.info(
+                "the kubelet restarted (%s re-created): serving and registering again", self.kubelet_socket
+            )
             for server in self._servers.values():
                 server.stop()
                 server.start()
@@ -335,5 +343,3 @@ class DevicePlugin:
                 if device is not None:
                     held.append(device)
         return held
-
-

@@ -1,8 +1,8 @@
 """A client of the kubelet's pod-resources API (v1): which pod's containers hold which devices.
 
-    with PodResourcesClient(Path("/var/lib/kubelet/pod-resources/kubelet.sock")) as client:
-        for held in client.assignments():
-            print(held.namespace, held.pod, held.container, held.resource, held.device_id)
+with PodResourcesClient(Path("/var/lib/kubelet/pod-resources/kubelet.sock")) as client:
+    for held in client.assignments():
+        print(held.namespace, held.pod, held.container, held.resource, held.device_id)
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class PodResourcesClient:
 
     def assignments(self) -> list[DeviceAssignment]:
         """Every device a container holds, from `List`."""
-        response = self._call("List", lambda: self._stub.List(podresourcesapi.ListPodResourcesRequest(), timeout=TIMEOUT_S))
+        response = self._call(
+            "List", lambda: self._stub.List(podresourcesapi.ListPodResourcesRequest(), timeout=TIMEOUT_S)
+        )
         return sorted(
             DeviceAssignment(pod.namespace, pod.name, container.name, devices.resource_name, device_id)
             for pod in response.pod_resources
@@ -65,7 +67,9 @@ class PodResourcesClient:
         """Resource -> device IDs the kubelet can allocate, from `GetAllocatableResources`."""
         response = self._call(
             "GetAllocatableResources",
-            lambda: self._stub.GetAllocatableResources(podresourcesapi.AllocatableResourcesRequest(), timeout=TIMEOUT_S),
+            lambda: self._stub.GetAllocatableResources(
+                podresourcesapi.AllocatableResourcesRequest(), timeout=TIMEOUT_S
+            ),
         )
         found: dict[str, list[str]] = {}
         for devices in response.devices:

@@ -86,7 +86,9 @@ class SingleStrategy:
             )
         empty = [g.index for g in mig_gpus if not g.mig_devices]
         if empty:
-            problems.append(f"{_gpus(empty)} {_has(empty)} MIG enabled but no MIG devices: create instances there")
+            problems.append(
+                f"{_gpus(empty)} {_has(empty)} MIG enabled but no MIG devices: create instances there"
+            )
         profiles: dict[str, list[int]] = {}
         for gpu in mig_gpus:
             for slot in gpu.mig_devices:

@@ -72,7 +72,9 @@ class ResourceServer(pluginrpc.DevicePluginServicer):
                 "exist: start the kubelet first, or give its directory with --kubelet-dir"
             )
         remove_socket(self.socket)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"dp-{self.resource}"))
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"dp-{self.resource}")
+        )
         pluginrpc.add_DevicePluginServicer_to_server(self, server)
         try:
             server.add_insecure_port(grpc_address(self.socket))
@@ -108,7 +110,9 @@ class ResourceServer(pluginrpc.DevicePluginServicer):
                 pluginrpc.RegistrationStub(channel).Register(request, timeout=REGISTER_TIMEOUT_S)
         except grpc.RpcError as exc:
             details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-            raise DevicePluginError(f"register {self.resource} with {self.kubelet_socket}: {details}") from exc
+            raise DevicePluginError(
+                f"register {self.resource} with {self.kubelet_socket}: {details}"
+            ) from exc
         self.registered = True
 
     def publish(self, devices: Sequence[PluginDevice], unhealthy: Mapping[str, str]) -> bool:
@@ -130,7 +134,9 @@ class ResourceServer(pluginrpc.DevicePluginServicer):
 
     @staticmethod
     def options() -> pluginapi.DevicePluginOptions:
-        return pluginapi.DevicePluginOptions(pre_start_required=False, get_preferred_allocation_available=True)
+        return pluginapi.DevicePluginOptions(
+            pre_start_required=False, get_preferred_allocation_available=True
+        )
 
     # --- the DevicePlugin service ----------------------------------------------------------------
 
@@ -157,14 +163,20 @@ class ResourceServer(pluginrpc.DevicePluginServicer):
         self, request: pluginapi.PreferredAllocationRequest, context: grpc.ServicerContext
     ) -> pluginapi.PreferredAllocationResponse:
         responses = [
-            pluginapi.ContainerPreferredAllocationResponse(deviceIDs=self._backend.preferred(self.resource, r))
+            pluginapi.ContainerPreferredAllocationResponse(
+                deviceIDs=self._backend.preferred(self.resource, r)
+            )
             for r in request.container_requests
         ]
         return pluginapi.PreferredAllocationResponse(container_responses=responses)
 
-    def Allocate(self, request: pluginapi.AllocateRequest, context: grpc.ServicerContext) -> pluginapi.AllocateResponse:
+    def Allocate(
+        self, request: pluginapi.AllocateRequest, context: grpc.ServicerContext
+    ) -> pluginapi.AllocateResponse:
         try:
-            responses = [self._backend.allocate(self.resource, list(r.devices_ids)) for r in request.container_requests]
+            responses = [
+                self._backend.allocate(self.resource, list(r.devices_ids)) for r in request.container_requests
+            ]
         except AllocationRefused as refused:
             log.warning("refused Allocate for %s: %s", self.resource, refused)
             context.abort(refused.code, str(refused))

@@ -1,8 +1,8 @@
 """The layout engine: pure functions over MIG layouts (no I/O).
 
-    geo = geometry_for("A100-SXM4-40GB")
-    layout = validate(geo, parse_layout_spec("3g.20gb,2g.10gb@0,19,19"))
-    plan = plan_transition(geo, layout, parse_layout_spec("7g.40gb"), busy=())
+geo = geometry_for("A100-SXM4-40GB")
+layout = validate(geo, parse_layout_spec("3g.20gb,2g.10gb@0,19,19"))
+plan = plan_transition(geo, layout, parse_layout_spec("7g.40gb"), busy=())
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ def enumerate_layouts(geo: GpuGeometry, profiles: Iterable[ProfileShape] | None 
     """Every non-empty valid layout built from `profiles` (default: all the GPU offers), each once."""
     shapes = _considered(geo, profiles)
     candidates = sorted(
-        ((s, start) for s in shapes for start in s.starts), key=lambda c: (c[1], -c[0].size, geo.shapes.index(c[0]))
+        ((s, start) for s in shapes for start in s.starts),
+        key=lambda c: (c[1], -c[0].size, geo.shapes.index(c[0])),
     )
     masks = [((1 << s.size) - 1) << start for s, start in candidates]
     forbidden = {(a, b) for a, b, _ in geo.forbidden_pairs} | {(b, a) for a, b, _ in geo.forbidden_pairs}
@@ -47,7 +48,9 @@ def enumerate_layouts(geo: GpuGeometry, profiles: Iterable[ProfileShape] | None 
 def is_maximal(geo: GpuGeometry, layout: Layout, profiles: Iterable[ProfileShape] | None = None) -> bool:
     """No instance of the considered profiles can be added to `layout`."""
     return not any(
-        can_add(geo, layout.instances, shape, start) for shape in _considered(geo, profiles) for start in shape.starts
+        can_add(geo, layout.instances, shape, start)
+        for shape in _considered(geo, profiles)
+        for start in shape.starts
     )
 
 

@@ -14,7 +14,9 @@ def preference(shape: ProfileShape) -> tuple[int, ...]:
     return listed + tuple(s for s in shape.starts if s not in listed)
 
 
-def place(geo: GpuGeometry, profiles: Iterable[ProfileShape], fixed: Iterable[Instance] = ()) -> Layout | None:
+def place(
+    geo: GpuGeometry, profiles: Iterable[ProfileShape], fixed: Iterable[Instance] = ()
+) -> Layout | None:
     """A layout holding `fixed` plus one instance per entry of `profiles`, or None when none exists.
 
     Exhaustive (every arrangement is tried before giving up), largest profiles first and each at the

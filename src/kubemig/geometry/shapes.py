@@ -184,5 +184,7 @@ def geometry_for(model: GpuModel | str, driver: str | int | None = None) -> GpuG
     branch = driver if isinstance(driver, int) else driver_branch(driver)
     found = find_model(key)
     if branch < found.min_driver:
-        raise CatalogError(f"{found.key} needs driver R{found.min_driver} or later for MIG; R{branch} was given")
+        raise CatalogError(
+            f"{found.key} needs driver R{found.min_driver} or later for MIG; R{branch} was given"
+        )
     return _geometry(found.key, branch)

@@ -96,7 +96,11 @@ def plan_transition(
 
 
 def _fewest_blockers(
-    geo: GpuGeometry, current: Layout, pinned: list[Instance], floating: list[ProfileShape], busy: set[Instance]
+    geo: GpuGeometry,
+    current: Layout,
+    pinned: list[Instance],
+    floating: list[ProfileShape],
+    busy: set[Instance],
 ) -> list[Instance]:
     """The busy instances a target must destroy when it keeps as many of them as it can (empty when
     the target does not fit even with nothing busy): only these are in the way."""
@@ -107,7 +111,9 @@ def _fewest_blockers(
     return []
 
 
-def _check_busy(geo: GpuGeometry, plan: TransitionPlan, busy: Collection[Instance], force: bool) -> TransitionPlan:
+def _check_busy(
+    geo: GpuGeometry, plan: TransitionPlan, busy: Collection[Instance], force: bool
+) -> TransitionPlan:
     blocking = [i for i in plan.destroy if i in set(busy)]
     if blocking and not force:
         raise TransitionError(
@@ -129,7 +135,11 @@ def _best_keep(
     pinned_set = set(pinned)
     others = [i for i in current if i not in pinned_set]
     wanted_ids = [s.id for s in floating]
-    if any(i not in pinned_set and wanted_ids.count(i.profile_id) == 0 for i in must_keep if i in current.instances):
+    if any(
+        i not in pinned_set and wanted_ids.count(i.profile_id) == 0
+        for i in must_keep
+        if i in current.instances
+    ):
         return None
     forced = [i for i in others if i in must_keep]
     optional = [i for i in others if i not in must_keep and i.profile_id in wanted_ids]

@@ -34,7 +34,9 @@ def parse_layout_spec(text: str) -> list[InstanceSpec]:
     for item in text.split(","):
         match = _SPEC_ITEM.match(item)
         if not match:
-            raise LayoutError([f"cannot read {item.strip()!r} in {text!r}: write PROFILE or PROFILE@START, e.g. 2g.10gb@0"])
+            raise LayoutError(
+                [f"cannot read {item.strip()!r} in {text!r}: write PROFILE or PROFILE@START, e.g. 2g.10gb@0"]
+            )
         specs.append(InstanceSpec(match.group(1), None if match.group(2) is None else int(match.group(2))))
     return specs
 

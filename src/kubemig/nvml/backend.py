@@ -29,7 +29,9 @@ def open_nvml(sim_spec: str | None = None, env: Mapping[str, str] | None = None)
     try:
         pynvml = importlib.import_module("pynvml")
     except ImportError as exc:
-        raise KubemigError(f"cannot load NVIDIA's NVML: nvidia-ml-py is not installed ({exc}): pip install nvidia-ml-py, or {SIM_HINT}") from exc
+        raise KubemigError(
+            f"cannot load NVIDIA's NVML: nvidia-ml-py is not installed ({exc}): pip install nvidia-ml-py, or {SIM_HINT}"
+        ) from exc
     try:
         return Nvml(pynvml)
     except NvmlError as exc:

@@ -1,10 +1,10 @@
 """The NVML layer's errors::
 
-    KubemigError
-    ├── NvmlError          an NVML call failed: `.code`, `.name` (IN_USE), `.nvml_message` (NVML's string),
-    │                      `.call` (the pynvml function), raised `from` the pynvml exception
-    └── SimulatorError     the simulated node cannot be set up: bad SPEC, a spec that differs from the
-                           node's state file, an unreadable state file
+KubemigError
+├── NvmlError          an NVML call failed: `.code`, `.name` (IN_USE), `.nvml_message` (NVML's string),
+│                      `.call` (the pynvml function), raised `from` the pynvml exception
+└── SimulatorError     the simulated node cannot be set up: bad SPEC, a spec that differs from the
+                       node's state file, an unreadable state file
 """
 
 from __future__ import annotations

@@ -34,7 +34,10 @@ RETURN_CODES: dict[str, tuple[int, str]] = {
     "IN_USE": (19, "In use by another client"),
     "MEMORY": (20, "Insufficient Memory"),
     "NO_DATA": (21, "No data"),  # unconfirmed
-    "VGPU_ECC_NOT_SUPPORTED": (22, "The requested vgpu operation is not available on target device, becasue ECC is enabled"),  # unconfirmed
+    "VGPU_ECC_NOT_SUPPORTED": (
+        22,
+        "The requested vgpu operation is not available on target device, becasue ECC is enabled",
+    ),  # unconfirmed
     "INSUFFICIENT_RESOURCES": (23, "Insufficient Resources"),
     "FREQ_NOT_SUPPORTED": (24, "Ran out of critical resources, other than memory"),  # unconfirmed
     "ARGUMENT_VERSION_MISMATCH": (25, "Version mismatch between passed argument and driver"),  # unconfirmed

@@ -98,7 +98,9 @@ def blocked_message(config: str, blockers: Sequence[Blocker]) -> str:
 class _Executor:
     """Runs ops one by one: journal intent, crash point, NVML call, crash point, journal done."""
 
-    def __init__(self, nvml: Nvml, journal: Journal, echo: Callable[[str], None], kill_at: int | None) -> None:
+    def __init__(
+        self, nvml: Nvml, journal: Journal, echo: Callable[[str], None], kill_at: int | None
+    ) -> None:
         self.nvml = nvml
         self.journal = journal
         self.echo = echo
@@ -181,13 +183,23 @@ class _Apply:
                 kept = old.get(t.gpu.index)
                 before_mig = kept.before_mig if kept else snap.mig_current
                 before = kept.before if kept else layout_text(snap.layout)
-                gpus.append(JournalGpu(index=t.gpu.index, model=t.gpu.model.key, before_mig=before_mig, before=before, target=layout_text(t.layout)))
+                gpus.append(
+                    JournalGpu(
+                        index=t.gpu.index,
+                        model=t.gpu.model.key,
+                        before_mig=before_mig,
+                        before=before,
+                        target=layout_text(t.layout),
+                    )
+                )
             self.journal = Journal.start(
                 self.journal_path,
                 config_file=self.request.config_path,
                 config=self.target.config,
                 gpus=gpus,
-                resumed_from=self.previous.started_at if self.previous and self.previous.status == "running" else None,
+                resumed_from=self.previous.started_at
+                if self.previous and self.previous.status == "running"
+                else None,
             )
             self.executor = _Executor(self.nvml, self.journal, self.echo, self.request.kill_at)
         return self.executor
@@ -293,7 +305,9 @@ class _Apply:
         if self.journal is not None:
             self.journal.finish("failed")
         what = "" if changed else "; no GPU was changed"
-        return ApplyError(f"apply of {self.target.config!r} stopped: {exc}{what}", self._reports() if changed else [])
+        return ApplyError(
+            f"apply of {self.target.config!r} stopped: {exc}{what}", self._reports() if changed else []
+        )
 
     # -- the two phases -----------------------------------------------------------------------------
 
@@ -315,7 +329,9 @@ class _Apply:
             now = read_node(self.nvml, uuids=False)
             self.config_plan = plan_node(now, self.target, force=self.request.force)
             if self.config_plan.blockers:  # a process started on an instance in the way since the first plan
-                raise self.stopped(KubemigError(blocked_message(self.target.config, self.config_plan.blockers)))
+                raise self.stopped(
+                    KubemigError(blocked_message(self.target.config, self.config_plan.blockers))
+                )
         return self.config_plan
 
     def config_differs(self) -> bool:
@@ -331,7 +347,9 @@ class _Apply:
         return True
 
     def apply_config(self) -> None:
-        self.config_plan = None  # the pre-apply-config hook may have stopped (or started) processes: read again
+        self.config_plan = (
+            None  # the pre-apply-config hook may have stopped (or started) processes: read again
+        )
         for gpu_plan in self.plan_config().gpus:
             if not self._configurable(gpu_plan):
                 continue
@@ -351,7 +369,9 @@ class _Apply:
             self.journal.finish("failed" if wrong else "done")
         elif self.previous is not None and self.previous.status != "done":
             # nothing left to do, but the journal must not claim an apply is under way, or failed
-            Journal.start(self.journal_path, config_file=self.request.config_path, config=self.target.config, gpus=[]).finish("done")
+            Journal.start(
+                self.journal_path, config_file=self.request.config_path, config=self.target.config, gpus=[]
+            ).finish("done")
         if wrong:
             raise ApplyError(f"apply of {self.target.config!r} finished but GPUs differ from it:", wrong)
         return after
@@ -367,7 +387,9 @@ def apply(
 ) -> ApplyOutcome:
     """Plan and (unless dry-run) carry out `request` on the node behind `nvml`."""
     if request.dry_run:
-        return ApplyOutcome(_read_and_plan(nvml, request, journal_path, echo, show_plan, "an apply will continue")[2])
+        return ApplyOutcome(
+            _read_and_plan(nvml, request, journal_path, echo, show_plan, "an apply will continue")[2]
+        )
     with node_lock(journal_path, waiting=echo, timeout_s=request.lock_timeout_s):
         snapshot, target, plan = _read_and_plan(nvml, request, journal_path, echo, show_plan, "continuing")
         if plan.blockers:
@@ -394,7 +416,9 @@ def apply(
             raise
         except KubemigError as exc:
             raise run.stopped(exc) from exc
-        outcome = ApplyOutcome(plan, run.executor.calls if run.executor else 0, after, [h.value for h in runner.ran])
+        outcome = ApplyOutcome(
+            plan, run.executor.calls if run.executor else 0, after, [h.value for h in runner.ran]
+        )
         if run.pending:
             raise PendingModeError(_pending_message(run.pending), sorted(run.pending))
         return outcome
@@ -432,7 +456,11 @@ def _pending_message(pending: dict[int, GpuSnapshot]) -> str:
     lines = []
     for index, snap in sorted(pending.items()):
         change = "enable" if snap.mig_pending else "disable"
-        holders = f"processes {', '.join(map(str, snap.pids))} hold the GPU" if snap.pids else "the GPU was not reset"
+        holders = (
+            f"processes {', '.join(map(str, snap.pids))} hold the GPU"
+            if snap.pids
+            else "the GPU was not reset"
+        )
         lines.append(
             f"  {snap.gpu.label}: MIG mode {change} is pending a GPU reset ({holders}); its instances cannot be "
             "configured until then: stop those processes and run apply again (the driver resets the GPU then)"

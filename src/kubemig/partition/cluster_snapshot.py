@@ -30,7 +30,9 @@ def node_part(node: NodeSnapshot, name: str) -> NodePart:
     mig_off = [gpu.index for gpu in node.gpus if not gpu.mig_current]
     if mig_off:
         which = f"GPU {mig_off[0]}" if len(mig_off) == 1 else f"GPUs {index_ranges(mig_off)}"
-        notes.append(f"{which} left out: MIG is off (enable it, e.g. `kubemig apply -c all-enabled`, to plan it)")
+        notes.append(
+            f"{which} left out: MIG is off (enable it, e.g. `kubemig apply -c all-enabled`, to plan it)"
+        )
     for gpu in node.gpus:
         if not gpu.mig_current:
             continue

@@ -29,5 +29,7 @@ def gpu_differences(snapshot: GpuSnapshot, target: GpuTarget, *, mode_only: bool
         if not gi.has_only_default_ci(geo):
             cis = ", ".join(str(c.profile_id) for c in gi.compute_instances) or "none"
             default = geo.shape(gi.instance.profile_id).profile.default_ci
-            problems.append(f"{gi.instance} (GI {gi.id}) has compute instance profiles [{cis}], wanted [{default}] (its default)")
+            problems.append(
+                f"{gi.instance} (GI {gi.id}) has compute instance profiles [{cis}], wanted [{default}] (its default)"
+            )
     return problems

@@ -61,7 +61,9 @@ def default_configs(geometries: Sequence[GpuGeometry], label: str = "kubemig def
                 wire = {"device-filter": _filter(with_profile), **wire}
             entries.append(entry_from_wire(wire))
         configs[f"all-{kubernetes_name(name)}"] = entries
-    balanced: dict[tuple[tuple[str, int], ...], list[GpuModel]] = {}  # models that share one layout share an entry
+    balanced: dict[
+        tuple[tuple[str, int], ...], list[GpuModel]
+    ] = {}  # models that share one layout share an entry
     for geo in geometries:
         shapes = balanced_profiles(geo)
         if shapes is not None:

@@ -1,12 +1,12 @@
 """What the partition layer reports, under `KubemigError` (see `kubemig.errors` for the root)::
 
-    KubemigError
-    ├── ConfigError        a config or hooks file that cannot be used; `.problems`, one line each
-    ├── HookError          a hook that failed: which hook, which command, its exit status
-    ├── ApplyError         an apply that stopped: per GPU the phase, whether it rolled back, what it holds
-    │   └── BusyError      an apply refused before any change: instances in use are in the way
-    ├── PendingModeError   MIG mode changes that wait for a GPU reset; the GPUs are listed
-    └── LockError          another apply holds the node's lock
+KubemigError
+├── ConfigError        a config or hooks file that cannot be used; `.problems`, one line each
+├── HookError          a hook that failed: which hook, which command, its exit status
+├── ApplyError         an apply that stopped: per GPU the phase, whether it rolled back, what it holds
+│   └── BusyError      an apply refused before any change: instances in use are in the way
+├── PendingModeError   MIG mode changes that wait for a GPU reset; the GPUs are listed
+└── LockError          another apply holds the node's lock
 """
 
 from __future__ import annotations

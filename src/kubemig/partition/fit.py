@@ -52,7 +52,9 @@ def layout_counts(geo: GpuGeometry, layout: Layout | Iterable[ProfileShape]) -> 
 
 
 @cache
-def _maximal_counts(model_key: str, branch: int, profile_ids: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...], ...]:
+def _maximal_counts(
+    model_key: str, branch: int, profile_ids: tuple[int, ...]
+) -> tuple[tuple[tuple[int, int], ...], ...]:
     geo = geometry_for(model_key, branch)
     shapes = [geo.shape(pid) for pid in profile_ids]
     seen: dict[tuple[tuple[int, int], ...], None] = {}
@@ -77,5 +79,8 @@ def closest_layouts(
         kept_slices = sum(min(n, have.get(pid, 0)) * geo.shape(pid).size for pid, n in wanted.items())
         candidates.append(((-kept_slices, -kept, -sum(have.values())), have))
     candidates.sort(key=lambda c: c[0])
-    texts = [counts_text(layout_counts(geo, [geo.shape(p) for p, n in c[1].items() for _ in range(n)])) for c in candidates]
+    texts = [
+        counts_text(layout_counts(geo, [geo.shape(p) for p, n in c[1].items() for _ in range(n)]))
+        for c in candidates
+    ]
     return texts[:limit], max(0, len(texts) - limit)

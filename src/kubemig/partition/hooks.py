@@ -126,13 +126,22 @@ class HookRunner:
             where = f"hook {hook.value} command {number} ({cmd.command})"
             workdir = cmd.workdir or None
             if workdir is not None and not Path(workdir).is_dir():
-                raise HookError(f"{where}: workdir {workdir} does not exist: create it or fix {self.hooks.label}")
+                raise HookError(
+                    f"{where}: workdir {workdir} does not exist: create it or fix {self.hooks.label}"
+                )
             try:
                 done = subprocess.run(
-                    [cmd.command, *cmd.args], cwd=workdir, env=env, capture_output=True, text=True, check=False
+                    [cmd.command, *cmd.args],
+                    cwd=workdir,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
             except OSError as exc:
-                raise HookError(f"{where}: cannot run: {exc.strerror or exc}: fix {self.hooks.label}") from exc
+                raise HookError(
+                    f"{where}: cannot run: {exc.strerror or exc}: fix {self.hooks.label}"
+                ) from exc
             if done.returncode != 0:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
                 raise HookError(f"{where} exited with status {done.returncode}: {tail[0]}")

@@ -87,7 +87,9 @@ def layout_from_text(geo: GpuGeometry, text: str) -> Layout:
 class Journal:
     """One apply's record, kept on disk after every change (atomic replace: a reader never sees half)."""
 
-    def __init__(self, path: Path, record: JournalRecord, *, on_write: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, path: Path, record: JournalRecord, *, on_write: Callable[[int], None] | None = None
+    ) -> None:
         self.path = path
         self.record = record
         self.writes = 0
@@ -131,7 +133,9 @@ class Journal:
             self._on_write(self.writes)
 
     def intent(self, op: Op, phase: Literal["apply", "rollback"] = "apply") -> JournalStep:
-        step = JournalStep(n=len(self.record.steps) + 1, phase=phase, op=op.to_json(), text=str(op), state="intent")
+        step = JournalStep(
+            n=len(self.record.steps) + 1, phase=phase, op=op.to_json(), text=str(op), state="intent"
+        )
         self.record.steps.append(step)
         self.save()
         return step
@@ -147,7 +151,9 @@ class Journal:
 
 
 @contextlib.contextmanager
-def node_lock(journal_path: Path, *, waiting: Callable[[str], None], timeout_s: float | None = None) -> Iterator[None]:
+def node_lock(
+    journal_path: Path, *, waiting: Callable[[str], None], timeout_s: float | None = None
+) -> Iterator[None]:
     """Hold the node's apply lock (statefile's lock on the journal); tell `waiting` once if another apply
     has it, then wait for it (up to `timeout_s`, LockError after). The kernel drops the lock when the
     holder dies, so a killed apply never leaves the node locked."""

@@ -21,14 +21,18 @@ def read_node(nvml: Nvml, *, uuids: bool = True) -> NodeSnapshot:
     unsupported = []
     for info in nvml.gpus():
         if info.model is None or not info.mig_capable:
-            unsupported.append(f"GPU {info.index} ({info.name}) is not a MIG-capable GPU kubemig knows: left alone")
+            unsupported.append(
+                f"GPU {info.index} ({info.name}) is not a MIG-capable GPU kubemig knows: left alone"
+            )
             continue
         identity = GpuIdentity(info.index, info.model, branch, DeviceId.of(info.pci_device_id))
         gpus.append(read_gpu(nvml, identity, info, uuids=uuids))
     return NodeSnapshot(driver, tuple(gpus), tuple(unsupported))
 
 
-def read_gpu(nvml: Nvml, identity: GpuIdentity, info: GpuInfo | None = None, *, uuids: bool = True) -> GpuSnapshot:
+def read_gpu(
+    nvml: Nvml, identity: GpuIdentity, info: GpuInfo | None = None, *, uuids: bool = True
+) -> GpuSnapshot:
     index = identity.index
     info = info or nvml.gpu(index)
     geo = identity.geo
@@ -40,7 +44,12 @@ def read_gpu(nvml: Nvml, identity: GpuIdentity, info: GpuInfo | None = None, *, 
         by_ci = {(d.gi_id, d.ci_id): d.uuid for d in nvml.mig_devices(index)} if uuids else {}
         for gi in nvml.gpu_instances(index):
             cis = tuple(
-                CiSnapshot(ci.id, ci.profile_id, by_ci.get((gi.id, ci.id), ""), tuple(sorted(pids.get((gi.id, ci.id), []))))
+                CiSnapshot(
+                    ci.id,
+                    ci.profile_id,
+                    by_ci.get((gi.id, ci.id), ""),
+                    tuple(sorted(pids.get((gi.id, ci.id), []))),
+                )
                 for ci in nvml.compute_instances(index, gi.id)
             )
             on_gi = sorted(p for (g, _c), found in pids.items() if g == gi.id for p in found)

@@ -148,7 +148,9 @@ def _teardown(gpu: int, gi: GiSnapshot) -> list[Op]:
     return ops + [Op(OpKind.DESTROY_GI, gpu, gi.instance)]
 
 
-def plan_gpu(snapshot: GpuSnapshot, target: GpuTarget, *, force: bool = False, mode_only: bool = False) -> GpuPlan:
+def plan_gpu(
+    snapshot: GpuSnapshot, target: GpuTarget, *, force: bool = False, mode_only: bool = False
+) -> GpuPlan:
     """The operations that bring one GPU to its target; blockers instead where a busy instance is in the way."""
     geo = snapshot.gpu.geo
     index = snapshot.index
@@ -160,12 +162,20 @@ def plan_gpu(snapshot: GpuSnapshot, target: GpuTarget, *, force: bool = False, m
         if not snapshot.mig_current and not snapshot.mig_pending:
             return GpuPlan(snapshot, target)
         if not snapshot.mig_pending:  # a disable waits for a reset: asking again resets the GPU if it can
-            return GpuPlan(snapshot, target, mode_ops=(Op(OpKind.DISABLE_MIG, index),), mode_waits_for_reset=waits)
+            return GpuPlan(
+                snapshot, target, mode_ops=(Op(OpKind.DISABLE_MIG, index),), mode_waits_for_reset=waits
+            )
         busy = [gi for gi in snapshot.gpu_instances if gi.busy]
-        blockers = () if force else tuple(Blocker.of(index, gi, "would be destroyed to turn MIG off") for gi in busy)
+        blockers = (
+            () if force else tuple(Blocker.of(index, gi, "would be destroyed to turn MIG off") for gi in busy)
+        )
         ops = [op for gi in snapshot.gpu_instances for op in _teardown(index, gi)]
         return GpuPlan(
-            snapshot, target, mode_ops=(*ops, Op(OpKind.DISABLE_MIG, index)), blockers=blockers, mode_waits_for_reset=waits
+            snapshot,
+            target,
+            mode_ops=(*ops, Op(OpKind.DISABLE_MIG, index)),
+            blockers=blockers,
+            mode_waits_for_reset=waits,
         )
 
     mode_ops: tuple[Op, ...] = ()
@@ -186,19 +196,35 @@ def plan_gpu(snapshot: GpuSnapshot, target: GpuTarget, *, force: bool = False, m
         waits = False
     if mode_only:
         return GpuPlan(
-            snapshot, target, mode_ops=mode_ops, goal=current.layout, blockers=mode_blockers, mode_waits_for_reset=waits
+            snapshot,
+            target,
+            mode_ops=mode_ops,
+            goal=current.layout,
+            blockers=mode_blockers,
+            mode_waits_for_reset=waits,
         )
     plan = _plan_config(current, snapshot, target, mode_ops, waits, force)
     if mode_blockers:
         return GpuPlan(
-            plan.snapshot, plan.target, plan.mode_ops, plan.config_ops, plan.goal, plan.transition,
-            mode_blockers + plan.blockers, plan.mode_waits_for_reset,
+            plan.snapshot,
+            plan.target,
+            plan.mode_ops,
+            plan.config_ops,
+            plan.goal,
+            plan.transition,
+            mode_blockers + plan.blockers,
+            plan.mode_waits_for_reset,
         )
     return plan
 
 
 def _plan_config(
-    current: GpuSnapshot, snapshot: GpuSnapshot, target: GpuTarget, mode_ops: tuple[Op, ...], waits: bool, force: bool
+    current: GpuSnapshot,
+    snapshot: GpuSnapshot,
+    target: GpuTarget,
+    mode_ops: tuple[Op, ...],
+    waits: bool,
+    force: bool,
 ) -> GpuPlan:
     geo = current.gpu.geo
     index = current.index
@@ -231,14 +257,32 @@ def _plan_config(
         if gi.compute_instances and gi.busy and not force:
             blockers_list.append(Blocker.of(index, gi, "holds other compute instances than the default one"))
         ops += [Op(OpKind.DESTROY_CI, index, instance, ci_id=ci.id) for ci in gi.compute_instances]
-        ops.append(Op(OpKind.CREATE_CI, index, instance, ci_profile_id=geo.shape(instance.profile_id).profile.default_ci))
+        ops.append(
+            Op(
+                OpKind.CREATE_CI,
+                index,
+                instance,
+                ci_profile_id=geo.shape(instance.profile_id).profile.default_ci,
+            )
+        )
     for instance in transition.create:
         ops.append(Op(OpKind.CREATE_GI, index, instance))
-        ops.append(Op(OpKind.CREATE_CI, index, instance, ci_profile_id=geo.shape(instance.profile_id).profile.default_ci))
-    return GpuPlan(snapshot, target, mode_ops, tuple(ops), transition.target, transition, tuple(blockers_list), waits)
+        ops.append(
+            Op(
+                OpKind.CREATE_CI,
+                index,
+                instance,
+                ci_profile_id=geo.shape(instance.profile_id).profile.default_ci,
+            )
+        )
+    return GpuPlan(
+        snapshot, target, mode_ops, tuple(ops), transition.target, transition, tuple(blockers_list), waits
+    )
 
 
-def plan_node(node: NodeSnapshot, target: NodeTarget, *, force: bool = False, mode_only: bool = False) -> NodePlan:
+def plan_node(
+    node: NodeSnapshot, target: NodeTarget, *, force: bool = False, mode_only: bool = False
+) -> NodePlan:
     plans = []
     for gpu_target in target.gpus:
         plans.append(plan_gpu(node.gpu(gpu_target.gpu.index), gpu_target, force=force, mode_only=mode_only))
@@ -249,4 +293,6 @@ def rollback_plan(snapshot: GpuSnapshot, before_mig: bool, before: Layout, targe
     """The operations that put back MIG mode `before_mig` and layout `before` (exact placements), never
     destroying a busy instance."""
     specs = tuple(InstanceSpec(i.name, i.start) for i in before) if before_mig else ()
-    return plan_gpu(snapshot, GpuTarget(target.gpu, target.entry, before_mig, specs, before if before_mig else Layout()))
+    return plan_gpu(
+        snapshot, GpuTarget(target.gpu, target.entry, before_mig, specs, before if before_mig else Layout())
+    )

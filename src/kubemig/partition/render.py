@@ -79,7 +79,9 @@ def plan_diagrams(plan: GpuPlan, indent: str = "  ") -> str:
 
     rows: list[Row] = [lambda i: i.name, fate]
     # both drawn at one width, so that a box that stays sits above itself
-    width = max(slot_width(plan.snapshot.layout, _snapshot_rows(plan.snapshot, False)), slot_width(plan.goal, rows))
+    width = max(
+        slot_width(plan.snapshot.layout, _snapshot_rows(plan.snapshot, False)), slot_width(plan.goal, rows)
+    )
     now = (
         snapshot_diagram(plan.snapshot, indent + "  ", uuids=False, width=width)
         if plan.snapshot.gpu_instances
@@ -90,7 +92,12 @@ def plan_diagrams(plan: GpuPlan, indent: str = "  ") -> str:
         if len(plan.goal)
         else f"{indent}  (no GPU instances)"
     )
-    lines = [f"{indent}now" + (f" ({len(destroyed)} to destroy)" if destroyed else ""), now, f"{indent}after", after]
+    lines = [
+        f"{indent}now" + (f" ({len(destroyed)} to destroy)" if destroyed else ""),
+        now,
+        f"{indent}after",
+        after,
+    ]
     return "\n".join(lines)
 
 

@@ -102,4 +102,3 @@ class NodeSnapshot:
     @property
     def identities(self) -> list[GpuIdentity]:
         return [g.gpu for g in self.gpus]
-

@@ -54,7 +54,9 @@ def _devices(value: object) -> Literal["all"] | tuple[int, ...]:
 def _device_filter(value: object) -> tuple[DeviceId, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        raise _custom(f"'device-filter' must be a PCI id like \"0x20B010DE\" or a list of them, not {value!r}")
+        raise _custom(
+            f"'device-filter' must be a PCI id like \"0x20B010DE\" or a list of them, not {value!r}"
+        )
     try:
         return tuple(DeviceId.parse(v) for v in items if v.strip())
     except ValueError as exc:
@@ -74,7 +76,7 @@ def _mig_devices(value: object) -> dict[str, int]:
 
 def _placements(value: object) -> tuple[InstanceSpec, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _custom(f"'placements' must be a list like [\"3g.20gb@4\", \"1g.5gb@0\"], not {value!r}")
+        raise _custom(f'\'placements\' must be a list like ["3g.20gb@4", "1g.5gb@0"], not {value!r}')
     specs: list[InstanceSpec] = []
     for item in value:
         try:
@@ -169,12 +171,16 @@ class ConfigFile:
             if len(self.configs) == 1:
                 return next(iter(self.configs.items()))
             raise ConfigError(
-                [f"{self.label} has {len(self.configs)} configs: choose one with -c ({', '.join(self.configs)})"]
+                [
+                    f"{self.label} has {len(self.configs)} configs: choose one with -c ({', '.join(self.configs)})"
+                ]
             )
         if name not in self.configs:
             close = difflib.get_close_matches(name, list(self.configs), n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise ConfigError([f"{self.label} has no config {name!r}: {hint}it has {', '.join(self.configs)}"])
+            raise ConfigError(
+                [f"{self.label} has no config {name!r}: {hint}it has {', '.join(self.configs)}"]
+            )
         return name, self.configs[name]
 
     def to_wire(self) -> dict[str, object]:
@@ -192,7 +198,9 @@ def load_config(path: str, text: str | None = None) -> ConfigFile:
 
 def config_from_data(label: str, data: object) -> ConfigFile:
     if not isinstance(data, dict):
-        raise ConfigError([f"{label}: expected a mapping with 'version: v1' and 'mig-configs', found {_kind(data)}"])
+        raise ConfigError(
+            [f"{label}: expected a mapping with 'version: v1' and 'mig-configs', found {_kind(data)}"]
+        )
     if "version" not in data:
         raise ConfigError([f"{label}: missing required field 'version': add `version: v1` at the top"])
     if data["version"] != VERSION:
@@ -206,7 +214,7 @@ def config_from_data(label: str, data: object) -> ConfigFile:
             raise ConfigError(
                 [
                     f"{label}: config name {name!r} is not text (YAML reads on/off/yes/no/true/false and bare numbers "
-                    f"as other types): quote it, e.g. \"{_yaml_word(name)}\":"
+                    f'as other types): quote it, e.g. "{_yaml_word(name)}":'
                     for name in odd
                 ]
             )

@@ -95,7 +95,9 @@ def resolve_entry(geo: GpuGeometry, entry: EntrySpec) -> tuple[tuple[InstanceSpe
         room = room_for(geo, shape)
         if count > room:
             problems.append(_too_many(geo, shape, count, room, wanted))
-    floating = tuple(InstanceSpec(geo.shape(pid).name) for pid in _largest_first(geo, wanted) for _ in range(wanted[pid]))
+    floating = tuple(
+        InstanceSpec(geo.shape(pid).name) for pid in _largest_first(geo, wanted) for _ in range(wanted[pid])
+    )
     if problems:
         return (), problems
     if entry.placements is not None:
@@ -108,7 +110,10 @@ def resolve_entry(geo: GpuGeometry, entry: EntrySpec) -> tuple[tuple[InstanceSpe
 
 
 def _largest_first(geo: GpuGeometry, wanted: Counter[int]) -> list[int]:
-    return sorted((pid for pid in wanted if wanted[pid]), key=lambda p: (-geo.shape(p).size, geo.shapes.index(geo.shape(p))))
+    return sorted(
+        (pid for pid in wanted if wanted[pid]),
+        key=lambda p: (-geo.shape(p).size, geo.shapes.index(geo.shape(p))),
+    )
 
 
 def _unknown_profile(geo: GpuGeometry, token: str, reason: str) -> str:
@@ -145,13 +150,17 @@ def _no_fit(geo: GpuGeometry, wanted: Counter[int], exc: LayoutError) -> str:
     elif count_problems(geo, shapes):
         why = "; ".join(count_problems(geo, shapes))
     else:
-        starts = "; ".join(f"{s.name} at {', '.join(map(str, s.starts))}" for s in {s.id: s for s in shapes}.values())
+        starts = "; ".join(
+            f"{s.name} at {', '.join(map(str, s.starts))}" for s in {s.id: s for s in shapes}.values()
+        )
         why = f"they fill {need} of its {slices} memory slices, but no arrangement fits the allowed starts ({starts})"
     texts, extra = closest_layouts(geo, wanted, limit=3)
     return f"{asked} does not fit on {geo.model.key}: {why}; the closest layouts that fit are {', '.join(texts)}{_more(geo, extra)}"
 
 
-def _pinned(geo: GpuGeometry, entry: EntrySpec, wanted: Counter[int]) -> tuple[tuple[InstanceSpec, ...], list[str]]:
+def _pinned(
+    geo: GpuGeometry, entry: EntrySpec, wanted: Counter[int]
+) -> tuple[tuple[InstanceSpec, ...], list[str]]:
     problems: list[str] = []
     specs: list[InstanceSpec] = []
     placed: Counter[int] = Counter()
@@ -168,7 +177,9 @@ def _pinned(geo: GpuGeometry, entry: EntrySpec, wanted: Counter[int]) -> tuple[t
     if placed != wanted:
         asked = counts_text(layout_counts(geo, [geo.shape(p) for p, n in wanted.items() for _ in range(n)]))
         got = counts_text(layout_counts(geo, [geo.shape(p) for p, n in placed.items() for _ in range(n)]))
-        return (), [f"'placements' hold {got} but 'mig-devices' asks for {asked}: make them list the same instances"]
+        return (), [
+            f"'placements' hold {got} but 'mig-devices' asks for {asked}: make them list the same instances"
+        ]
     try:
         validate(geo, specs)
     except LayoutError as exc:
@@ -238,7 +249,9 @@ def resolve_target(config: ConfigFile, name: str | None, gpus: Sequence[GpuIdent
             notes.append(f"config {name!r} entry {number} ({entry.describe()}) matches no GPU on this node")
         elif entry.devices != "all" and set(entry.devices) - present:
             missing = sorted(set(entry.devices) - present)
-            notes.append(f"config {name!r} entry {number} names GPU {', '.join(map(str, missing))}, which this node lacks")
+            notes.append(
+                f"config {name!r} entry {number} names GPU {', '.join(map(str, missing))}, which this node lacks"
+            )
     return NodeTarget(name, tuple(targets), tuple(unmatched), tuple(notes))
 
 

@@ -86,7 +86,9 @@ class AdmissionPlan:
         self.capacity_slices = capacity_slices
         self.expected_load = expected_load
         total = sum(share for share in (prior_mix or {}).values() if share > 0)
-        self.prior = {k: share / total for k, share in (prior_mix or {}).items() if share > 0} if total else {}
+        self.prior = (
+            {k: share / total for k, share in (prior_mix or {}).items() if share > 0} if total else {}
+        )
         """Share of each kind in the workload's past (sums to 1), or empty."""
         self.seen: Counter[Demand] = Counter()
         self.requested_slices = 0
@@ -270,7 +272,10 @@ def _planned(share: float, seen: float, remaining: float, whole: bool) -> float:
 
 
 def _waits_for_scarcer(
-    partners: Mapping[int, int], key: GeometryKey, counts: Mapping[tuple[GeometryKey, int], float], mine: float
+    partners: Mapping[int, int],
+    key: GeometryKey,
+    counts: Mapping[tuple[GeometryKey, int], float],
+    mine: float,
 ) -> bool:
     """Whether a completion needs, besides the pod, a profile fewer of whose pods are planned than
     of the pod's own kind."""
@@ -289,7 +294,9 @@ def _counts_by_profile(
     return counts
 
 
-def _takes_whole_gpus(shapes: Mapping[GeometryKey, ProfileShape], books: Mapping[GeometryKey, PatternBook]) -> bool:
+def _takes_whole_gpus(
+    shapes: Mapping[GeometryKey, ProfileShape], books: Mapping[GeometryKey, PatternBook]
+) -> bool:
     return all(shape.compute_slices == books[key].geo.model.compute_slices for key, shape in shapes.items())
 
 

@@ -266,12 +266,18 @@ class OnlineAllocator:
         # a multi-instance pod is admitted as a whole; its instances go where they fit best
         return True, (allowed if count == 1 else None)
 
-    def _multi_instance_room(self, resolved: Mapping[Demand, Mapping[GeometryKey, ProfileShape]]) -> dict[Demand, int] | None:
+    def _multi_instance_room(
+        self, resolved: Mapping[Demand, Mapping[GeometryKey, ProfileShape]]
+    ) -> dict[Demand, int] | None:
         """Per kind of several instances, how many more such pods the nodes could hold now: all of a
         pod's instances share one node, which the admission plan's pooled slices do not see."""
         if not self._by_node:
             return None
-        return {kind: self._room.pods(_shape_set(shapes), kind[1]) for kind, shapes in resolved.items() if kind[1] > 1}
+        return {
+            kind: self._room.pods(_shape_set(shapes), kind[1])
+            for kind, shapes in resolved.items()
+            if kind[1] > 1
+        }
 
     def _place_all(
         self,

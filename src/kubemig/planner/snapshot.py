@@ -149,13 +149,25 @@ class Snapshot(_Strict):
             running |= pods
             for n, node in enumerate(part.nodes):
                 where = f"nodes[{n}].name"
-                _once(node_files, node.name, source, where, "node {!r} is also in {}: give each node a unique name")
+                _once(
+                    node_files,
+                    node.name,
+                    source,
+                    where,
+                    "node {!r} is also in {}: give each node a unique name",
+                )
         pod_files: dict[str, str] = {}
         for source, part in parts:
             part._check_requests(source, geometries, running)
             for r, request in enumerate(part.requests):
                 where = f"requests[{r}].pod"
-                _once(pod_files, request.pod, source, where, "pod {!r} is also pending in {}: list each pending pod once")
+                _once(
+                    pod_files,
+                    request.pod,
+                    source,
+                    where,
+                    "pod {!r} is also pending in {}: list each pending pod once",
+                )
         return Snapshot(
             nodes=[node for _, part in parts for node in part.nodes],
             requests=[request for _, part in parts for request in part.requests],

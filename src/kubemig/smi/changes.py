@@ -41,7 +41,9 @@ def _change(
     """A change acts on the MIG-enabled GPUs among those chosen, until its first failure."""
 
     @functools.wraps(func)
-    def run(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], /, *args: P.args, **kwargs: P.kwargs) -> Outcome:
+    def run(
+        out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Outcome:
         targets = mig_enabled(gpus)
         if not targets:
             return no_mig_devices(out)
@@ -55,7 +57,12 @@ def _change(
 
 
 def _gpu_instances(
-    out: Outcome, nvml: Nvml, gpu: GpuInfo, gi_ids: Sequence[int] | None, action: str, missing: Callable[[int], list[str]]
+    out: Outcome,
+    nvml: Nvml,
+    gpu: GpuInfo,
+    gi_ids: Sequence[int] | None,
+    action: str,
+    missing: Callable[[int], list[str]],
 ) -> list[GpuInstanceInfo]:
     """The GIs `-gi` names (all without it) in `-lgi` order; `missing(gi_id)` prints a requested one that is not there."""
     try:
@@ -99,7 +106,9 @@ def _create_ci(out: Outcome, nvml: Nvml, gi: GpuInstanceInfo, token: str | None)
 
 
 @_change
-def create_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], tokens: Sequence[str], default_ci: bool) -> None:
+def create_gpu_instances(
+    out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], tokens: Sequence[str], default_ci: bool
+) -> None:
     """`-cgi LIST [-C]`: each profile of LIST in turn, placed by the driver, on every target GPU."""
     for gpu in gpus:
         for token in tokens:
@@ -122,7 +131,11 @@ def create_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], toke
 
 @_change
 def create_compute_instances(
-    out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None, tokens: Sequence[str] | None
+    out: Outcome,
+    nvml: Nvml,
+    gpus: Sequence[GpuInfo],
+    gi_ids: Sequence[int] | None,
+    tokens: Sequence[str] | None,
 ) -> None:
     """`-cci [LIST]`: in every chosen GPU instance, each profile of LIST (its default profile without one)."""
     wanted: list[str | None] = list(tokens) if tokens else [None]
@@ -146,13 +159,19 @@ def create_compute_instances(
 
 @_change
 def destroy_compute_instances(
-    out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None, ci_ids: Sequence[int] | None
+    out: Outcome,
+    nvml: Nvml,
+    gpus: Sequence[GpuInfo],
+    gi_ids: Sequence[int] | None,
+    ci_ids: Sequence[int] | None,
 ) -> None:
     """`-dci [-gi LIST] [-ci LIST]`: `-ci` with `-gi` names exact instances (a missing one is an error);
     `-ci` alone picks those IDs in every GPU instance that has them."""
     destroyed = 0
     for gpu in gpus:
-        for gi in _gpu_instances(out, nvml, gpu, gi_ids, _DESTROY_CI, lambda _gi: [messages.none_found("GPU instances")]):
+        for gi in _gpu_instances(
+            out, nvml, gpu, gi_ids, _DESTROY_CI, lambda _gi: [messages.none_found("GPU instances")]
+        ):
             try:
                 present = [ci.id for ci in nvml.compute_instances(gpu.index, gi.id)]
             except NvmlError as exc:
@@ -180,7 +199,9 @@ def destroy_compute_instances(
 
 
 @_change
-def destroy_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None) -> None:
+def destroy_gpu_instances(
+    out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None
+) -> None:
     """`-dgi [-gi LIST]`: a GPU instance that still has compute instances is In use."""
     destroyed = 0
     for gpu in gpus:

@@ -14,11 +14,15 @@ def render_compute_instances(rows: Sequence[ComputeInstanceRow], gen: Generation
     placement = gen >= Generation.R470
     width = 70 if placement else 57
     header = (
-        ("| GPU     GPU       Name             Profile   Instance   Placement  |",
-         "|       Instance                       ID        ID       Start:Size |")
+        (
+            "| GPU     GPU       Name             Profile   Instance   Placement  |",
+            "|       Instance                       ID        ID       Start:Size |",
+        )
         if placement
-        else ("| GPU     GPU       Name             Profile   Instance |",
-              "|       Instance                       ID        ID     |")
+        else (
+            "| GPU     GPU       Name             Profile   Instance |",
+            "|       Instance                       ID        ID     |",
+        )
     )
     out = [
         rule([width - 2]),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def rule(cells: Sequence[int], fill: str = "-", edge: str = "+", joint: str = "+", right: str | None = None) -> str:
+def rule(
+    cells: Sequence[int], fill: str = "-", edge: str = "+", joint: str = "+", right: str | None = None
+) -> str:
     """`+-----+---+`: one run of `fill` per cell (its inner width), joined by `joint`."""
     return edge + joint.join(fill * width for width in cells) + (edge if right is None else right)
 

@@ -96,7 +96,9 @@ def gpu_status(nvml: Nvml, gpu: GpuInfo) -> GpuStatus:
         power_draw_w=r.power_draw_w,
         power_limit_w=r.power_limit_w,
         utilization_percent=r.utilization_gpu_percent,
-        compute_mode=None if r.compute_mode is None else _COMPUTE_MODES.get(r.compute_mode, str(r.compute_mode)),
+        compute_mode=None
+        if r.compute_mode is None
+        else _COMPUTE_MODES.get(r.compute_mode, str(r.compute_mode)),
         ecc_enabled=r.ecc_enabled,
         ecc_errors=r.ecc_uncorrected_volatile,
         mig_current=gpu.mig_current if gpu.mig_capable else None,
@@ -174,7 +176,9 @@ def gi_placement_rows(nvml: Nvml, gpu: GpuInfo) -> list[GiPlacementsRow]:
     for p in nvml.gi_profiles(gpu.index):
         placements = nvml.gi_placements(gpu.index, p.id)
         if placements:
-            rows.append(GiPlacementsRow(gpu.index, p.id, tuple(pl.start for pl in placements), placements[0].size))
+            rows.append(
+                GiPlacementsRow(gpu.index, p.id, tuple(pl.start for pl in placements), placements[0].size)
+            )
     return rows
 
 
@@ -185,12 +189,18 @@ def gpu_instances_in_order(nvml: Nvml, gpu: GpuInfo) -> list[GpuInstanceInfo]:
 
 
 def gpu_instance_row(gi: GpuInstanceInfo) -> GpuInstanceRow:
-    return GpuInstanceRow(gi.gpu_index, gi.profile_name, gi.profile_id, gi.id, gi.placement.start, gi.placement.size)
+    return GpuInstanceRow(
+        gi.gpu_index, gi.profile_name, gi.profile_id, gi.id, gi.placement.start, gi.placement.size
+    )
 
 
-def compute_instance_rows(nvml: Nvml, gi: GpuInstanceInfo, ci_ids: Sequence[int] | None) -> list[ComputeInstanceRow]:
+def compute_instance_rows(
+    nvml: Nvml, gi: GpuInstanceInfo, ci_ids: Sequence[int] | None
+) -> list[ComputeInstanceRow]:
     return [
-        ComputeInstanceRow(gi.gpu_index, gi.id, ci.profile_name, ci.profile_id, ci.id, ci.placement.start, ci.placement.size)
+        ComputeInstanceRow(
+            gi.gpu_index, gi.id, ci.profile_name, ci.profile_id, ci.id, ci.placement.start, ci.placement.size
+        )
         for ci in nvml.compute_instances(gi.gpu_index, gi.id)
         if ci_ids is None or ci.id in ci_ids
     ]

@@ -35,8 +35,17 @@ class _Widths:
 
 
 _OLD = _Widths(
-    name=18, first=31, second=22, third=22, version=13, smi_version=13, power_draw=7, power_cap=4,
-    memory_used=9, memory_total=8, bus_pad=1,
+    name=18,
+    first=31,
+    second=22,
+    third=22,
+    version=13,
+    smi_version=13,
+    power_draw=7,
+    power_cap=4,
+    memory_used=9,
+    memory_total=8,
+    bus_pad=1,
     headings=(
         "| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |",
         "| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |",
@@ -44,8 +53,17 @@ _OLD = _Widths(
     ),
 )
 _R530 = _Widths(
-    name=31, first=41, second=22, third=22, version=13, smi_version=23, power_draw=17, power_cap=4,
-    memory_used=9, memory_total=8, bus_pad=1,
+    name=31,
+    first=41,
+    second=22,
+    third=22,
+    version=13,
+    smi_version=23,
+    power_draw=17,
+    power_cap=4,
+    memory_used=9,
+    memory_total=8,
+    bus_pad=1,
     headings=(
         "| GPU  Name                 Persistence-M | Bus-Id        Disp.A | Volatile Uncorr. ECC |",
         "| Fan  Temp   Perf          Pwr:Usage/Cap |         Memory-Usage | GPU-Util  Compute M. |",
@@ -53,8 +71,17 @@ _R530 = _Widths(
     ),
 )
 _R550 = _Widths(
-    name=31, first=41, second=24, third=22, version=15, smi_version=23, power_draw=16, power_cap=5,
-    memory_used=10, memory_total=9, bus_pad=3,
+    name=31,
+    first=41,
+    second=24,
+    third=22,
+    version=15,
+    smi_version=23,
+    power_draw=16,
+    power_cap=5,
+    memory_used=10,
+    memory_total=9,
+    bus_pad=3,
     headings=(
         "| GPU  Name                 Persistence-M | Bus-Id          Disp.A | Volatile Uncorr. ECC |",
         "| Fan  Temp   Perf          Pwr:Usage/Cap |           Memory-Usage | GPU-Util  Compute M. |",

@@ -55,27 +55,49 @@ def _show(
 
 def list_gi_profiles(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo]) -> Outcome:
     gen = text_generation(nvml)
-    return _show(out, gpus, "GPU instance profiles", lambda gpu: gi_profile_rows(nvml, gpu), lambda rows: render_gi_profiles(rows, gen))
+    return _show(
+        out,
+        gpus,
+        "GPU instance profiles",
+        lambda gpu: gi_profile_rows(nvml, gpu),
+        lambda rows: render_gi_profiles(rows, gen),
+    )
 
 
 def list_gi_placements(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo]) -> Outcome:
-    return _show(out, gpus, "GPU instance profile placements", lambda gpu: gi_placement_rows(nvml, gpu), render_gi_placements)
+    return _show(
+        out,
+        gpus,
+        "GPU instance profile placements",
+        lambda gpu: gi_placement_rows(nvml, gpu),
+        render_gi_placements,
+    )
 
 
-def list_gpu_instances(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None) -> Outcome:
+def list_gpu_instances(
+    out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None
+) -> Outcome:
     gen = text_generation(nvml)
     return _show(
         out,
         gpus,
         "GPU instances",
-        lambda gpu: [gpu_instance_row(gi) for gi in gpu_instances_in_order(nvml, gpu) if gi_ids is None or gi.id in gi_ids],
+        lambda gpu: [
+            gpu_instance_row(gi)
+            for gi in gpu_instances_in_order(nvml, gpu)
+            if gi_ids is None or gi.id in gi_ids
+        ],
         lambda rows: render_gpu_instances(rows, gen),
         none_found="GPU instances",
     )
 
 
 def list_compute_instances(
-    out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None, ci_ids: Sequence[int] | None
+    out: Outcome,
+    nvml: Nvml,
+    gpus: Sequence[GpuInfo],
+    gi_ids: Sequence[int] | None,
+    ci_ids: Sequence[int] | None,
 ) -> Outcome:
     gen = text_generation(nvml)
     return _show(
@@ -93,14 +115,19 @@ def list_compute_instances(
     )
 
 
-def list_ci_profiles(out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None) -> Outcome:
+def list_ci_profiles(
+    out: Outcome, nvml: Nvml, gpus: Sequence[GpuInfo], gi_ids: Sequence[int] | None
+) -> Outcome:
     # every GPU instance has compute-instance profiles: no rows means no GPU instance
     return _show(
         out,
         gpus,
         "compute instance profiles",
         lambda gpu: [
-            row for gi in gpu_instances_in_order(nvml, gpu) if gi_ids is None or gi.id in gi_ids for row in ci_profile_rows(nvml, gi)
+            row
+            for gi in gpu_instances_in_order(nvml, gpu)
+            if gi_ids is None or gi.id in gi_ids
+            for row in ci_profile_rows(nvml, gi)
         ],
         render_ci_profiles,
         none_found="GPU instances",

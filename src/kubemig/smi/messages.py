@@ -32,7 +32,9 @@ def ci_created(gpu: int, gi_id: int, ci_id: int, profile_name: str, profile_id: 
 
 
 def ci_destroyed(gpu: int, gi_id: int, ci_id: int) -> str:
-    return f"Successfully destroyed compute instance ID {ci_id:2d} from GPU {gpu:2d} GPU instance ID {gi_id:2d}"
+    return (
+        f"Successfully destroyed compute instance ID {ci_id:2d} from GPU {gpu:2d} GPU instance ID {gi_id:2d}"
+    )
 
 
 def gi_destroyed(gpu: int, gi_id: int) -> str:

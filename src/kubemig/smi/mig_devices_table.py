@@ -27,7 +27,10 @@ class _Layout:
 
 
 _OLD = _Layout(
-    memory_cell=22, memory_field=10, bar1_field=10, merge_shared_memory=True,
+    memory_cell=22,
+    memory_field=10,
+    bar1_field=10,
+    merge_shared_memory=True,
     headings=(
         "| GPU  GI  CI  MIG |         Memory-Usage |        Vol|         Shared        |",
         "|      ID  ID  Dev |           BAR1-Usage | SM     Unc| CE  ENC  DEC  OFA  JPG|",
@@ -35,7 +38,10 @@ _OLD = _Layout(
     ),
 )
 _R530 = _Layout(
-    memory_cell=32, memory_field=19, bar1_field=19, merge_shared_memory=True,
+    memory_cell=32,
+    memory_field=19,
+    bar1_field=19,
+    merge_shared_memory=True,
     headings=(
         "| GPU  GI  CI  MIG |                   Memory-Usage |        Vol|      Shared           |",
         "|      ID  ID  Dev |                     BAR1-Usage | SM     Unc| CE ENC DEC OFA JPG    |",
@@ -43,7 +49,10 @@ _R530 = _Layout(
     ),
 )
 _R550 = _Layout(
-    memory_cell=34, memory_field=19, bar1_field=21, merge_shared_memory=True,
+    memory_cell=34,
+    memory_field=19,
+    bar1_field=21,
+    merge_shared_memory=True,
     headings=(
         "| GPU  GI  CI  MIG |                     Memory-Usage |        Vol|      Shared           |",
         "|      ID  ID  Dev |                       BAR1-Usage | SM     Unc| CE ENC DEC OFA JPG    |",
@@ -51,7 +60,10 @@ _R550 = _Layout(
     ),
 )
 _R570 = _Layout(
-    memory_cell=34, memory_field=19, bar1_field=21, merge_shared_memory=True,
+    memory_cell=34,
+    memory_field=19,
+    bar1_field=21,
+    merge_shared_memory=True,
     headings=(
         "| GPU  GI  CI  MIG |                     Memory-Usage |        Vol|        Shared         |",
         "|      ID  ID  Dev |                       BAR1-Usage | SM     Unc| CE ENC  DEC  OFA  JPG |",
@@ -59,7 +71,10 @@ _R570 = _Layout(
     ),
 )
 _R580 = _Layout(
-    memory_cell=34, memory_field=19, bar1_field=19, merge_shared_memory=False,
+    memory_cell=34,
+    memory_field=19,
+    bar1_field=19,
+    merge_shared_memory=False,
     headings=(
         "| GPU  GI  CI  MIG |              Shared Memory-Usage |        Vol|        Shared         |",
         "|      ID  ID  Dev |                Shared BAR1-Usage | SM     Unc| CE ENC  DEC  OFA  JPG |",
@@ -105,7 +120,14 @@ def render_mig_devices_table(devices: Sequence[MigDeviceStatus], gen: Generation
         memory = _usage(dev.memory_used_mib, dev.memory_total_mib, lay.memory_field, lay.memory_cell)
         bar1 = _usage(dev.bar1_used_mib, dev.bar1_total_mib, lay.bar1_field, lay.memory_cell)
         engines = f"{dev.copy_engines:>3}{dev.encoders:>4}{dev.decoders:>5}{dev.ofa:>5}{dev.jpeg:>5} "
-        out.append(cells(ids, memory if shows_memory else blank_memory, f" {dev.sm_count:<3}{'N/A' if dev.ecc_errors is None else dev.ecc_errors:>6} ", engines))
+        out.append(
+            cells(
+                ids,
+                memory if shows_memory else blank_memory,
+                f" {dev.sm_count:<3}{'N/A' if dev.ecc_errors is None else dev.ecc_errors:>6} ",
+                engines,
+            )
+        )
         out.append(cells(" " * 18, bar1 if shows_memory else blank_memory, " " * 11, " " * 23))
     out.append(full)
     return "\n".join(out)

@@ -25,28 +25,40 @@ class _Layout:
 
 
 _OLD = _Layout(
-    width=79, pid=11, name=28, memory=12,
+    width=79,
+    pid=11,
+    name=28,
+    memory=12,
     headings=(
         "|  GPU   GI   CI        PID   Type   Process name                  GPU Memory |",
         "|        ID   ID                                                   Usage      |",
     ),
 )
 _R530 = _Layout(
-    width=89, pid=11, name=38, memory=12,
+    width=89,
+    pid=11,
+    name=38,
+    memory=12,
     headings=(
         "|  GPU   GI   CI        PID   Type   Process name                            GPU Memory |",
         "|        ID   ID                                                             Usage      |",
     ),
 )
 _R550 = _Layout(
-    width=91, pid=11, name=40, memory=12,
+    width=91,
+    pid=11,
+    name=40,
+    memory=12,
     headings=(
         "|  GPU   GI   CI        PID   Type   Process name                              GPU Memory |",
         "|        ID   ID                                                               Usage      |",
     ),
 )
 _R570 = _Layout(
-    width=91, pid=17, name=32, memory=14,
+    width=91,
+    pid=17,
+    name=32,
+    memory=14,
     headings=(
         "|  GPU   GI   CI              PID   Type   Process name                        GPU Memory |",
         "|        ID   ID                                                               Usage      |",
@@ -64,7 +76,12 @@ def _layout(gen: Generation) -> _Layout:
 
 def render_processes_table(processes: Sequence[ProcessStatus], gen: Generation) -> str:
     lay = _layout(gen)
-    out = [rule([lay.width - 2]), line(" Processes:", lay.width), *lay.headings, heading_rule([lay.width - 2])]
+    out = [
+        rule([lay.width - 2]),
+        line(" Processes:", lay.width),
+        *lay.headings,
+        heading_rule([lay.width - 2]),
+    ]
     if not processes:
         out.append(line("  No running processes found", lay.width))
     for proc in processes:

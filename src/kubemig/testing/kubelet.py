@@ -47,7 +47,9 @@ log = logging.getLogger("kubemig.testing.kubelet")
 
 SUPPORTED_VERSIONS = (VERSION,)
 # k8s.io/apimachinery: an extended resource is `<domain>/<name>` outside the kubernetes.io domains
-_QUALIFIED_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_QUALIFIED_NAME = re.compile(
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+)
 RPC_TIMEOUT_S = 10.0
 
 
@@ -183,7 +185,9 @@ class KubeletStandIn:
         self.plugin_dir.mkdir(parents=True, exist_ok=True)
         for stale in sorted(self.plugin_dir.iterdir()):
             remove_socket(stale)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubelet-registration"))
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubelet-registration")
+        )
         pluginrpc.add_RegistrationServicer_to_server(_RegistrationService(self), server)
         server.add_insecure_port(grpc_address(self.socket))
         server.start()
@@ -192,7 +196,9 @@ class KubeletStandIn:
             self.pod_resources_dir.mkdir(parents=True, exist_ok=True)
             assert self.pod_resources_socket is not None
             remove_socket(self.pod_resources_socket)
-            lister = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="kubelet-podresources"))
+            lister = grpc.server(
+                futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="kubelet-podresources")
+            )
             podresourcesrpc.add_PodResourcesListerServicer_to_server(_PodResourcesService(self), lister)
             lister.add_insecure_port(grpc_address(self.pod_resources_socket))
             lister.start()
@@ -342,7 +348,9 @@ class KubeletStandIn:
                     pluginapi.PreferredAllocationRequest(
                         container_requests=[
                             pluginapi.ContainerPreferredAllocationRequest(
-                                available_deviceIDs=available, must_include_deviceIDs=[], allocation_size=count
+                                available_deviceIDs=available,
+                                must_include_deviceIDs=[],
+                                allocation_size=count,
                             )
                         ]
                     ),
@@ -353,7 +361,9 @@ class KubeletStandIn:
                 if len(set(preferred)) == count and set(preferred) <= set(available):
                     chosen = list(preferred)
             response = endpoint.stub.Allocate(
-                pluginapi.AllocateRequest(container_requests=[pluginapi.ContainerAllocateRequest(devices_ids=chosen)]),
+                pluginapi.AllocateRequest(
+                    container_requests=[pluginapi.ContainerAllocateRequest(devices_ids=chosen)]
+                ),
                 timeout=RPC_TIMEOUT_S,
             )
         except grpc.RpcError as exc:
@@ -361,9 +371,13 @@ class KubeletStandIn:
             details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
             raise AdmissionError(f"pod {pod.name}: {resource}: plugin refused: {details}", code) from exc
         if len(response.container_responses) != 1:
-            raise AdmissionError(f"pod {pod.name}: {resource}: plugin answered {len(response.container_responses)} containers for 1")
+            raise AdmissionError(
+                f"pod {pod.name}: {resource}: plugin answered {len(response.container_responses)} containers for 1"
+            )
         claimed.update((resource, d) for d in chosen)
-        return ContainerAllocation(container.name, resource, tuple(chosen), preferred, response.container_responses[0])
+        return ContainerAllocation(
+            container.name, resource, tuple(chosen), preferred, response.container_responses[0]
+        )
 
     def _live_endpoints(self) -> dict[str, _Endpoint]:
         """Endpoints still counted: running, or stopped less than the grace period ago (lock held)."""
@@ -378,7 +392,13 @@ class KubeletStandIn:
         endpoint = self._live_endpoints().get(resource)
         if endpoint is None or endpoint.stopped_at_s is not None:
             return []
-        held = {d for a in self._allocated.values() for c in a.containers if c.resource == resource for d in c.device_ids}
+        held = {
+            d
+            for a in self._allocated.values()
+            for c in a.containers
+            if c.resource == resource
+            for d in c.device_ids
+        }
         return sorted(d for d, h in endpoint.devices.items() if h == HEALTHY and d not in held)
 
     def _register(self, request: pluginapi.RegisterRequest) -> str | None:
@@ -409,7 +429,9 @@ class KubeletStandIn:
         if previous is not None:
             self._close(previous)
         # the kubelet connects back after answering, so a plugin may serve right after Register returns
-        endpoint.thread = threading.Thread(target=self._watch, args=(endpoint,), name=f"kubelet-watch-{name}", daemon=True)
+        endpoint.thread = threading.Thread(
+            target=self._watch, args=(endpoint,), name=f"kubelet-watch-{name}", daemon=True
+        )
         endpoint.thread.start()
         log.info("kubelet stand-in: registered %s at %s", name, request.endpoint)
         return None
@@ -446,7 +468,9 @@ class KubeletStandIn:
 
     # for the pod-resources service
     def _pod_resources(self, allocation: PodAllocation) -> podresourcesapi.PodResources:
-        containers: dict[str, list[podresourcesapi.ContainerDevices]] = {c.name: [] for c in allocation.pod.containers}
+        containers: dict[str, list[podresourcesapi.ContainerDevices]] = {
+            c.name: [] for c in allocation.pod.containers
+        }
         for held in allocation.containers:
             containers[held.container].append(
                 podresourcesapi.ContainerDevices(resource_name=held.resource, device_ids=held.device_ids)
@@ -501,7 +525,9 @@ class _PodResourcesService(podresourcesrpc.PodResourcesListerServicer):
     ) -> podresourcesapi.GetPodResourcesResponse:
         for allocation in self._kubelet.pods():
             if (allocation.pod.namespace, allocation.pod.name) == (request.pod_namespace, request.pod_name):
-                return podresourcesapi.GetPodResourcesResponse(pod_resources=self._kubelet._pod_resources(allocation))
+                return podresourcesapi.GetPodResourcesResponse(
+                    pod_resources=self._kubelet._pod_resources(allocation)
+                )
         context.abort(grpc.StatusCode.NOT_FOUND, f"pod {request.pod_namespace}/{request.pod_name} not found")
 
 
@@ -525,4 +551,3 @@ __all__ = [
     "Registration",
     "wait_for_socket",
 ]
-

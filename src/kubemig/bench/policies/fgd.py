@@ -42,7 +42,9 @@ class Fgd(Policy):
         super().__init__(context)
         mix = dict(context.mix) or {(s.id, 1): 1.0 for s in classic_shapes(self.geo)}
         total = sum(mix.values())
-        self.single = [(self.geo.shape(pid), share / total) for (pid, count), share in mix.items() if count == 1]
+        self.single = [
+            (self.geo.shape(pid), share / total) for (pid, count), share in mix.items() if count == 1
+        ]
         self.multi = [(count, share / total) for (pid, count), share in mix.items() if count > 1]
         self.slices = self.geo.model.compute_slices
         self._frag: dict[Layout, float] = {}
@@ -66,7 +68,10 @@ class Fgd(Policy):
         found = self._frag.get(layout)
         if found is None:
             free = self.slices - sum(self.geo.shape(i.profile_id).compute_slices for i in layout.instances)
-            found = sum(share * (free - shape.compute_slices * self._fit(layout, shape)) for shape, share in self.single)
+            found = sum(
+                share * (free - shape.compute_slices * self._fit(layout, shape))
+                for shape, share in self.single
+            )
             self._frag[layout] = found
         return found
 
@@ -119,7 +124,9 @@ class Fgd(Policy):
 
     def _place_multi(self, pod: PodRequest, shape: ProfileShape, cluster: ClusterView) -> Decision | None:
         full = full_shape(self.geo)
-        per_gpu = self.gpu_fragmentation(Layout((full.at(full.starts[0]),))) - self.gpu_fragmentation(Layout())
+        per_gpu = self.gpu_fragmentation(Layout((full.at(full.starts[0]),))) - self.gpu_fragmentation(
+            Layout()
+        )
         best: tuple[float, list[int]] | None = None
         for node in range(self.spec.nodes):
             gpus = self.spec.node_gpus(node)

@@ -47,7 +47,11 @@ class FixedLayoutPolicy(Policy):
                 heapq.heappop(heap)
             return None
         for node in range(self.spec.nodes):
-            chosen = [(gpu, i) for gpu in self.spec.node_gpus(node) for i in self._free(cluster, gpu, pod.profile_id)]
+            chosen = [
+                (gpu, i)
+                for gpu in self.spec.node_gpus(node)
+                for i in self._free(cluster, gpu, pod.profile_id)
+            ]
             if len(chosen) >= pod.count:
                 return Decision(tuple(chosen[: pod.count]))
         return None

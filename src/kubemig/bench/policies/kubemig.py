@@ -60,7 +60,11 @@ class Kubemig(Policy):
         super().__init__(context)
         factory = factory or OnlineAllocator
         options: dict[str, Any] = {}
-        if self.uses_expected_load and context.expected_load is not None and accepts(factory, "expected_load"):
+        if (
+            self.uses_expected_load
+            and context.expected_load is not None
+            and accepts(factory, "expected_load")
+        ):
             options["expected_load"] = context.expected_load
             if context.mix and accepts(factory, "prior_mix"):
                 # the trace's mix is the workload's past, as FGD takes it
@@ -71,8 +75,12 @@ class Kubemig(Policy):
         self.gpu_ids = [self.spec.gpu_name(gpu) for gpu in range(self.spec.gpus)]
         self.index = {gpu_id: gpu for gpu, gpu_id in enumerate(self.gpu_ids)}
         # node_of keeps a multi-GPU pod on one node, as Kubernetes must
-        node_of = {gpu_id: self.spec.node_name(self.spec.node_of(gpu)) for gpu, gpu_id in enumerate(self.gpu_ids)}
-        self.allocator = factory([(gpu_id, self.geo.model.key) for gpu_id in self.gpu_ids], node_of=node_of, **options)
+        node_of = {
+            gpu_id: self.spec.node_name(self.spec.node_of(gpu)) for gpu, gpu_id in enumerate(self.gpu_ids)
+        }
+        self.allocator = factory(
+            [(gpu_id, self.geo.model.key) for gpu_id in self.gpu_ids], node_of=node_of, **options
+        )
 
     def place(self, pod: PodRequest, cluster: ClusterView) -> Decision | None:
         answer = self.allocator.allocate(pod.name, pod.profile, pod.count)
@@ -81,7 +89,9 @@ class Kubemig(Policy):
         assignment = []
         for gpu_id, instance in answer:
             if gpu_id not in self.index:
-                raise InvalidDecisionError(self.name, pod.name, f"the allocator answered an unknown GPU {gpu_id!r}")
+                raise InvalidDecisionError(
+                    self.name, pod.name, f"the allocator answered an unknown GPU {gpu_id!r}"
+                )
             assignment.append((self.index[gpu_id], instance))
         layouts = {gpu: self.allocator.layout(self.gpu_ids[gpu]) for gpu, _ in assignment}
         return Decision(tuple(assignment), layouts)

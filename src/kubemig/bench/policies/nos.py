@@ -105,7 +105,9 @@ class Nos(Policy):
         return {gpu: whole for gpu in range(self.spec.gpus)}
 
     # --- the scheduler ------------------------------------------------------------------------
-    def _free_instances(self, layout: Layout, cluster: ClusterView, gpu: int, profile_id: int) -> list[Instance]:
+    def _free_instances(
+        self, layout: Layout, cluster: ClusterView, gpu: int, profile_id: int
+    ) -> list[Instance]:
         busy = cluster.busy(gpu)
         return [i for i in layout.instances if i.profile_id == profile_id and i not in busy]
 
@@ -116,7 +118,9 @@ class Nos(Policy):
             chosen = [
                 (gpu, instance)
                 for gpu in self.spec.node_gpus(node)
-                for instance in self._free_instances(layouts.get(gpu, cluster.layout(gpu)), cluster, gpu, pod.profile_id)
+                for instance in self._free_instances(
+                    layouts.get(gpu, cluster.layout(gpu)), cluster, gpu, pod.profile_id
+                )
             ]
             if len(chosen) >= pod.count:
                 return tuple(chosen[: pod.count])
@@ -159,7 +163,9 @@ class Nos(Policy):
         self.rng.shuffle(profile_ids)
         return profile_ids
 
-    def _plan(self, pod: PodRequest, cluster: ClusterView, lacking: dict[int, int]) -> dict[int, _GpuCounts] | None:
+    def _plan(
+        self, pod: PodRequest, cluster: ClusterView, lacking: dict[int, int]
+    ) -> dict[int, _GpuCounts] | None:
         for node in range(self.spec.nodes):
             gpus = {gpu: self._counts(cluster, gpu) for gpu in self.spec.node_gpus(node)}
             if not any(g.free.total() or g.geometry() not in self.allowed for g in gpus.values()):
@@ -185,7 +191,9 @@ class Nos(Policy):
         have = Counter(i.profile_id for i in instances if i not in busy)
         for profile_id, n in have.items():
             surplus = n - target.free[profile_id]
-            for instance in [i for i in instances if i.profile_id == profile_id and i not in busy][: max(surplus, 0)]:
+            for instance in [i for i in instances if i.profile_id == profile_id and i not in busy][
+                : max(surplus, 0)
+            ]:
                 instances.remove(instance)
         creates = self._creation_order([p for p, n in target.free.items() for _ in range(n - have[p])])
         for done, profile_id in enumerate(creates):
@@ -201,7 +209,8 @@ class Nos(Policy):
         if assignment:
             return Decision(assignment)
         free_in_cluster = sum(
-            len(self._free_instances(cluster.layout(gpu), cluster, gpu, pod.profile_id)) for gpu in range(self.spec.gpus)
+            len(self._free_instances(cluster.layout(gpu), cluster, gpu, pod.profile_id))
+            for gpu in range(self.spec.gpus)
         )
         lacking = pod.count - free_in_cluster
         if lacking <= 0:
@@ -231,4 +240,3 @@ class Nos(Policy):
 
     def release(self, pod: PodRequest, cluster: ClusterView) -> dict[int, Layout]:
         return {}  # devices stay; a later plan may delete them
-

@@ -120,10 +120,15 @@ class SimulatedNvmlBase:
         return make_handle(pynvml.c_nvmlDevice_t, HandleRef(HandleKind.MIG, gpu, gi.id, ci.id, ci.serial))
 
     def _gi_handle(self, gpu: int, gi: GpuInstanceState) -> Any:
-        return make_handle(pynvml.c_nvmlGpuInstance_t, HandleRef(HandleKind.GPU_INSTANCE, gpu, gi.id, 0, gi.serial))
+        return make_handle(
+            pynvml.c_nvmlGpuInstance_t, HandleRef(HandleKind.GPU_INSTANCE, gpu, gi.id, 0, gi.serial)
+        )
 
     def _ci_handle(self, gpu: int, gi: GpuInstanceState, ci: ComputeInstanceState) -> Any:
-        return make_handle(pynvml.c_nvmlComputeInstance_t, HandleRef(HandleKind.COMPUTE_INSTANCE, gpu, gi.id, ci.id, ci.serial))
+        return make_handle(
+            pynvml.c_nvmlComputeInstance_t,
+            HandleRef(HandleKind.COMPUTE_INSTANCE, gpu, gi.id, ci.id, ci.serial),
+        )
 
     def _device(self, state: NodeState, handle: object) -> ResolvedDevice:
         ref = read_handle(handle)
@@ -163,7 +168,12 @@ class SimulatedNvmlBase:
             fail("INVALID_ARGUMENT")
         gi = state.gpus[ref.gpu].gpu_instance(ref.gi)
         ci = gi.compute_instance(ref.ci) if gi else None
-        if gi is None or ci is None or ci.serial != ref.serial or not self._visible(state).sees_mig(ref.gpu, gi.id, ci.id):
+        if (
+            gi is None
+            or ci is None
+            or ci.serial != ref.serial
+            or not self._visible(state).sees_mig(ref.gpu, gi.id, ci.id)
+        ):
             fail("INVALID_ARGUMENT")
         return ref.gpu, gi, ci
 

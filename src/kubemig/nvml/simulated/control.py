@@ -25,7 +25,12 @@ def nvml_functions() -> list[str]:
 
 
 def init_node(
-    store: StateStore, spec: NodeSpec, *, driver_version: str | None, node: str | None, swapped: tuple[int, ...] = ()
+    store: StateStore,
+    spec: NodeSpec,
+    *,
+    driver_version: str | None,
+    node: str | None,
+    swapped: tuple[int, ...] = (),
 ) -> NodeState:
     """A fresh node in the store, replacing whatever was there."""
     for index in swapped:
@@ -42,7 +47,9 @@ def resolve_uuid(state: NodeState, uuid: str) -> tuple[int, int | None, int | No
     if found is not None:
         gpu, gi, ci = found
         return gpu, None if gi is None else gi.id, None if ci is None else ci.id
-    raise SimulatorError(f"no GPU or MIG device with UUID {uuid} on the simulated node: `kubemig sim status` lists them")
+    raise SimulatorError(
+        f"no GPU or MIG device with UUID {uuid} on the simulated node: `kubemig sim status` lists them"
+    )
 
 
 def start_process(
@@ -55,12 +62,16 @@ def start_process(
             state.next_pid += 1
         if any(p.pid == pid for p in state.processes):
             raise SimulatorError(f"process {pid} already runs on the simulated node: pick another --pid")
-        process = ProcessState(pid=pid, uuid=uuid, gpu=gpu, gi=gi, ci=ci, used_memory_mib=memory_mib, name=name)
+        process = ProcessState(
+            pid=pid, uuid=uuid, gpu=gpu, gi=gi, ci=ci, used_memory_mib=memory_mib, name=name
+        )
         state.processes.append(process)
     return process
 
 
-def stop_processes(store: StateStore, *, uuid: str | None = None, pid: int | None = None) -> list[ProcessState]:
+def stop_processes(
+    store: StateStore, *, uuid: str | None = None, pid: int | None = None
+) -> list[ProcessState]:
     """Stop the processes with `pid`, or on the device `uuid` (the GPU's own UUID stops all on it)."""
     with store.transaction() as state:
         if uuid is not None:
@@ -69,12 +80,16 @@ def stop_processes(store: StateStore, *, uuid: str | None = None, pid: int | Non
         else:
             stopping = [p for p in state.processes if p.pid == pid]
         if not stopping:
-            raise SimulatorError(f"no process {'with pid ' + str(pid) if pid is not None else 'on ' + str(uuid)} to stop")
+            raise SimulatorError(
+                f"no process {'with pid ' + str(pid) if pid is not None else 'on ' + str(uuid)} to stop"
+            )
         state.processes = [p for p in state.processes if p not in stopping]
     return stopping
 
 
-def queue_xid(store: StateStore, gpu: int, xid: int, gi: int | None = None, ci: int | None = None) -> EventState:
+def queue_xid(
+    store: StateStore, gpu: int, xid: int, gi: int | None = None, ci: int | None = None
+) -> EventState:
     with store.transaction() as state:
         if not 0 <= gpu < len(state.gpus):
             raise SimulatorError(f"GPU {gpu} does not exist: the node has GPUs 0..{len(state.gpus) - 1}")
@@ -94,7 +109,9 @@ def add_fault(store: StateStore, function: str, error: str, *, after: int = 0, t
     if function not in known:
         close = [f for f in known if function.lower() in f.lower()][:5]
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise SimulatorError(f"the simulated NVML has no function {function!r}{hint}: give a pynvml name like nvmlDeviceCreateGpuInstance")
+        raise SimulatorError(
+            f"the simulated NVML has no function {function!r}{hint}: give a pynvml name like nvmlDeviceCreateGpuInstance"
+        )
     try:
         code = return_code(error)
     except ValueError as exc:
@@ -129,7 +146,9 @@ def reset_gpus(store: StateStore, gpus: list[int] | None = None, *, force: bool 
         busy = busy_processes(state, targets)
         if busy and not force:
             pids = ", ".join(f"{p.pid} (GPU {p.gpu})" for p in busy)
-            raise SimulatorError(f"processes still run: {pids}; stop them with `kubemig sim process --stop` or reset with --force")
+            raise SimulatorError(
+                f"processes still run: {pids}; stop them with `kubemig sim process --stop` or reset with --force"
+            )
         for gpu in targets:
             driver.reset_gpu(state, gpu)
     return targets
@@ -139,7 +158,9 @@ def reload_driver(store: StateStore, *, force: bool = False) -> None:
     """A driver reload or reboot: every GI and CI is gone; Hopper and later forget MIG mode."""
     with store.transaction() as state:
         if state.processes and not force:
-            raise SimulatorError(f"{len(state.processes)} processes still run: stop them first or reload with --force")
+            raise SimulatorError(
+                f"{len(state.processes)} processes still run: stop them first or reload with --force"
+            )
         driver.reload_driver(state)
 
 

@@ -24,7 +24,11 @@ from kubemig.nvml.simulated.identity import (
 )
 from kubemig.nvml.simulated.state import NodeState
 
-_ARCHITECTURE: dict[str, int] = {"ampere": pynvml.NVML_DEVICE_ARCH_AMPERE, "hopper": pynvml.NVML_DEVICE_ARCH_HOPPER, "blackwell": 10}
+_ARCHITECTURE: dict[str, int] = {
+    "ampere": pynvml.NVML_DEVICE_ARCH_AMPERE,
+    "hopper": pynvml.NVML_DEVICE_ARCH_HOPPER,
+    "blackwell": 10,
+}
 
 
 class DeviceCalls(SimulatedNvmlBase):
@@ -168,7 +172,9 @@ class DeviceCalls(SimulatedNvmlBase):
         total, used = self._total_mib(state, device) * MIB, self._used_mib(state, device) * MIB
         if not version:
             return pynvml.c_nvmlMemory_t(total=total, free=total - used, used=used)
-        return pynvml.c_nvmlMemory_v2_t(version=version, total=total, reserved=0, free=total - used, used=used)
+        return pynvml.c_nvmlMemory_v2_t(
+            version=version, total=total, reserved=0, free=total - used, used=used
+        )
 
     @nvml_api
     def nvmlDeviceGetBAR1MemoryInfo(self, handle: object) -> Any:

@@ -76,7 +76,11 @@ def sync_device_tree(root: Path, state: NodeState, before: dict[str, str] | None
         minors.parent.mkdir(parents=True, exist_ok=True)
         minors.write_text(mig_minors_text(), encoding="ascii")
     if before is None:
-        stale = [p.relative_to(root).as_posix() for managed in ("dev", CAPABILITIES_DIR) for p in _files(root / managed)]
+        stale = [
+            p.relative_to(root).as_posix()
+            for managed in ("dev", CAPABILITIES_DIR)
+            for p in _files(root / managed)
+        ]
     else:
         stale = list(before)
     for rel in stale:

@@ -87,7 +87,9 @@ def create_gpu_instance(
     new_id = gi_id(geo, Placement(start, shape.size), gpu_state.numbering)
     if gpu_state.gpu_instance(new_id) is not None:  # the layout engine and the numbering disagree: a bug
         raise AssertionError(f"GI ID {new_id} taken on GPU {gpu} though {shape.name}@{start} is free")
-    gi = GpuInstanceState(id=new_id, profile_id=shape.id, start=start, size=shape.size, serial=state.take_serial())
+    gi = GpuInstanceState(
+        id=new_id, profile_id=shape.id, start=start, size=shape.size, serial=state.take_serial()
+    )
     gpu_state.gpu_instances.append(gi)
     gpu_state.gpu_instances.sort(key=lambda g: g.id)
     return gi
@@ -137,7 +139,12 @@ def remaining_compute_instances(state: NodeState, gpu: int, gi: GpuInstanceState
 
 
 def create_compute_instance(
-    state: NodeState, gpu: int, gi: GpuInstanceState, ci_profile_id: int, start: int | None = None, size: int | None = None
+    state: NodeState,
+    gpu: int,
+    gi: GpuInstanceState,
+    ci_profile_id: int,
+    start: int | None = None,
+    size: int | None = None,
 ) -> ComputeInstanceState:
     """A new CI in `gi`; CI IDs are the lowest free, so 0, 1, 2, ... in creation order."""
     shape = gi_profile(state, gpu, gi)
@@ -156,7 +163,9 @@ def create_compute_instance(
             fail("INSUFFICIENT_RESOURCES")
     taken = {c.id for c in gi.compute_instances}
     new_id = next(i for i in range(len(taken) + 1) if i not in taken)
-    created = ComputeInstanceState(id=new_id, profile_id=ci.id, start=start, size=ci.slices, serial=state.take_serial())
+    created = ComputeInstanceState(
+        id=new_id, profile_id=ci.id, start=start, size=ci.slices, serial=state.take_serial()
+    )
     gi.compute_instances.append(created)
     gi.compute_instances.sort(key=lambda c: c.id)
     return created
@@ -212,7 +221,9 @@ def reload_driver(state: NodeState) -> None:
         reset_gpu(state, gpu)
 
 
-def find_uuid(state: NodeState, uuid: str) -> tuple[int, GpuInstanceState | None, ComputeInstanceState | None] | None:
+def find_uuid(
+    state: NodeState, uuid: str
+) -> tuple[int, GpuInstanceState | None, ComputeInstanceState | None] | None:
     """(GPU, GI, CI) of a GPU UUID (GI and CI None) or of an existing MIG device's UUID, in either MIG
     UUID form (`MIG-<uuid>`, or `MIG-GPU-<gpu uuid>/<gi>/<ci>` as drivers before R470 print it)."""
     text = uuid.strip().lower()
@@ -223,7 +234,9 @@ def find_uuid(state: NodeState, uuid: str) -> tuple[int, GpuInstanceState | None
             return gpu, None, None
         for gi, ci in mig_device_pairs(gpu_state):
             if mig_uuid(gpu_state.uuid, gi.id, ci.id, branch).lower() == text or (
-                legacy is not None and legacy[0].lower() == gpu_state.uuid.lower() and legacy[1:] == (gi.id, ci.id)
+                legacy is not None
+                and legacy[0].lower() == gpu_state.uuid.lower()
+                and legacy[1:] == (gi.id, ci.id)
             ):
                 return gpu, gi, ci
     return None
@@ -231,4 +244,8 @@ def find_uuid(state: NodeState, uuid: str) -> tuple[int, GpuInstanceState | None
 
 def mig_device_pairs(gpu: GpuState) -> list[tuple[GpuInstanceState, ComputeInstanceState]]:
     """MIG devices in NVML's index order: ascending GI ID, then CI ID (mig-facts section 6)."""
-    return [(gi, ci) for gi in sorted(gpu.gpu_instances, key=lambda g: g.id) for ci in sorted(gi.compute_instances, key=lambda c: c.id)]
+    return [
+        (gi, ci)
+        for gi in sorted(gpu.gpu_instances, key=lambda g: g.id)
+        for ci in sorted(gi.compute_instances, key=lambda c: c.id)
+    ]

@@ -33,7 +33,9 @@ class HandleRef:
 
 
 def make_handle(ctype: Any, ref: HandleRef) -> Any:
-    value = (int(ref.kind) << 56) | (ref.gpu << 48) | (ref.gi << 40) | (ref.ci << 32) | (ref.serial & 0xFFFFFFFF)
+    value = (
+        (int(ref.kind) << 56) | (ref.gpu << 48) | (ref.gi << 40) | (ref.ci << 32) | (ref.serial & 0xFFFFFFFF)
+    )
     return ctypes.cast(ctypes.c_void_p(value), ctype)
 
 
@@ -48,7 +50,9 @@ def read_handle(handle: object) -> HandleRef:
         kind = HandleKind(value >> 56)
     except ValueError:
         fail("INVALID_ARGUMENT")
-    return HandleRef(kind, (value >> 48) & 0xFF, (value >> 40) & 0xFF, (value >> 32) & 0xFF, value & 0xFFFFFFFF)
+    return HandleRef(
+        kind, (value >> 48) & 0xFF, (value >> 40) & 0xFF, (value >> 32) & 0xFF, value & 0xFFFFFFFF
+    )
 
 
 def target_of(ref: object) -> Any:

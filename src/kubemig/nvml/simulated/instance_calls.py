@@ -37,7 +37,13 @@ def fill_array(array_ref: object, count_ref: object, items: list[Any]) -> None:
 class InstanceCalls(SimulatedNvmlBase):
     # -- GPU instances ----------------------------------------------------------------------------
 
-    def _profile_info(self, state: NodeState, device: object, shape_of: Callable[[GpuState, Any], ProfileShape | None], version: int) -> Any:
+    def _profile_info(
+        self,
+        state: NodeState,
+        device: object,
+        shape_of: Callable[[GpuState, Any], ProfileShape | None],
+        version: int,
+    ) -> Any:
         found = self._whole_gpu(state, device)
         branch = self._branch(state)
         if version not in (1, 2) or (version == 2 and branch < R470):
@@ -47,7 +53,11 @@ class InstanceCalls(SimulatedNvmlBase):
         if shape is None:
             fail("NOT_SUPPORTED")
         profile = shape.profile
-        info = pynvml.c_nvmlGpuInstanceProfileInfo_v2_t() if version == 2 else pynvml.c_nvmlGpuInstanceProfileInfo_t()
+        info = (
+            pynvml.c_nvmlGpuInstanceProfileInfo_v2_t()
+            if version == 2
+            else pynvml.c_nvmlGpuInstanceProfileInfo_t()
+        )
         info.id = profile.id
         info.isP2pSupported = 0
         info.sliceCount = profile.compute_slices
@@ -68,7 +78,10 @@ class InstanceCalls(SimulatedNvmlBase):
         if not 0 <= profile < pynvml.NVML_GPU_INSTANCE_PROFILE_COUNT:
             fail("INVALID_ARGUMENT")
         return self._profile_info(
-            self._state(), device, lambda _gpu, geo: next((s for s in geo.shapes if s.profile.index == profile), None), version
+            self._state(),
+            device,
+            lambda _gpu, geo: next((s for s in geo.shapes if s.profile.index == profile), None),
+            version,
         )
 
     nvmlDeviceGetGpuInstanceProfileInfoV = nvmlDeviceGetGpuInstanceProfileInfo
@@ -93,7 +106,11 @@ class InstanceCalls(SimulatedNvmlBase):
         found = self._whole_gpu(state, device)
         driver.require_mig(found.gpu_state)
         shape = driver.gi_shape(driver.geometry(state, found.gpu), profileId)
-        fill_array(placementsRef, countRef, [pynvml.c_nvmlGpuInstancePlacement_t(s, shape.size) for s in shape.starts])
+        fill_array(
+            placementsRef,
+            countRef,
+            [pynvml.c_nvmlGpuInstancePlacement_t(s, shape.size) for s in shape.starts],
+        )
         return _SUCCESS
 
     @nvml_api
@@ -105,14 +122,18 @@ class InstanceCalls(SimulatedNvmlBase):
             return self._gi_handle(found.gpu, gi)
 
     @nvml_api
-    def nvmlDeviceCreateGpuInstanceWithPlacement(self, device: object, profileId: int, placement: object) -> Any:
+    def nvmlDeviceCreateGpuInstanceWithPlacement(
+        self, device: object, profileId: int, placement: object
+    ) -> Any:
         wanted = target_of(placement)
         if wanted is None or not hasattr(wanted, "start"):
             fail("INVALID_ARGUMENT")
         with self._store.transaction() as state:
             found = self._whole_gpu(state, device)
             self._configurable(state, found.gpu)
-            gi = driver.create_gpu_instance(state, found.gpu, profileId, Placement(int(wanted.start), int(wanted.size)))
+            gi = driver.create_gpu_instance(
+                state, found.gpu, profileId, Placement(int(wanted.start), int(wanted.size))
+            )
             return self._gi_handle(found.gpu, gi)
 
     @nvml_api
@@ -124,7 +145,9 @@ class InstanceCalls(SimulatedNvmlBase):
         return _SUCCESS
 
     @nvml_api
-    def nvmlDeviceGetGpuInstances(self, device: object, profileId: int, gpuInstancesRef: object, countRef: object) -> int:
+    def nvmlDeviceGetGpuInstances(
+        self, device: object, profileId: int, gpuInstancesRef: object, countRef: object
+    ) -> int:
         state = self._state()
         found = self._whole_gpu(state, device)
         driver.require_mig(found.gpu_state)
@@ -162,20 +185,29 @@ class InstanceCalls(SimulatedNvmlBase):
     # -- compute instances ------------------------------------------------------------------------
 
     @nvml_api
-    def nvmlGpuInstanceGetComputeInstanceProfileInfo(self, device: object, profile: int, engProfile: int, version: int = 2) -> Any:
+    def nvmlGpuInstanceGetComputeInstanceProfileInfo(
+        self, device: object, profile: int, engProfile: int, version: int = 2
+    ) -> Any:
         state = self._state()
         gpu, gi = self._gpu_instance(state, device)
         branch = self._branch(state)
         if version not in (1, 2) or (version == 2 and branch < R470):
             fail("FUNCTION_NOT_FOUND")
-        if not 0 <= profile < pynvml.NVML_COMPUTE_INSTANCE_PROFILE_COUNT or engProfile != pynvml.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED:
+        if (
+            not 0 <= profile < pynvml.NVML_COMPUTE_INSTANCE_PROFILE_COUNT
+            or engProfile != pynvml.NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED
+        ):
             fail("INVALID_ARGUMENT")
         shape = self._shape(state, gpu, gi)
         ci = shape.profile.ci_profile(profile)
         if ci is None:
             fail("NOT_SUPPORTED")
         engines = shape.profile.engines
-        info = pynvml.c_nvmlComputeInstanceProfileInfo_v2_t() if version == 2 else pynvml.c_nvmlComputeInstanceProfileInfo_t()
+        info = (
+            pynvml.c_nvmlComputeInstanceProfileInfo_v2_t()
+            if version == 2
+            else pynvml.c_nvmlComputeInstanceProfileInfo_t()
+        )
         info.id = ci.id
         info.sliceCount = ci.slices
         info.instanceCount = ci.instances
@@ -208,7 +240,9 @@ class InstanceCalls(SimulatedNvmlBase):
         if ci is None:
             fail("NOT_SUPPORTED")
         starts = driver.ci_starts(shape.compute_slices, ci)
-        fill_array(placementsRef, countRef, [pynvml.c_nvmlComputeInstancePlacement_t(s, ci.slices) for s in starts])
+        fill_array(
+            placementsRef, countRef, [pynvml.c_nvmlComputeInstancePlacement_t(s, ci.slices) for s in starts]
+        )
         return _SUCCESS
 
     @nvml_api
@@ -220,14 +254,18 @@ class InstanceCalls(SimulatedNvmlBase):
             return self._ci_handle(gpu, gi, ci)
 
     @nvml_api
-    def nvmlGpuInstanceCreateComputeInstanceWithPlacement(self, gpuInstance: object, profileId: int, placement: object) -> Any:
+    def nvmlGpuInstanceCreateComputeInstanceWithPlacement(
+        self, gpuInstance: object, profileId: int, placement: object
+    ) -> Any:
         wanted = target_of(placement)
         if wanted is None or not hasattr(wanted, "start"):
             fail("INVALID_ARGUMENT")
         with self._store.transaction() as state:
             gpu, gi = self._gpu_instance(state, gpuInstance)
             self._configurable(state, gpu)
-            ci = driver.create_compute_instance(state, gpu, gi, profileId, int(wanted.start), int(wanted.size))
+            ci = driver.create_compute_instance(
+                state, gpu, gi, profileId, int(wanted.start), int(wanted.size)
+            )
             return self._ci_handle(gpu, gi, ci)
 
     @nvml_api

@@ -64,7 +64,11 @@ class MigDeviceCalls(SimulatedNvmlBase):
         if not found.gpu_state.mig_current:
             fail("NOT_SUPPORTED")
         view = self._visible(state)
-        pairs = [(gi, ci) for gi, ci in driver.mig_device_pairs(found.gpu_state) if view.sees_mig(found.gpu, gi.id, ci.id)]
+        pairs = [
+            (gi, ci)
+            for gi, ci in driver.mig_device_pairs(found.gpu_state)
+            if view.sees_mig(found.gpu, gi.id, ci.id)
+        ]
         if index >= len(pairs):
             fail("NOT_FOUND")
         return self._mig_handle(found.gpu, *pairs[index])

@@ -55,10 +55,14 @@ def parse_spec(text: str) -> NodeSpec:
     for item in text.split(","):
         match = _ITEM.match(item)
         if not match:
-            raise SimulatorError(f"cannot read {item.strip()!r} in simulated node spec {text!r}: write COUNTxMODEL, e.g. {EXAMPLE}")
+            raise SimulatorError(
+                f"cannot read {item.strip()!r} in simulated node spec {text!r}: write COUNTxMODEL, e.g. {EXAMPLE}"
+            )
         count = int(match.group(1) or 1)
         if not 1 <= count <= 32:
-            raise SimulatorError(f"{item.strip()!r}: a node has 1 to 32 GPUs of one model (NVML numbers at most 32 for MIG)")
+            raise SimulatorError(
+                f"{item.strip()!r}: a node has 1 to 32 GPUs of one model (NVML numbers at most 32 for MIG)"
+            )
         try:
             model = find_model(match.group(2))
         except CatalogError as exc:

@@ -53,8 +53,16 @@ class SimConfig:
     def from_env(spec: str | None = None, env: Mapping[str, str] | None = None) -> SimConfig:
         env = os.environ if env is None else env
         spec_text = spec if spec is not None else env.get("KUBEMIG_SIM") or None
-        state_path = Path(env["KUBEMIG_SIM_STATE"]).expanduser() if env.get("KUBEMIG_SIM_STATE") else default_state_path(env)
-        root = Path(env["KUBEMIG_SIM_ROOT"]).expanduser() if env.get("KUBEMIG_SIM_ROOT") else default_root(state_path)
+        state_path = (
+            Path(env["KUBEMIG_SIM_STATE"]).expanduser()
+            if env.get("KUBEMIG_SIM_STATE")
+            else default_state_path(env)
+        )
+        root = (
+            Path(env["KUBEMIG_SIM_ROOT"]).expanduser()
+            if env.get("KUBEMIG_SIM_ROOT")
+            else default_root(state_path)
+        )
         return SimConfig(
             state_path=state_path,
             root=root,
@@ -84,7 +92,11 @@ def new_state(
         except CatalogError as exc:
             raise SimulatorError(f"cannot simulate GPU {index} with driver {driver}: {exc}") from exc
         numbering = Numbering.SWAPPED if index in swapped else gpu.numbering
-        gpus.append(GpuState(model=gpu.model_key, numbering=numbering, uuid=gpu_uuid(node, index), pci_bus=pci_bus(index)))
+        gpus.append(
+            GpuState(
+                model=gpu.model_key, numbering=numbering, uuid=gpu_uuid(node, index), pci_bus=pci_bus(index)
+            )
+        )
     return NodeState(node=node, spec=str(spec), driver=driver, gpus=gpus)
 
 
@@ -187,7 +199,9 @@ class StateStore:
                 f"{exc.errors()[0]['msg']}): `kubemig sim init SPEC` starts over"
             ) from exc
         if state.version != STATE_VERSION:
-            raise SimulatorError(f"{self.path} has state version {state.version}, this kubemig reads {STATE_VERSION}")
+            raise SimulatorError(
+                f"{self.path} has state version {state.version}, this kubemig reads {STATE_VERSION}"
+            )
         for gpu in state.gpus:
             find_model(gpu.model)
         return state
