@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -91,3 +92,22 @@ def test_later_parts_append_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0
     assert seen == [8, 8]
     assert sum(line.startswith("GPU ") for line in result.output.splitlines()) == 8
+
+
+def test_the_layout_tour_shows_what_its_commands_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    # each `$ kubemig geometry ...` of the tour, run as a user would, prints exactly the tour's text
+    monkeypatch.setattr(demo_command, "STEPS", [demo_command.geometry_tour])
+    result = CliRunner().invoke(cli, ["demo"], env={"KUBEMIG_SIM": None}, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    sections = result.output.split("\n$ ")[1:]
+    shown = {}
+    for section in sections:
+        heading, _, body = section.partition("\n")
+        command = heading.split("   #")[0]
+        if command.startswith("kubemig geometry "):
+            shown[command] = body.rstrip("\n")
+    assert len(shown) == 4
+    for command, body in shown.items():
+        done = run_kubemig(*shlex.split(command)[1:])
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.rstrip("\n") == body, command

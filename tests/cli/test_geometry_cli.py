@@ -128,3 +128,74 @@ def test_the_kubemig_command_runs_as_a_subprocess() -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("kubemig: error: invalid layout") and done.stderr.count("\n") == 1
     assert done.stdout == ""
+
+
+FROM = "2g.10gb@0,1g.5gb@2,1g.5gb@3,3g.20gb@4"
+
+
+def transition(*args: str) -> tuple[int, str, str]:
+    return invoke("geometry", "transition", "--gpu", "A100-SXM4-40GB", "--from", FROM, *args)
+
+
+def test_geometry_transition_keeps_busy_instances_and_names_the_steps() -> None:
+    code, out, _ = transition("--busy", "1g.5gb@3,3g.20gb@4", "3g.20gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"from {FROM} to 1g.5gb@0,1g.5gb@1,1g.5gb@2,1g.5gb@3,3g.20gb@4 on A100-SXM4-40GB (driver R580):"
+    )
+    assert lines[1].startswith("keep 3, destroy 1, create 2 (destroying everything and recreating would")
+    assert lines[1].endswith("and stop the busy instances):")
+    assert lines[2:5] == ["  destroy 2g.10gb@0", "  create 1g.5gb@0", "  create 1g.5gb@1"]
+    assert "|1g.5gb|1g.5gb|1g.5gb|1g.5gb|3g.20gb" in out
+
+
+def test_geometry_transition_json_steps_lead_from_current_to_target() -> None:
+    code, out, _ = transition("--busy", "3g.20gb@4", "--json", "4g.20gb,3g.20gb")
+    assert code == 0
+    plan = json.loads(out)
+    layout = {(i["profile"], i["start"]) for i in plan["current"]}
+    for step in plan["steps"]:
+        item = (step["profile"], step["start"])
+        if step["action"] == "destroy":
+            layout.remove(item)
+        else:
+            layout.add(item)
+    assert layout == {(i["profile"], i["start"]) for i in plan["target"]} == {("4g.20gb", 0), ("3g.20gb", 4)}
+    assert {"profile": "3g.20gb", "start": 4, "size": 4} in plan["keep"]
+    assert plan["busy_destroyed"] == []
+
+
+def test_geometry_transition_refuses_to_destroy_a_busy_instance_unless_forced(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["geometry", "transition", "--gpu", "A100-SXM4-40GB", "--from", FROM, "--busy", "3g.20gb@4"]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "7g.40gb"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kubemig: error: the target cannot be reached without destroying busy instances")
+    assert "(3g.20gb@4)" in err and err.count("\n") == 1
+    code, out, _ = invoke(*args, "--force", "7g.40gb")
+    assert code == 0 and "  destroy 3g.20gb@4   (busy: forced)" in out.splitlines()
+    code, out, _ = invoke(*args, "--force", "--json", "7g.40gb")
+    assert json.loads(out)["busy_destroyed"] == [{"profile": "3g.20gb", "start": 4, "size": 4}]
+
+
+def test_geometry_transition_bad_input_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = [
+        (["--from", "2g.10gb@0", "--busy", "3g.20gb@4", "7g.40gb"], "--busy names 3g.20gb@4, which is not"),
+        (["--from", "4g.20gb,4g.20gb", "7g.40gb"], "--from is not a valid layout of A100-SXM4-40GB"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as info:
+            main(["geometry", "transition", "--gpu", "A100-SXM4-40GB", *args])
+        assert info.value.code == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"kubemig: error: {message}") and err.count("\n") == 1, err
+
+
+def test_geometry_transition_to_the_same_layout_changes_nothing() -> None:
+    code, out, _ = transition("2g.10gb,1g.5gb,1g.5gb,3g.20gb")
+    assert code == 0
+    assert out.splitlines()[1] == "nothing to change: the GPU already has this layout"

@@ -14,18 +14,8 @@ from pathlib import Path
 
 import click
 
-from kubemig.catalog import find_model
-from kubemig.geometry import (
-    Numbering,
-    geometry_for,
-    gi_id,
-    maximal_layouts,
-    parse_layout_spec,
-    plan_transition,
-    render_slots,
-    resolve_profile,
-    validate,
-)
+from kubemig.catalog import DEFAULT_DRIVER
+from kubemig.geometry import Numbering
 from kubemig.nvml import GpuInfo, Nvml, open_simulated
 from kubemig.smi import changes, listing, overview
 from kubemig.smi.gather import mig_device_statuses, text_generation
@@ -144,45 +134,50 @@ def remaining_gpus(tour: Tour) -> None:
 
 
 def geometry_tour(tour: Tour) -> None:
-    """What kubemig reasons about beyond nvidia-smi: which layouts exist and how to move between them."""
+    """What kubemig reasons about beyond nvidia-smi: which layouts exist and how to move between them.
+    Each step runs the command it shows, so what is printed is what a user gets."""
+    from kubemig.cli.geometry_command import check, list_layouts, transition
     from kubemig.cli.models_command import models
 
+    run = click.get_current_context().invoke
+    gpu, driver = "A100-SXM4-40GB", DEFAULT_DRIVER
     tour.heading("kubemig models", "the MIG-capable GPUs kubemig knows")
-    click.get_current_context().invoke(models, as_json=False)
+    run(models, as_json=False)
 
-    model = find_model("A100-SXM4-40GB")
-    geo = geometry_for(model)
     spec = "3g.20gb,2g.10gb,1g.5gb,1g.5gb"
-    tour.heading(f"kubemig geometry check --gpu {model.key} {spec}", "where each instance goes")
-    layout = validate(geo, parse_layout_spec(spec))
-    click.echo(f"{layout}")
-    click.echo(render_slots(geo, layout, rows=(lambda i: i.name, lambda i: f"GI {gi_id(geo, i.placement)}")))
-    swapped = (lambda i: i.name, lambda i: f"GI {gi_id(geo, i.placement, Numbering.SWAPPED)}")
-    click.echo("the same layout on a board that numbers GPU instances with the halves swapped:")
-    click.echo(render_slots(geo, layout, rows=swapped))
-
-    classic = [resolve_profile(geo, p) for p in ("1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")]
-    maximal = maximal_layouts(geo, classic)
+    tour.heading(f"kubemig geometry check --gpu {gpu} {spec}", "where each instance goes, and its GI ID")
+    run(check, gpu=gpu, driver=driver, numbering=Numbering.DIRECT.value, as_json=False, spec=spec)
     tour.heading(
-        f"kubemig geometry list --gpu {model.key} --profiles 1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb --maximal"
+        f"kubemig geometry check --gpu {gpu} --numbering swapped {spec}",
+        "a board that numbers GPU instances with the halves swapped",
     )
-    click.echo(f"{len(maximal)} maximal layouts; three of them:")
-    for chosen in (maximal[0], maximal[4], maximal[-1]):
-        click.echo(f"  {chosen}")
-        click.echo(render_slots(geo, chosen, indent="    "))
+    run(check, gpu=gpu, driver=driver, numbering=Numbering.SWAPPED.value, as_json=False, spec=spec)
 
-    target = "3g.20gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb"
-    busy = [i for i in layout if str(i) in ("1g.5gb@3", "3g.20gb@4")]
-    tour.heading(f"the smallest change from {layout} to {target}, with {', '.join(map(str, busy))} in use")
-    plan = plan_transition(geo, layout, parse_layout_spec(target), busy=busy)
-    click.echo(
-        f"keep {len(plan.keep)}, destroy {len(plan.destroy)}, create {len(plan.create)} "
-        f"(destroying everything and recreating would take {len(layout) + len(plan.target)} operations "
-        "and stop the busy instances):"
+    profiles = "1g.5gb,2g.10gb,3g.20gb,4g.20gb,7g.40gb"
+    tour.heading(
+        f"kubemig geometry list --gpu {gpu} --profiles {profiles} --maximal", "the layouts to choose from"
     )
-    for step in plan.steps:
-        click.echo(f"  {step}")
-    click.echo(render_slots(geo, plan.target))
+    run(list_layouts, gpu=gpu, driver=driver, profiles=profiles, maximal=True, diagram=False, as_json=False)
+
+    current, busy, target = (
+        "2g.10gb@0,1g.5gb@2,1g.5gb@3,3g.20gb@4",
+        "1g.5gb@3,3g.20gb@4",
+        "3g.20gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb",
+    )
+    tour.heading(
+        f"kubemig geometry transition --gpu {gpu} --from {current} --busy {busy} {target}",
+        "the smallest change that leaves the busy instances alone",
+    )
+    run(
+        transition,
+        gpu=gpu,
+        driver=driver,
+        current_spec=current,
+        busy=busy,
+        force=False,
+        as_json=False,
+        target=target,
+    )
 
 
 def partition_tour(tour: Tour) -> None:
@@ -224,7 +219,9 @@ STEPS: list[Step] = [
 @click.command()
 @click.option("--keep", is_flag=True, help="Keep the simulated node afterwards (its directory is printed).")
 def demo(keep: bool) -> None:
-    """Walk through MIG on a fresh simulated node of 8 x A100-SXM4-40GB: nvidia-smi's commands, then layouts."""
+    """Walk through MIG on a fresh simulated node of 8 x A100-SXM4-40GB: nvidia-smi's commands,
+    declarative layouts beside a busy instance, the device plugin and a pod, the cluster planner, then
+    the layout engine."""
     home = Path(tempfile.mkdtemp(prefix="kubemig-demo-"))
     env = {
         "KUBEMIG_SIM_STATE": str(home / "state.json"),

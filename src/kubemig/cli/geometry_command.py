@@ -1,4 +1,4 @@
-"""`kubemig geometry list|check`: the layout engine on the command line."""
+"""`kubemig geometry list|check|transition`: the layout engine on the command line."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import click
 
 from kubemig.cli.options import gpu_options
 from kubemig.cli.output import echo_json
-from kubemig.errors import LayoutError
+from kubemig.errors import KubemigError, LayoutError
 from kubemig.geometry import (
     GpuGeometry,
+    Instance,
     Layout,
     Numbering,
     enumerate_layouts,
@@ -18,6 +19,7 @@ from kubemig.geometry import (
     gi_id,
     maximal_layouts,
     parse_layout_spec,
+    plan_transition,
     render_slots,
     resolve_profile,
     validate,
@@ -112,3 +114,84 @@ def check(gpu: str, driver: str, numbering: str, as_json: bool, spec: str) -> No
             geo, layout, rows=(lambda i: i.name, lambda i: f"GI {gi_id(geo, i.placement, numbered)}")
         )
     )
+
+
+def _current_layout(geo: GpuGeometry, spec: str) -> Layout:
+    try:
+        return validate(geo, parse_layout_spec(spec))
+    except LayoutError as exc:
+        raise KubemigError(f"--from is not a valid layout of {geo.label}: {exc}") from exc
+
+
+def _busy_instances(current: Layout, spec: str | None) -> list[Instance]:
+    """The instances of `current` that `spec` (PROFILE@START, ...) names; each must be there."""
+    if not spec:
+        return []
+    by_name = {str(i): i for i in current}
+    busy = []
+    for token in (t.strip() for t in spec.split(",")):
+        if token not in by_name:
+            raise KubemigError(
+                f"--busy names {token}, which is not in the current layout ({current}): "
+                "name busy instances as PROFILE@START from --from"
+            )
+        busy.append(by_name[token])
+    return busy
+
+
+@geometry.command("transition")
+@gpu_options
+@click.option(
+    "--from",
+    "current_spec",
+    required=True,
+    metavar="LAYOUT",
+    help="The GPU's layout now: profiles, each @START where it is (open starts: where the driver puts them).",
+)
+@click.option(
+    "--busy", metavar="LIST", help="Instances of --from in use (PROFILE@START,...): never destroyed."
+)
+@click.option("--force", is_flag=True, help="Destroy busy instances where the target needs it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.argument("target")
+def transition(
+    gpu: str, driver: str, current_spec: str, busy: str | None, force: bool, as_json: bool, target: str
+) -> None:
+    """The fewest operations from the layout --from to TARGET (profiles, each optionally @START);
+    open starts are chosen to keep as many current instances as possible.
+
+    Example: kubemig geometry transition --gpu A100-SXM4-40GB --from 2g.10gb@0,1g.5gb@2,1g.5gb@3,3g.20gb@4
+    --busy 3g.20gb@4 3g.20gb,1g.5gb,1g.5gb,1g.5gb,1g.5gb
+    """
+    geo = geometry_for(gpu, driver)
+    current = _current_layout(geo, current_spec)
+    in_use = _busy_instances(current, busy)
+    plan = plan_transition(geo, current, parse_layout_spec(target), busy=in_use, force=force)
+    stopped = [i for i in plan.destroy if i in set(in_use)]
+    if as_json:
+        echo_json(
+            {
+                "model": geo.model.key,
+                "driver": geo.branch,
+                "current": current.to_json(),
+                "target": plan.target.to_json(),
+                "keep": [i.to_json() for i in plan.keep],
+                "destroy": [i.to_json() for i in plan.destroy],
+                "create": [i.to_json() for i in plan.create],
+                "busy_destroyed": [i.to_json() for i in stopped],
+                "steps": [{"action": s.action.value, **s.instance.to_json()} for s in plan.steps],
+            }
+        )
+        return
+    click.echo(f"from {current} to {plan.target} on {geo.label}:")
+    if plan.is_noop:
+        click.echo("nothing to change: the GPU already has this layout")
+        return
+    rebuild = len(current) + len(plan.target)
+    cost = f"destroying everything and recreating would take {rebuild} operations"
+    if in_use:
+        cost += " and stop the busy instances"
+    click.echo(f"keep {len(plan.keep)}, destroy {len(plan.destroy)}, create {len(plan.create)} ({cost}):")
+    for step in plan.steps:
+        click.echo(f"  {step}" + ("   (busy: forced)" if step.instance in stopped else ""))
+    click.echo(render_slots(geo, plan.target))
