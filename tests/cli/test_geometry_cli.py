@@ -186,6 +186,7 @@ def test_geometry_transition_bad_input_is_one_line_and_exit_1(capsys: pytest.Cap
     cases = [
         (["--from", "2g.10gb@0", "--busy", "3g.20gb@4", "7g.40gb"], "--busy names 3g.20gb@4, which is not"),
         (["--from", "4g.20gb,4g.20gb", "7g.40gb"], "--from is not a valid layout of A100-SXM4-40GB"),
+        (["--from", "4g.20gb", "3g.20gb,3g.20gb,3g.20gb"], "TARGET is not a valid layout of A100-SXM4-40GB"),
     ]
     for args, message in cases:
         with pytest.raises(SystemExit) as info:

@@ -166,7 +166,10 @@ def transition(
     geo = geometry_for(gpu, driver)
     current = _current_layout(geo, current_spec)
     in_use = _busy_instances(current, busy)
-    plan = plan_transition(geo, current, parse_layout_spec(target), busy=in_use, force=force)
+    try:
+        plan = plan_transition(geo, current, parse_layout_spec(target), busy=in_use, force=force)
+    except LayoutError as exc:
+        raise KubemigError(f"TARGET is not a valid layout of {geo.label}: {exc}") from exc
     stopped = [i for i in plan.destroy if i in set(in_use)]
     if as_json:
         echo_json(
