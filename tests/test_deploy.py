@@ -61,6 +61,22 @@ def test_the_device_plugin_sees_the_kubelets_directory(objects: dict[str, dict[s
     assert MigStrategy(command[command.index("--mig-strategy") + 1]) is MigStrategy.MIXED
 
 
+def test_the_labels_go_where_nfd_reads_them_under_the_plugins_strategy(
+    objects: dict[str, dict[str, Any]],
+) -> None:
+    containers = _containers(objects)
+    command = containers["labels"]["command"]
+    output = Path(command[command.index("-o") + 1])
+    mounts = {m["name"]: m["mountPath"] for m in containers["labels"]["volumeMounts"]}
+    volumes = {v["name"]: v for v in objects["DaemonSet"]["spec"]["template"]["spec"]["volumes"]}
+    assert str(output.parent) == mounts["nfd-features"] == volumes["nfd-features"]["hostPath"]["path"]
+    assert mounts["nfd-features"] == "/etc/kubernetes/node-feature-discovery/features.d"
+    plugin = containers["device-plugin"]["command"]
+    strategy = command[command.index("--mig-strategy") + 1]
+    assert strategy == plugin[plugin.index("--mig-strategy") + 1]
+    assert "--oneshot" not in command  # it keeps the labels current as layouts change
+
+
 def test_the_agent_may_read_and_patch_nodes_and_nothing_else(objects: dict[str, dict[str, Any]]) -> None:
     assert objects["ClusterRole"]["rules"] == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}

@@ -12,6 +12,7 @@ from kubemig.cli.bench_command import bench
 from kubemig.cli.demo_command import demo
 from kubemig.cli.device_plugin_command import device_plugin
 from kubemig.cli.geometry_command import geometry
+from kubemig.cli.labels_command import labels
 from kubemig.cli.models_command import models
 from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.partition_commands import PARTITION_COMMANDS
@@ -43,6 +44,7 @@ cli.add_command(geometry)
 cli.add_command(demo)
 cli.add_command(sim)
 cli.add_command(device_plugin)
+cli.add_command(labels)
 cli.add_command(plan)
 cli.add_command(snapshot_command)
 cli.add_command(pending_command)
