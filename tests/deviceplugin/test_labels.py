@@ -54,7 +54,8 @@ def test_without_mig_the_labels_describe_the_gpus(tmp_path: Path) -> None:
     assert (labels["nvidia.com/gpu.compute.major"], labels["nvidia.com/gpu.compute.minor"]) == ("8", "0")
     driver = (labels[f"nvidia.com/cuda.driver.{p}"] for p in ("major", "minor", "rev"))
     assert ".".join(driver) == "580.65.06"
-    assert labels["nvidia.com/mig.capable"] == "true" and labels["nvidia.com/mig.strategy"] == "none"
+    assert labels["nvidia.com/mig.capable"] == "true" and "nvidia.com/mig.strategy" not in labels
+    assert labels["nvidia.com/gpu.replicas"] == "1"
     assert not any(key.startswith("nvidia.com/mig-") for key in labels)
     assert all(LABEL_VALUE.fullmatch(value) and len(value) <= 63 for value in labels.values())
 
@@ -66,10 +67,12 @@ def test_mixed_labels_each_profile_as_the_plugin_advertises_it(tmp_path: Path) -
         devices = {d.profile_name: d for d in nvml.mig_devices(0)}
     labels = node_labels(facts, MigStrategy.MIXED).labels
     assert labels["nvidia.com/mig.strategy"] == "mixed"
-    assert labels["nvidia.com/gpu.count"] == "1"  # what nvidia.com/gpu offers: the whole GPU 1
+    assert labels["nvidia.com/gpu.count"] == "2"  # GFD counts the physical GPUs here, cut or not
+    assert labels["nvidia.com/gpu.replicas"] == "1"  # GPU 1, whole, is offered as nvidia.com/gpu
     advertised = MixedStrategy().resources(gpu_views(facts)).counts()
     counted = {key[: -len(".count")]: int(v) for key, v in labels.items() if key.endswith(".count")}
-    assert counted.pop("nvidia.com/gpu") == advertised.pop("nvidia.com/gpu")
+    assert advertised.pop("nvidia.com/gpu") == 1
+    del counted["nvidia.com/gpu"]
     assert (
         counted
         == advertised
@@ -84,6 +87,8 @@ def test_mixed_labels_each_profile_as_the_plugin_advertises_it(tmp_path: Path) -
     assert labels["nvidia.com/mig-3g.20gb.multiprocessors"] == str(three.sm_count) == "42"
     assert labels["nvidia.com/mig-3g.20gb.slices.gi"] == labels["nvidia.com/mig-3g.20gb.slices.ci"] == "3"
     assert labels["nvidia.com/mig-2g.10gb.engines.copy"] == str(devices["2g.10gb"].copy_engines)
+    assert labels["nvidia.com/mig-2g.10gb.product"] == "NVIDIA-A100-SXM4-40GB-MIG-2g.10gb"
+    assert labels["nvidia.com/mig-2g.10gb.replicas"] == "1"
 
 
 def test_single_labels_the_mig_devices_as_gpus_when_all_are_alike(tmp_path: Path) -> None:
@@ -93,6 +98,7 @@ def test_single_labels_the_mig_devices_as_gpus_when_all_are_alike(tmp_path: Path
     assert labels["nvidia.com/gpu.multiprocessors"] == "14"
     assert labels["nvidia.com/gpu.slices.gi"] == labels["nvidia.com/gpu.slices.ci"] == "1"
     assert labels["nvidia.com/gpu.memory"] == "4864"  # the MIG device's memory, not the GPU's
+    assert labels["nvidia.com/gpu.replicas"] == "1"
 
 
 @pytest.mark.parametrize(
@@ -109,7 +115,8 @@ def test_single_labels_an_uneven_node_invalid_and_says_why(
         cut(nvml, layouts)
         made = node_labels(read_facts(nvml), MigStrategy.SINGLE)
     assert made.labels["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-40GB-MIG-INVALID"
-    assert made.labels["nvidia.com/gpu.count"] == "0"
+    assert made.labels["nvidia.com/gpu.count"] == made.labels["nvidia.com/gpu.memory"] == "0"
+    assert made.labels["nvidia.com/gpu.replicas"] == "0"
     assert not any(key.startswith("nvidia.com/gpu.engines") for key in made.labels)
     assert len(made.problems) == 1 and reason in made.problems[0]
 
@@ -143,7 +150,9 @@ def test_kubemig_labels_prints_once_and_writes_the_same_file(tmp_path: Path) -> 
     )
     assert written.returncode == 0, written.stderr
     assert out.read_text() == printed.stdout
-    assert "nvidia.com/gpu.count=2\n" in printed.stdout
+    assert (
+        "nvidia.com/gpu.count=2\n" in printed.stdout and "nvidia.com/mig.strategy=mixed\n" in printed.stdout
+    )
     stamped = run_kubemig("labels", env=env)
     assert re.search(r"^nvidia.com/gfd.timestamp=\d{10}$", stamped.stdout, re.M)
 
@@ -198,3 +207,13 @@ def test_kubemig_labels_to_a_path_it_cannot_write_is_one_line_and_exit_1(tmp_pat
     assert (
         done.stderr.startswith("kubemig: error: cannot write the labels to ") and done.stderr.count("\n") == 1
     )
+
+
+def test_single_without_mig_labels_whole_gpus_and_none_counts_cut_gpus_without_replicas(
+    tmp_path: Path,
+) -> None:
+    whole = labels_of(tmp_path / "a", {}, MigStrategy.SINGLE)
+    assert whole["nvidia.com/mig.strategy"] == "single"
+    assert whole["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-40GB" and whole["nvidia.com/gpu.count"] == "2"
+    cut_all = labels_of(tmp_path / "b", {0: [0], 1: [0]}, MigStrategy.NONE)
+    assert cut_all["nvidia.com/gpu.count"] == "2" and cut_all["nvidia.com/gpu.replicas"] == "0"

@@ -7,10 +7,10 @@
 
 The strategies follow the device plugin's (`resources`): under `single` the node's MIG devices must
 all have one profile, by the same rule that decides what the plugin advertises, and where they do not
-`nvidia.com/gpu.product` reads `<product>-MIG-INVALID` with `nvidia.com/gpu.count` 0, and `problems`
-says why (GFD gives no reason). Under `mixed` each MIG profile gets its own set of labels, named like
-its resource, and `nvidia.com/gpu.count` counts the GPUs left whole, which are what `nvidia.com/gpu`
-offers there.
+`nvidia.com/gpu.product` reads `<product>-MIG-INVALID` with count, replicas and memory 0, as GFD
+labels it, and `problems` says why (GFD gives no reason). Under `mixed` each MIG profile gets its own
+set of labels, named like its resource. The names and values follow GFD's documentation and its
+published output on MIG nodes; kubemig offers no time-slicing, so every `sharing-strategy` is `none`.
 """
 
 from __future__ import annotations
@@ -81,14 +81,14 @@ def label_value(text: str) -> str:
 
 
 def node_labels(facts: NodeFacts, strategy: MigStrategy, timestamp: int | None = None) -> NodeLabels:
-    labels = _common_labels(facts, strategy)
+    labels = _common_labels(facts)
     problems: tuple[str, ...] = ()
-    mig_gpus = [gpu for gpu in facts.gpus if gpu.mig_enabled]
-    if strategy is MigStrategy.SINGLE and mig_gpus:
+    if strategy is not MigStrategy.NONE:
+        labels[f"{PREFIX}/mig.strategy"] = strategy.value
+    if strategy is MigStrategy.SINGLE and any(gpu.mig_enabled for gpu in facts.gpus):
         problems = SingleStrategy().resources(gpu_views(facts)).problems
         labels.update(_single_labels(facts, problems))
     elif strategy is MigStrategy.MIXED:
-        labels[f"{PREFIX}/gpu.count"] = str(len(facts.gpus) - len(mig_gpus))
         labels.update(_mixed_labels(facts))
     if timestamp is not None:
         labels[TIMESTAMP] = str(timestamp)
@@ -100,7 +100,7 @@ def feature_file_text(labels: Mapping[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in labels.items())
 
 
-def _common_labels(facts: NodeFacts, strategy: MigStrategy) -> dict[str, str]:
+def _common_labels(facts: NodeFacts) -> dict[str, str]:
     major, minor, rev = (facts.driver_version.split(".") + ["", "", ""])[:3]
     labels = {
         f"{PREFIX}/cuda.driver.major": major,
@@ -111,7 +111,9 @@ def _common_labels(facts: NodeFacts, strategy: MigStrategy) -> dict[str, str]:
         f"{PREFIX}/gpu.count": str(len(facts.gpus)),
         f"{PREFIX}/gpu.machine": label_value(facts.machine or "unknown"),
         f"{PREFIX}/mig.capable": str(any(gpu.mig_capable for gpu in facts.gpus)).lower(),
-        f"{PREFIX}/mig.strategy": strategy.value,
+        # a GPU cut into MIG devices is not itself offered whole, so it replicates to nothing
+        f"{PREFIX}/gpu.replicas": "1" if any(not gpu.mig_enabled for gpu in facts.gpus) else "0",
+        f"{PREFIX}/gpu.sharing-strategy": "none",
     }
     if facts.gpus:
         first = facts.gpus[0]
@@ -125,9 +127,13 @@ def _common_labels(facts: NodeFacts, strategy: MigStrategy) -> dict[str, str]:
     return labels
 
 
-def _device_labels(key: str, device: MigDeviceInfo) -> dict[str, str]:
-    """The per-device-type labels, under `key` (`nvidia.com/gpu` or `nvidia.com/mig-2g.10gb`)."""
+def _device_type_labels(key: str, product: str, device: MigDeviceInfo) -> dict[str, str]:
+    """One kind of MIG device's labels under `key` (`nvidia.com/gpu` under single, or
+    `nvidia.com/mig-2g.10gb` under mixed)."""
     return {
+        f"{key}.product": label_value(f"{product}-MIG-{device.profile_name}"),
+        f"{key}.replicas": "1",
+        f"{key}.sharing-strategy": "none",
         f"{key}.memory": str(device.memory_total_mib),
         f"{key}.multiprocessors": str(device.sm_count),
         f"{key}.slices.gi": str(device.gi_slice_count),
@@ -142,28 +148,31 @@ def _device_labels(key: str, device: MigDeviceInfo) -> dict[str, str]:
 
 def _single_labels(facts: NodeFacts, problems: Sequence[str]) -> dict[str, str]:
     product = label_value(facts.gpus[0].name)
-    labels: dict[str, str] = {}
     devices = [d for gpu in facts.gpus for d in facts.mig_devices.get(gpu.index, ())]
     if problems or not devices:
-        labels[f"{PREFIX}/gpu.product"] = label_value(f"{product}-MIG-INVALID")
-        labels[f"{PREFIX}/gpu.count"] = "0"
-        return labels
-    labels[f"{PREFIX}/gpu.product"] = label_value(f"{product}-MIG-{devices[0].profile_name}")
-    labels[f"{PREFIX}/gpu.count"] = str(len(devices))
-    labels.update(_device_labels(f"{PREFIX}/gpu", devices[0]))
-    return labels
+        return {
+            f"{PREFIX}/gpu.product": label_value(f"{product}-MIG-INVALID"),
+            f"{PREFIX}/gpu.count": "0",
+            f"{PREFIX}/gpu.replicas": "0",
+            f"{PREFIX}/gpu.memory": "0",
+        }
+    return {
+        f"{PREFIX}/gpu.count": str(len(devices)),
+        **_device_type_labels(f"{PREFIX}/gpu", product, devices[0]),
+    }
 
 
 def _mixed_labels(facts: NodeFacts) -> dict[str, str]:
-    labels: dict[str, str] = {}
+    product = label_value(facts.gpus[0].name) if facts.gpus else ""
     by_profile: dict[str, list[MigDeviceInfo]] = {}
     for gpu in facts.gpus:
         for device in facts.mig_devices.get(gpu.index, ()):
             by_profile.setdefault(device.profile_name, []).append(device)
+    labels: dict[str, str] = {}
     for profile, devices in by_profile.items():
         key = mig_resource_name(profile)
         labels[f"{key}.count"] = str(len(devices))
-        labels.update(_device_labels(key, devices[0]))
+        labels.update(_device_type_labels(key, product, devices[0]))
     return labels
 
 
