@@ -132,6 +132,15 @@ workload_options = _with_options(Workload, _WORKLOAD_OPTIONS)
 """Add the workload's options only; the command receives them as one `Workload` first argument."""
 
 
+cluster_size_option = click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="GPUs in the cluster (nodes of 8).",
+)
+
+
 @click.group()
 def bench() -> None:
     """Trace-driven cluster benchmark: scheduling policies side by side against the optimum."""
@@ -139,13 +148,7 @@ def bench() -> None:
 
 @bench.command("fill")
 @common_options
-@click.option(
-    "--gpus",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="GPUs in the cluster (nodes of 8).",
-)
+@cluster_size_option
 @click.option(
     "--seeds",
     type=click.IntRange(min=1),
@@ -182,13 +185,7 @@ def fill_command(common: Common, gpus: int, seeds: int, first_seed: int, expecte
 
 @bench.command("churn")
 @common_options
-@click.option(
-    "--gpus",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="GPUs in the cluster (nodes of 8).",
-)
+@cluster_size_option
 @click.option(
     "--load",
     type=click.FloatRange(min=0.01),
@@ -311,13 +308,7 @@ def speed_command(
 
 @bench.command("snapshot")
 @workload_options
-@click.option(
-    "--gpus",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="GPUs in the cluster (nodes of 8).",
-)
+@cluster_size_option
 @click.option(
     "--fill",
     "fill_ratio",
