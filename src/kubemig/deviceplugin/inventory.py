@@ -20,7 +20,7 @@ from kubemig.deviceplugin.devices import GpuView, MigSlot, placement_blocks
 from kubemig.deviceplugin.health import XidNotice
 from kubemig.errors import KubemigError
 from kubemig.geometry import Placement, geometry_for
-from kubemig.nvml import GpuInfo, Nvml, NvmlError, XidEventSet
+from kubemig.nvml import GpuInfo, MigDeviceInfo, Nvml, NvmlError, XidEventSet
 
 _NOT_FOUND = "NOT_FOUND"
 _NOT_SUPPORTED = "NOT_SUPPORTED"
@@ -135,18 +135,7 @@ class NvmlNode:
             blocks = placement_blocks(geometry_for(gpu.model, self._driver))
         slots: tuple[MigSlot, ...] = ()
         if mig_enabled:
-            slots = tuple(
-                MigSlot(
-                    gpu_index=gpu.index,
-                    index=m.index,
-                    uuid=m.uuid,
-                    gi_id=m.gi_id,
-                    ci_id=m.ci_id,
-                    profile=m.profile_name,
-                    placement=m.placement,
-                )
-                for m in self.nvml.mig_devices(gpu.index)
-            )
+            slots = tuple(mig_slot(m) for m in self.nvml.mig_devices(gpu.index))
         return GpuView(
             index=gpu.index,
             uuid=gpu.uuid,
@@ -156,3 +145,16 @@ class NvmlNode:
             blocks=blocks,
             mig_devices=slots,
         )
+
+
+def mig_slot(device: MigDeviceInfo) -> MigSlot:
+    """The plugin's view of one MIG device the adapter read."""
+    return MigSlot(
+        gpu_index=device.gpu_index,
+        index=device.index,
+        uuid=device.uuid,
+        gi_id=device.gi_id,
+        ci_id=device.ci_id,
+        profile=device.profile_name,
+        placement=device.placement,
+    )

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubemig.deviceplugin.config import MigStrategy
-from kubemig.deviceplugin.devices import GpuView, MigSlot
+from kubemig.deviceplugin.devices import GpuView
+from kubemig.deviceplugin.inventory import mig_slot
 from kubemig.deviceplugin.resources import SingleStrategy, mig_resource_name
 from kubemig.nvml import GpuInfo, MigDeviceInfo, Nvml
 
@@ -186,10 +187,7 @@ def gpu_views(facts: NodeFacts) -> list[GpuView]:
             product_name=gpu.name,
             mig_enabled=gpu.mig_enabled,
             blocks=(),
-            mig_devices=tuple(
-                MigSlot(gpu.index, d.index, d.uuid, d.gi_id, d.ci_id, d.profile_name, d.placement)
-                for d in facts.mig_devices.get(gpu.index, ())
-            ),
+            mig_devices=tuple(mig_slot(d) for d in facts.mig_devices.get(gpu.index, ())),
         )
         for gpu in facts.gpus
     ]
