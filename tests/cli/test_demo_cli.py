@@ -111,3 +111,22 @@ def test_the_layout_tour_shows_what_its_commands_print(monkeypatch: pytest.Monke
         done = run_kubemig(*shlex.split(command)[1:])
         assert done.returncode == 0, done.stderr
         assert done.stdout.rstrip("\n") == body, command
+
+
+def test_the_labels_step_shows_what_the_command_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = demo_command.STEPS[: demo_command.STEPS.index(demo_command.remaining_gpus) + 1]
+    monkeypatch.setattr(demo_command, "STEPS", [*steps, demo_command.node_labels_step])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    done = CliRunner().invoke(cli, ["demo", "--keep"], env={"KUBEMIG_SIM": None}, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    shown = done.output.split("| grep count=")[1].split("\n\n")[0].splitlines()[1:]
+    assert "nvidia.com/mig-2g.10gb.count=8" in shown
+    [home] = list(tmp_path.iterdir())
+    env = kubemig_env(KUBEMIG_SIM_STATE=str(home / "state.json"), KUBEMIG_SIM_ROOT=str(home / "root"))
+    labels = run_kubemig(
+        "--sim", "8xA100-SXM4-40GB", "labels", "--mig-strategy", "mixed", "--no-timestamp", env=env
+    )
+    assert labels.returncode == 0, labels.stderr
+    assert [line for line in labels.stdout.splitlines() if "count=" in line] == shown

@@ -201,6 +201,21 @@ def device_plugin(tour: Tour) -> None:
     device_plugin_step(tour.env, sim_spec=tour.spec, step=tour.heading)
 
 
+def node_labels_step(tour: Tour) -> None:
+    """The same devices as GPU feature discovery's node labels, for node selectors."""
+    from kubemig.deviceplugin.config import MigStrategy
+    from kubemig.deviceplugin.labels import node_labels, read_facts
+
+    tour.heading(
+        f"kubemig --sim {tour.spec} labels --mig-strategy mixed --no-timestamp | grep count=",
+        "GFD's node labels, written for node-feature-discovery with -o",
+    )
+    made = node_labels(read_facts(tour.nvml), MigStrategy.MIXED)
+    for key, value in made.labels.items():
+        if "count=" in f"{key}={value}":
+            click.echo(f"{key}={value}")
+
+
 STEPS: list[Step] = [
     list_gpus,
     enable_mig,
@@ -211,6 +226,7 @@ STEPS: list[Step] = [
     remaining_gpus,
     partition_tour,
     device_plugin,
+    node_labels_step,
     plan_tour,
     geometry_tour,
 ]
