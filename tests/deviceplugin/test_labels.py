@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubemig.cli import cli
 from kubemig.deviceplugin.config import MigStrategy
 from kubemig.deviceplugin.labels import gpu_views, label_value, node_labels, read_facts
 from kubemig.deviceplugin.resources import MixedStrategy
@@ -217,3 +220,17 @@ def test_single_without_mig_labels_whole_gpus_and_none_counts_cut_gpus_without_r
     assert whole["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-40GB" and whole["nvidia.com/gpu.count"] == "2"
     cut_all = labels_of(tmp_path / "b", {0: [0], 1: [0]}, MigStrategy.NONE)
     assert cut_all["nvidia.com/gpu.count"] == "2" and cut_all["nvidia.com/gpu.replicas"] == "0"
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("60", 60.0), ("60s", 60.0), ("10m", 600.0), ("0.5", 0.5)])
+def test_the_sleep_interval_reads_gfd_durations(given: str, seconds: float) -> None:
+    command = cli.get_command(click.Context(cli), "labels")
+    assert command is not None
+    assert command.make_context("labels", ["--sleep-interval", given]).params["sleep_interval"] == seconds
+
+
+@pytest.mark.parametrize("given", ["abc", "0", "-5s"])
+def test_a_bad_sleep_interval_names_the_option(given: str) -> None:
+    done = CliRunner().invoke(cli, ["labels", "--sleep-interval", given])
+    assert done.exit_code == 2
+    assert "Invalid value for '--sleep-interval'" in done.output

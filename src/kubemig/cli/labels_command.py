@@ -27,7 +27,7 @@ from kubemig.errors import KubemigError
 log = logging.getLogger("kubemig.labels")
 
 
-def _seconds(value: str) -> float:
+def _seconds(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
     """`60`, `60s`, `10m`: GFD takes Go durations; these are the forms used in practice."""
     text = value.strip().lower()
     scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(text[-1:], None)
@@ -63,6 +63,7 @@ def _seconds(value: str) -> float:
     default="60s",
     show_default=True,
     envvar="GFD_SLEEP_INTERVAL",
+    callback=_seconds,
     help="Time between labelings when writing a file (60, 60s, 10m).",
 )
 @click.option(
@@ -82,7 +83,7 @@ def labels(
     mig_strategy: str,
     output_file: Path | None,
     oneshot: bool,
-    sleep_interval: str,
+    sleep_interval: float,
     no_timestamp: bool,
     fail_on_init_error: bool,
 ) -> None:
@@ -93,7 +94,6 @@ def labels(
     from kubemig.nvml import open_nvml
     from kubemig.statefile import write_atomic
 
-    interval = _seconds(sleep_interval)
     strategy = MigStrategy(mig_strategy)
     sim_spec = sim_spec_from_context(ctx)
 
@@ -116,7 +116,7 @@ def labels(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _label_loop(label_once, output_file, write_atomic, stop, interval, oneshot, fail_on_init_error)
+        _label_loop(label_once, output_file, write_atomic, stop, sleep_interval, oneshot, fail_on_init_error)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
