@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +41,7 @@ from kubemig.deviceplugin.api import (
     podresourcesrpc,
 )
 from kubemig.deviceplugin.sockets import grpc_address, remove_socket
-from kubemig.errors import KubemigError
+from kubemig.testing.pods import AdmissionError, Container, ContainerAllocation, Pod, PodAllocation
 
 log = logging.getLogger("kubemig.testing.kubelet")
 
@@ -51,58 +51,6 @@ _QUALIFIED_NAME = re.compile(
     r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 )
 RPC_TIMEOUT_S = 10.0
-
-
-class AdmissionError(KubemigError):
-    """A pod the stand-in could not admit: not enough devices, or the plugin refused (`.code`)."""
-
-    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
-        self.code = code
-        super().__init__(message)
-
-
-@dataclass(frozen=True, slots=True)
-class Container:
-    name: str
-    limits: Mapping[str, int]
-    """Extended resources and counts, as in `resources.limits`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Pod:
-    name: str
-    containers: Sequence[Container]
-    namespace: str = "default"
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerAllocation:
-    container: str
-    resource: str
-    device_ids: tuple[str, ...]
-    preferred: tuple[str, ...] | None
-    """What GetPreferredAllocation proposed, None when the plugin does not offer it."""
-    response: pluginapi.ContainerAllocateResponse
-
-
-@dataclass(frozen=True, slots=True)
-class PodAllocation:
-    pod: Pod
-    containers: tuple[ContainerAllocation, ...]
-
-    def env(self, container: str) -> dict[str, str]:
-        """The environment the container gets: every resource's `envs` merged, as the kubelet does."""
-        merged: dict[str, str] = {}
-        for allocation in self.containers:
-            if allocation.container == container:
-                merged.update(allocation.response.envs)
-        return merged
-
-    def device_specs(self, container: str) -> list[pluginapi.DeviceSpec]:
-        return [d for a in self.containers if a.container == container for d in a.response.devices]
-
-    def device_ids(self, container: str) -> list[str]:
-        return [i for a in self.containers if a.container == container for i in a.device_ids]
 
 
 @dataclass(frozen=True, slots=True)
