@@ -3,6 +3,7 @@ instances waited for, failures retried."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from kubemig.agent import (
     APPLIED_ANNOTATION,
     CONFIG_LABEL,
+    PLAN_ANNOTATION,
     REASON_ANNOTATION,
+    SNAPSHOT_ANNOTATION,
     STATE_LABEL,
     MigConfigAgent,
     NodeRecord,
@@ -21,6 +24,7 @@ from kubemig.agent import (
 from kubemig.nvml import Nvml, open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.node import read_node
+from kubemig.planner import Snapshot
 from tests.partition.world import fast_directory
 
 CONFIG = """
@@ -219,3 +223,59 @@ def test_hooks_run_around_a_change_and_not_when_there_is_none(
     nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
     look = agent.look()  # the hooks file is read again: a hook that cannot run fails the change, said as such
     assert look.state is State.FAILED and "/no/such/program" in look.reason
+
+
+PLAN = """
+version: v1
+mig-configs:
+  plan-1:
+    - {devices: [0], mig-enabled: true, mig-devices: {7g.40gb: 1}, placements: [7g.40gb@0]}
+  start:
+    - {devices: [0], mig-enabled: true, mig-devices: {7g.40gb: 1}, placements: [7g.40gb@0]}
+"""
+
+
+def test_the_published_snapshot_follows_the_node_and_is_written_only_when_it_changes(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
+    nvml, root, env = node
+    nodes = MemoryNodes({CONFIG_LABEL: "start"})
+    agent = MigConfigAgent(
+        nvml, nodes, "node-a", str(root / "mig.yaml"), journal_path=root / "j.json", publish_snapshot=True
+    )
+    agent.look()
+    part = json.loads(nodes.record.annotations[SNAPSHOT_ANNOTATION])
+    assert part["name"] == "node-a"
+    assert part["gpus"][0]["instances"] == [
+        {"profile": "3g.20gb", "start": 0},
+        {"profile": "3g.20gb", "start": 4},
+    ]
+    Snapshot.model_validate({"version": 1, "nodes": [part], "requests": []}).check("annotation")
+    patches = nodes.patches
+    agent.look()
+    assert nodes.patches == patches  # nothing changed, nothing written
+    gi = next(g for g in read_node(nvml).gpu(0).gpu_instances if g.instance.start == 4)
+    control.start_process(StateStore(SimConfig.from_env(None, env)), gi.compute_instances[0].uuid)
+    agent.look()
+    part = json.loads(nodes.record.annotations[SNAPSHOT_ANNOTATION])
+    assert {"profile": "3g.20gb", "start": 4, "in_use": True} in part["gpus"][0]["instances"]
+    assert _agent(nvml, root, MemoryNodes({})).publish_snapshot is False  # only when asked
+
+
+def test_a_config_only_the_plan_on_the_node_has_is_taken_from_there(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
+    nvml, root, _ = node
+    nodes = MemoryNodes({CONFIG_LABEL: "plan-1"})
+    nodes.record = NodeRecord(dict(nodes.record.labels), {PLAN_ANNOTATION: PLAN})
+    agent = _agent(nvml, root, nodes)
+    assert agent.look().state is State.SUCCESS
+    assert _layout(nvml) == ["7g.40gb@0"]
+    # where the agent's own file has the config, the file wins
+    nodes.patch("node-a", {CONFIG_LABEL: "start"}, {})
+    assert agent.look().state is State.SUCCESS
+    assert _layout(nvml) == ["3g.20gb@0", "3g.20gb@4"]
+    # a name neither has fails, naming the plan it looked in
+    nodes.patch("node-a", {CONFIG_LABEL: "plan-2"}, {})
+    look = agent.look()
+    assert look.state is State.FAILED and PLAN_ANNOTATION in look.reason and "plan-2" in look.reason

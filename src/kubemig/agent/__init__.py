@@ -4,7 +4,9 @@ for busy instances instead of destroying them or failing."""
 from kubemig.agent.mig_config_agent import (
     APPLIED_ANNOTATION,
     CONFIG_LABEL,
+    PLAN_ANNOTATION,
     REASON_ANNOTATION,
+    SNAPSHOT_ANNOTATION,
     STATE_LABEL,
     Look,
     MigConfigAgent,
@@ -15,7 +17,9 @@ from kubemig.agent.node_labels import KubernetesNodes, NodeRecord, NodeStore
 __all__ = [
     "APPLIED_ANNOTATION",
     "CONFIG_LABEL",
+    "PLAN_ANNOTATION",
     "REASON_ANNOTATION",
+    "SNAPSHOT_ANNOTATION",
     "STATE_LABEL",
     "KubernetesNodes",
     "Look",

@@ -11,10 +11,16 @@ applies at the first look after the process has gone, changing nothing before. A
 tried again after `retry_s`, and at once when the label changes. The config file (and the hooks
 file, whose mig-parted hooks run around each change as with `kubemig apply -k`) is read at every
 look, so an edited ConfigMap takes effect without a restart.
+
+For planning the whole cluster (`kubemig plan --cluster`) the agent can publish the node's part of a
+cluster snapshot (its MIG GPUs and instances, each free or in use) in `kubemig.io/mig.snapshot`
+whenever it changes (`publish_snapshot`); and a config the label names that its file lacks is taken
+from the plan the planner wrote on the node, `kubemig.io/mig.plan`.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,16 +32,19 @@ from kubemig.agent.node_labels import NodeRecord, NodeStore
 from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml
 from kubemig.partition.apply import ApplyRequest, apply
+from kubemig.partition.cluster_snapshot import node_part
 from kubemig.partition.errors import BusyError, LockError, PendingModeError
 from kubemig.partition.hooks import load_hooks
 from kubemig.partition.node import read_node
 from kubemig.partition.snapshot import NodeSnapshot
-from kubemig.partition.spec import load_config
+from kubemig.partition.spec import ConfigFile, load_config
 
 CONFIG_LABEL = "nvidia.com/mig.config"
 STATE_LABEL = "nvidia.com/mig.config.state"
 REASON_ANNOTATION = "kubemig.io/mig.config.reason"
 APPLIED_ANNOTATION = "kubemig.io/mig.config.applied"
+SNAPSHOT_ANNOTATION = "kubemig.io/mig.snapshot"
+PLAN_ANNOTATION = "kubemig.io/mig.plan"
 REASON_LIMIT = 1000
 """Characters of a reason kept in the annotation (the first lines say what matters)."""
 
@@ -70,6 +79,7 @@ class MigConfigAgent:
         echo: Callable[[str], None] = lambda line: None,
         clock: Callable[[], float] = time.monotonic,
         on_look: Callable[[Look, NodeSnapshot], None] | None = None,
+        publish_snapshot: bool = False,
     ) -> None:
         self.nvml = nvml
         self.nodes = nodes
@@ -83,12 +93,27 @@ class MigConfigAgent:
         self.on_look = on_look
         """Told every finished look and the node after it (the agent's metrics)."""
         self._failed: tuple[str, float] | None = None  # (config, when) of the last failure
+        self.publish_snapshot = publish_snapshot
+        """Keep the node's snapshot part in SNAPSHOT_ANNOTATION, for `kubemig plan --cluster`."""
+        self._published: str | None = None  # the snapshot annotation last written
+
+    def snapshot_text(self, node: NodeSnapshot) -> str:
+        """The node's part of a cluster snapshot, as the annotation holds it (compact JSON)."""
+        return json.dumps(node_part(node, self.node).wire, separators=(",", ":"), sort_keys=True)
 
     def look(self) -> Look:
         """Read the node's labels and, when they ask for it, apply; report the state on the node."""
         look = self._look()
+        if not self.publish_snapshot and self.on_look is None:
+            return look
+        after = read_node(self.nvml, uuids=False)
+        if self.publish_snapshot:
+            text = self.snapshot_text(after)
+            if text != self._published:
+                self.nodes.patch(self.node, {}, {SNAPSHOT_ANNOTATION: text})
+                self._published = text
         if self.on_look is not None:
-            self.on_look(look, read_node(self.nvml, uuids=False))
+            self.on_look(look, after)
         return look
 
     def _look(self) -> Look:
@@ -104,18 +129,26 @@ class MigConfigAgent:
                 return Look(wanted, State.FAILED, reason=record.annotations.get(REASON_ANNOTATION, ""))
         if state != State.PENDING.value:
             record = self._report(record, State.PENDING, f"applying {wanted!r}")
-        look = self._apply(wanted)
+        look = self._apply(wanted, record)
         self._failed = (wanted, self.clock()) if look.state is State.FAILED else None
         applied = wanted if look.state is State.SUCCESS else record.annotations.get(APPLIED_ANNOTATION)
         self._report(record, look.state or State.FAILED, look.reason, applied)
         return look
 
-    def _apply(self, wanted: str) -> Look:
+    def _config(self, wanted: str, record: NodeRecord) -> tuple[ConfigFile, str]:
+        """The agent's file, or the plan on the node when only that has the config wanted."""
+        config = load_config(self.config_path)
+        plan = record.annotations.get(PLAN_ANNOTATION)
+        if wanted not in config.configs and plan is not None:
+            source = f"node {self.node} annotation {PLAN_ANNOTATION}"
+            return load_config(source, plan), source
+        return config, self.config_path
+
+    def _apply(self, wanted: str, record: NodeRecord) -> Look:
         try:
             hooks = load_hooks(self.hooks_path) if self.hooks_path else None
-            request = ApplyRequest(
-                load_config(self.config_path), wanted, self.config_path, hooks, self.hooks_path or ""
-            )
+            config, source = self._config(wanted, record)
+            request = ApplyRequest(config, wanted, source, hooks, self.hooks_path or "")
             done = apply(
                 self.nvml,
                 request,

@@ -65,6 +65,12 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     help="Where the apply journal and lock live (default /var/lib/kubemig).",
 )
 @click.option(
+    "--publish-snapshot",
+    is_flag=True,
+    envvar="KUBEMIG_PUBLISH_SNAPSHOT",
+    help="Keep the node's MIG GPUs and instances in its annotation kubemig.io/mig.snapshot, for `kubemig plan --cluster`.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     metavar="PORT",
@@ -79,6 +85,7 @@ def agent(
     retry_s: float,
     once: bool,
     state_dir: str | None,
+    publish_snapshot: bool,
     metrics_port: int | None,
 ) -> None:
     """Apply the config named by the node label nvidia.com/mig.config; report nvidia.com/mig.config.state."""
@@ -97,6 +104,7 @@ def agent(
         on_look=metrics.looked
         if metrics_port is not None
         else None,  # each look then reads the node once more
+        publish_snapshot=publish_snapshot,
     )
     if once:
         look = worker.look()
