@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "smi": {"catalog", "geometry", "nvml"},
     "partition": {"catalog", "geometry", "nvml"},
     "deviceplugin": {"catalog", "geometry", "nvml"},
-    "agent": {"catalog", "geometry", "nvml", "partition", "deviceplugin"},
+    "agent": {"catalog", "geometry", "nvml", "partition", "deviceplugin", "planner"},
     "planner": {"catalog", "geometry"},
     "bench": {"catalog", "geometry", "planner"},
     "testing": {"catalog", "geometry", "nvml", "deviceplugin"},

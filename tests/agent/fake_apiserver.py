@@ -1,5 +1,6 @@
-"""A stand-in for the Kubernetes API server over HTTP: Nodes (GET, PATCH) for the agent, and the list
-of pods across namespaces (with a `status.phase` field selector) for `kubemig pending`.
+"""A stand-in for the Kubernetes API server over HTTP: Nodes (GET one or all, PATCH) for the agent and
+the cluster planner, and the list of pods across namespaces (with a `status.phase` field selector) for
+`kubemig pending` and `kubemig plan --cluster`.
 
 It speaks the real wire protocol (paths, JSON bodies, merge-patch semantics for metadata maps, Status
 objects for errors), so the official client talks to it unchanged through a kubeconfig.
@@ -125,6 +126,12 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 items = [p for p in api.pods if not phase or p["status"]["phase"] == phase]
                 return self._send(
                     200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+                )
+            if path == "/api/v1/nodes":
+                with api.lock:
+                    items = [json.loads(json.dumps(node)) for node in api.nodes.values()]
+                return self._send(
+                    200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items}
                 )
             name = self._node()
             with api.lock:

@@ -4,15 +4,19 @@ come from `kubemig snapshot` and `kubemig pending`, in snapshot_commands)."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import click
 from rich.table import Table
 
+from kubemig.agent.cluster_plan import node_configs, publish_plan, read_cluster
+from kubemig.agent.kube_client import kubernetes_api
+from kubemig.agent.node_labels import KubernetesNodes
+from kubemig.cli.options import kubeconfig_option
 from kubemig.cli.output import console, count, echo_json
 from kubemig.errors import KubemigError
-from kubemig.geometry import GpuGeometry, Instance, Layout, render_slots, slot_width
-from kubemig.partition.export import layouts_config
+from kubemig.geometry import Instance, render_slots, slot_width
 from kubemig.partition.spec import dump_config
 from kubemig.planner import ExactPlanner, GpuPlan, OnlinePlanner, Plan, Snapshot
 from kubemig.statefile import write_atomic
@@ -26,11 +30,23 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 @click.option(
     "--snapshot",
     "snapshot_paths",
-    required=True,
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Cluster snapshot, YAML or JSON (see docs/snapshot.md); repeat it to join parts (each node's, the pending pods).",
+)
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="Plan the live cluster instead: nodes as their agents publish them (agent --publish-snapshot), "
+    "pods pending in the Kubernetes API.",
+)
+@kubeconfig_option
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="With --cluster: hand each node whose layouts change its part (annotation kubemig.io/mig.plan, "
+    "label nvidia.com/mig.config); its agent applies it.",
 )
 @click.option(
     "--solver",
@@ -61,10 +77,13 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
     default=DEFAULT_CONFIG_NAME,
     show_default=True,
     metavar="NAME",
-    help="Name of the config in the files --configs writes.",
+    help="Name of the config --configs writes; --publish makes it unique by appending the time.",
 )
 def plan(
     snapshot_paths: tuple[Path, ...],
+    cluster: bool,
+    kubeconfig: str | None,
+    publish: bool,
     solver: str,
     time_limit_s: float,
     as_json: bool,
@@ -72,24 +91,46 @@ def plan(
     config_name: str,
 ) -> None:
     """Plan layouts and assignments for the pending pods of a cluster snapshot."""
-    snapshot = Snapshot.load_all(snapshot_paths)
-    snapshot_path = ", ".join(map(str, snapshot_paths))
+    if cluster == bool(snapshot_paths):
+        raise KubemigError("give --snapshot FILE (one or more) or --cluster, one of the two")
+    if publish and not cluster:
+        raise KubemigError("--publish hands a plan to the cluster's agents: use it with --cluster")
+    if cluster:
+        read = read_cluster(kubernetes_api(kubeconfig))
+        for note in read.notes:
+            click.echo(f"note: {note}", err=True)
+        snapshot, snapshot_path = read.snapshot, "the cluster"
+    else:
+        snapshot = Snapshot.load_all(snapshot_paths)
+        snapshot_path = ", ".join(map(str, snapshot_paths))
     if configs_dir is not None:
         _check_file_names(snapshot)
     planner = ExactPlanner(time_limit_s) if solver == "exact" else OnlinePlanner()
     result = planner.plan(snapshot)
     written = write_configs(result, configs_dir, config_name) if configs_dir is not None else {}
+    published: list[str] = []
+    if publish:
+        # the agents apply a config the node has not reached yet, so each plan gets a name of its own
+        published_name = f"{config_name}-{int(time.time())}"
+        published = publish_plan(KubernetesNodes(kubeconfig), result, published_name)
     if as_json:
-        extra = (
+        extra: dict[str, object] = (
             {"configs": {node: str(path) for node, path in written.items()}}
             if configs_dir is not None
             else {}
         )
+        if publish:
+            extra["published"] = {"config": published_name, "nodes": published}
         echo_json({"snapshot": snapshot_path, "solver": solver, **result.to_json(), **extra})
         return
     print_plan(snapshot_path, snapshot, result)
     for node, path in written.items():
         click.echo(f"wrote {path}: on {node}, `kubemig apply -f {path} -c {config_name}`")
+    if publish:
+        if published:
+            click.echo(f"published {published_name!r} to {', '.join(published)}: their agents apply it")
+        else:
+            click.echo("published nothing: no node's layouts change")
 
 
 def _check_file_names(snapshot: Snapshot) -> None:
@@ -103,14 +144,10 @@ def _check_file_names(snapshot: Snapshot) -> None:
 
 def write_configs(result: Plan, directory: Path, name: str) -> dict[str, Path]:
     """Per node, the plan's target layouts as a config file (written atomically); node -> path."""
-    by_node: dict[str, list[tuple[int, GpuGeometry, Layout]]] = {}
-    for gpu_plan in result.gpus.values():
-        gpu = gpu_plan.gpu
-        by_node.setdefault(gpu.node, []).append((gpu.index, gpu.geo, gpu_plan.target))
     written: dict[str, Path] = {}
-    for node, layouts in by_node.items():
+    for node, config in node_configs(result, name).items():
         path = directory / f"{node}.yaml"
-        write_atomic(path, dump_config(layouts_config(name, layouts)))
+        write_atomic(path, dump_config(config))
         written[node] = path
     return written
 

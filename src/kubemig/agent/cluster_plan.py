@@ -1,0 +1,99 @@
+"""A whole cluster planned through the Kubernetes API: read what the node agents publish and the pods
+that wait, plan, and hand each node its part through the label protocol the agents follow.
+
+    read = read_cluster(kubernetes_api())          # Snapshot: nodes' annotations + pending pods
+    plan = ExactPlanner(30).plan(read.snapshot)
+    publish_plan(KubernetesNodes(), plan, "kubemig-plan-1765000000")
+
+Each agent run with `--publish-snapshot` keeps its node's part of a snapshot in
+`kubemig.io/mig.snapshot`. A published plan writes, on every node whose layouts change, that node's
+target as a mig-parted config in `kubemig.io/mig.plan` and names it in `nvidia.com/mig.config`; the
+node's agent then applies it with the fewest changes, waiting for busy instances as ever. Nodes
+whose layouts stay are not touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubemig.agent.kube_client import KubeApi
+from kubemig.agent.mig_config_agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION
+from kubemig.agent.node_labels import NodeStore
+from kubemig.agent.pending_pods import pending_requests
+from kubemig.geometry import GpuGeometry, Layout
+from kubemig.partition.export import layouts_config
+from kubemig.partition.spec import ConfigFile, dump_config
+from kubemig.planner import Plan, Snapshot
+
+SOURCE = "the cluster (node annotations kubemig.io/mig.snapshot, pending pods)"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRead:
+    snapshot: Snapshot
+    notes: tuple[str, ...]
+    """What was left out, and why."""
+
+
+def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> ClusterRead:
+    """From nodes and pods in the API's JSON form: each node's published part, the pods that wait."""
+    parts: list[object] = []
+    notes: list[str] = []
+    for node in nodes:
+        meta = node.get("metadata") or {}
+        name = str(meta.get("name"))
+        text = (meta.get("annotations") or {}).get(SNAPSHOT_ANNOTATION)
+        if text is None:
+            continue  # no agent publishes there: not a MIG node kubemig plans
+        try:
+            part = json.loads(text)
+        except ValueError:
+            notes.append(f"node {name} left out: its {SNAPSHOT_ANNOTATION} is not JSON")
+            continue
+        if isinstance(part, dict):
+            part["name"] = name  # the node the API names, whatever the agent was told
+        parts.append(part)
+    pending = pending_requests(pods)
+    notes.extend(pending.notes)
+    document = {"version": 1, "nodes": parts, "requests": pending.requests}
+    return ClusterRead(Snapshot.parse(json.dumps(document), SOURCE), tuple(notes))
+
+
+def read_cluster(api: KubeApi) -> ClusterRead:
+    """The cluster's snapshot through the API: every node, and the pods pending in all namespaces."""
+    nodes = api.call("nodes", lambda core: core.list_node())
+    pods = api.call(
+        "pods", lambda core: core.list_pod_for_all_namespaces(field_selector="status.phase=Pending")
+    )
+    return cluster_snapshot(
+        (api.to_dict(node) for node in nodes.items), (api.to_dict(pod) for pod in pods.items)
+    )
+
+
+def node_configs(plan: Plan, name: str, *, changed_only: bool = False) -> dict[str, ConfigFile]:
+    """Per node, a config named `name` giving each of its planned GPUs the plan's target layout;
+    with `changed_only`, only nodes where some GPU's layout changes."""
+    by_node: dict[str, list[tuple[int, GpuGeometry, Layout]]] = {}
+    changing: set[str] = set()
+    for gpu_plan in plan.gpus.values():
+        gpu = gpu_plan.gpu
+        by_node.setdefault(gpu.node, []).append((gpu.index, gpu.geo, gpu_plan.target))
+        if gpu_plan.changes:
+            changing.add(gpu.node)
+    return {
+        node: layouts_config(name, layouts)
+        for node, layouts in by_node.items()
+        if node in changing or not changed_only
+    }
+
+
+def publish_plan(nodes: NodeStore, plan: Plan, name: str) -> list[str]:
+    """Hand each node whose layouts change its part of `plan` as config `name`; the nodes, in order."""
+    published = []
+    for node, config in sorted(node_configs(plan, name, changed_only=True).items()):
+        nodes.patch(node, {CONFIG_LABEL: name}, {PLAN_ANNOTATION: dump_config(config)})
+        published.append(node)
+    return published

@@ -1,0 +1,195 @@
+"""Planning the live cluster: agents publish their nodes, `kubemig plan --cluster` reads them and the
+pending pods from the Kubernetes API, and `--publish` hands each changing node its part, which its
+agent applies. Real agent and plan processes, a stand-in API server, simulated nodes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubemig.agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION, STATE_LABEL
+from kubemig.agent.cluster_plan import cluster_snapshot, node_configs
+from kubemig.nvml import Nvml, open_simulated
+from kubemig.nvml.simulated import SimConfig, StateStore, control
+from kubemig.partition.node import read_node
+from kubemig.planner import ExactPlanner
+from tests.agent.fake_apiserver import FakeApiServer
+from tests.agent.test_pending_pods import _mig, _pod
+from tests.helpers import kubemig_env, run_kubemig
+from tests.partition.world import fast_directory
+
+SPEC = "2xA100-SXM4-40GB"
+AGENT_CONFIG = "version: v1\nmig-configs:\n  all-disabled:\n  - {devices: all, mig-enabled: false}\n"
+
+
+def _part(name: str, *gpus: list[dict[str, Any]]) -> str:
+    return json.dumps(
+        {
+            "name": name,
+            "driver": "580.65.06",
+            "gpus": [
+                {"index": i, "model": "A100-SXM4-40GB", "instances": inst} for i, inst in enumerate(gpus)
+            ],
+        }
+    )
+
+
+def _node(name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "annotations": annotations}}
+
+
+def test_the_cluster_is_the_published_nodes_and_the_pending_pods() -> None:
+    nodes = [
+        _node(
+            "node-a",
+            {
+                SNAPSHOT_ANNOTATION: _part(
+                    "told-otherwise", [{"profile": "3g.20gb", "start": 4, "in_use": True}]
+                )
+            },
+        ),
+        _node("cpu-node", {}),  # no agent publishes there
+        _node("node-c", {SNAPSHOT_ANNOTATION: "{not json"}),
+    ]
+    pods = [_pod("infer", _mig("4g.20gb", 1)), _pod("done", _mig("1g.5gb", 1), phase="Running")]
+    read = cluster_snapshot(nodes, pods)
+    assert [node.name for node in read.snapshot.nodes] == ["node-a"]  # the API's name for it
+    assert [request.pod for request in read.snapshot.requests] == ["ml/infer"]
+    assert read.notes == (f"node node-c left out: its {SNAPSHOT_ANNOTATION} is not JSON",)
+    plan = ExactPlanner(10).plan(read.snapshot)
+    assert [(s.node, s.gpu, str(s.instance)) for s in plan.assignments["ml/infer"]] == [
+        ("node-a", 0, "4g.20gb@0")
+    ]
+    assert set(node_configs(plan, "p", changed_only=True)) == {"node-a"}
+
+
+def test_a_cluster_whose_parts_do_not_fit_is_one_error() -> None:
+    nodes = [_node("node-a", {SNAPSHOT_ANNOTATION: _part("node-a", [{"profile": "3g.20gb", "start": 1}])})]
+    with pytest.raises(Exception, match="3g.20gb") as info:
+        cluster_snapshot(nodes, [])
+    assert "node annotations" in str(info.value)
+
+
+def _sim_env(root: Path, node: str) -> dict[str, str]:
+    return {
+        "KUBEMIG_SIM_STATE": str(root / f"{node}.json"),
+        "KUBEMIG_SIM_ROOT": str(root / f"{node}-dev"),
+        "KUBEMIG_SIM_NODE": node,
+        "KUBEMIG_STATE_DIR": str(root / f"{node}-state"),
+    }
+
+
+def _cut(nvml: Nvml, layouts: dict[int, list[tuple[int, int]]]) -> None:
+    """MIG on for each GPU, with the GIs (profile ID, start) listed, each with its full compute instance."""
+    for index, instances in layouts.items():
+        nvml.set_mig_mode(index, True)
+        for profile_id, start in instances:
+            geo = nvml.geometry(index)
+            gi = nvml.create_gpu_instance(index, profile_id, geo.instance(profile_id, start).placement)
+            ci = max(nvml.ci_profiles(index, gi.id), key=lambda p: p.slice_count)
+            nvml.create_compute_instance(index, gi.id, ci.id)
+
+
+def _busy(env: dict[str, str], nvml: Nvml, gpu: int, start: int) -> None:
+    gi = next(g for g in read_node(nvml).gpu(gpu).gpu_instances if g.instance.start == start)
+    control.start_process(StateStore(SimConfig.from_env(None, env)), gi.compute_instances[0].uuid)
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    directory = fast_directory()
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_plan_cluster_publish_reaches_the_nodes_through_their_agents(root: Path) -> None:
+    api = FakeApiServer()
+    api.add_node("node-a")
+    api.add_node("node-b")
+    api.pods = [_pod("infer", _mig("4g.20gb", 1)), _pod("train", _mig("7g.40gb", 1))]
+    envs = {node: _sim_env(root, node) for node in ("node-a", "node-b")}
+    with open_simulated(SPEC, envs["node-a"]) as nvml:
+        _cut(nvml, {0: [(9, 0), (9, 4)], 1: []})  # GPU 0: two 3g.20gb, the one at 4 busy; GPU 1 empty
+        _busy(envs["node-a"], nvml, 0, 4)
+    with open_simulated(SPEC, envs["node-b"]) as nvml:
+        _cut(nvml, {0: [(0, 0)], 1: [(0, 0)]})  # two 7g.40gb, both busy: node-b has no room
+        _busy(envs["node-b"], nvml, 0, 0)
+        _busy(envs["node-b"], nvml, 1, 0)
+    (root / "mig.yaml").write_text(AGENT_CONFIG)
+    agents: list[subprocess.Popen[str]] = []
+    with api.serving() as port:
+        kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        try:
+            for node, env in envs.items():
+                args = ["--sim", SPEC, "agent", "-f", str(root / "mig.yaml"), "--kubeconfig", kubeconfig]
+                args += ["--node-name", node, "--poll-s", "0.2", "--publish-snapshot"]
+                agents.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "kubemig", *args],
+                        env=kubemig_env(**env),
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            _wait(lambda: all(SNAPSHOT_ANNOTATION in api.annotations(n) for n in envs), "both snapshots")
+            planned = run_kubemig(
+                "plan", "--cluster", "--kubeconfig", kubeconfig, "--publish", "--json", env=kubemig_env()
+            )
+            assert planned.returncode == 0, planned.stderr
+            result = json.loads(planned.stdout)
+            assert result["unscheduled"] == []
+            published = result["published"]
+            assert published["nodes"] == ["node-a"] and published["config"].startswith("kubemig-plan-")
+            assert api.labels("node-a")[CONFIG_LABEL] == published["config"]
+            assert CONFIG_LABEL not in api.labels("node-b")  # nothing changes there: left alone
+            assert published["config"] in api.annotations("node-a")[PLAN_ANNOTATION]
+            _wait(lambda: api.labels("node-a").get(STATE_LABEL) == "success", "node-a to apply the plan")
+        finally:
+            for process in agents:
+                process.terminate()
+            logs = [process.communicate(timeout=30)[1] for process in agents]
+    assert all(process.returncode == 0 for process in agents), logs
+    with open_simulated(SPEC, envs["node-a"]) as nvml:
+        after = read_node(nvml)
+        layouts = {gpu.index: sorted(str(gi.instance) for gi in gpu.gpu_instances) for gpu in after.gpus}
+        busy = [str(gi.instance) for gi in after.gpu(0).gpu_instances if gi.busy]
+    assert layouts == {0: ["3g.20gb@4", "4g.20gb@0"], 1: ["7g.40gb@0"]}
+    assert busy == ["3g.20gb@4"]  # the job kept running through the change
+    # and the agent published the node as it is now, for the next plan
+    part = json.loads(api.annotations("node-a")[SNAPSHOT_ANNOTATION])
+    assert {"profile": "7g.40gb", "start": 0} in part["gpus"][1]["instances"]
+
+
+def test_plan_cluster_without_publish_changes_nothing_and_bad_combinations_are_refused(root: Path) -> None:
+    api = FakeApiServer()
+    api.add_node("node-a")
+    api.nodes["node-a"]["metadata"]["annotations"][SNAPSHOT_ANNOTATION] = _part("node-a", [])
+    api.pods = [_pod("infer", _mig("4g.20gb", 1))]
+    with api.serving() as port:
+        kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        planned = run_kubemig("plan", "--cluster", "--kubeconfig", kubeconfig, env=kubemig_env())
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.startswith("plan for the cluster: 1 node, 1 GPU, 1 pending pod")
+    assert not [r for r in api.requests if r[0] == "PATCH"]
+    for args, message in [
+        (["--cluster", "--snapshot", "x.yaml"], "give --snapshot FILE (one or more) or --cluster"),
+        ([], "give --snapshot FILE (one or more) or --cluster"),
+        (["--snapshot", "x.yaml", "--publish"], "--publish hands a plan to the cluster's agents"),
+    ]:
+        refused = run_kubemig("plan", *args, env=kubemig_env())
+        assert refused.returncode == 1 and refused.stderr.startswith(f"kubemig: error: {message}")
