@@ -9,14 +9,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubemig.agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION, STATE_LABEL
-from kubemig.agent.cluster_plan import cluster_snapshot, node_configs
+from kubemig.agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION, STATE_LABEL, NodeRecord
+from kubemig.agent.cluster_plan import cluster_snapshot, node_configs, publish_plan
 from kubemig.nvml import Nvml, open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.node import read_node
@@ -193,3 +193,40 @@ def test_plan_cluster_without_publish_changes_nothing_and_bad_combinations_are_r
     ]:
         refused = run_kubemig("plan", *args, env=kubemig_env())
         assert refused.returncode == 1 and refused.stderr.startswith(f"kubemig: error: {message}")
+
+
+class Nodes:
+    """Nodes' labels and annotations in memory, merge-patched as the API does."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, NodeRecord] = {}
+        self.patched: list[str] = []
+
+    def read(self, node: str) -> NodeRecord:
+        return self.records.get(node, NodeRecord())
+
+    def patch(
+        self, node: str, labels: Mapping[str, str | None], annotations: Mapping[str, str | None]
+    ) -> None:
+        self.patched.append(node)
+        old = self.read(node)
+        merged = [dict(old.labels), dict(old.annotations)]
+        for target, changes in zip(merged, (labels, annotations)):
+            target.update({key: value for key, value in changes.items() if value is not None})
+        self.records[node] = NodeRecord(merged[0], merged[1])
+
+
+def test_publishing_the_same_layouts_again_leaves_the_nodes_alone() -> None:
+    nodes_json = [
+        _node("node-a", {SNAPSHOT_ANNOTATION: _part("node-a", [{"profile": "3g.20gb", "start": 0}])})
+    ]
+    plan = ExactPlanner(10).plan(cluster_snapshot(nodes_json, [_pod("infer", _mig("7g.40gb", 1))]).snapshot)
+    nodes = Nodes()
+    assert publish_plan(nodes, plan, "plan-1") == ["node-a"]
+    assert "7g.40gb" in nodes.records["node-a"].annotations[PLAN_ANNOTATION]
+    assert publish_plan(nodes, plan, "plan-2") == []  # same layouts: the agent keeps working on plan-1
+    assert nodes.records["node-a"].labels[CONFIG_LABEL] == "plan-1" and nodes.patched == ["node-a"]
+    other = ExactPlanner(10).plan(cluster_snapshot(nodes_json, [_pod("small", _mig("1g.5gb", 1))]).snapshot)
+    assert other.gpus[("node-a", 0)].changes  # a 1g.5gb beside the 3g.20gb: other layouts
+    assert publish_plan(nodes, other, "plan-3") == ["node-a"]
+    assert nodes.records["node-a"].labels[CONFIG_LABEL] == "plan-3"

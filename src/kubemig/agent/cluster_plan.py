@@ -25,7 +25,7 @@ from kubemig.agent.node_labels import NodeStore
 from kubemig.agent.pending_pods import pending_requests
 from kubemig.geometry import GpuGeometry, Layout
 from kubemig.partition.export import layouts_config
-from kubemig.partition.spec import ConfigFile, dump_config
+from kubemig.partition.spec import ConfigFile, config_from_entries, dump_config
 from kubemig.planner import Plan, Snapshot
 
 SOURCE = "the cluster (node annotations kubemig.io/mig.snapshot, pending pods)"
@@ -91,9 +91,23 @@ def node_configs(plan: Plan, name: str, *, changed_only: bool = False) -> dict[s
 
 
 def publish_plan(nodes: NodeStore, plan: Plan, name: str) -> list[str]:
-    """Hand each node whose layouts change its part of `plan` as config `name`; the nodes, in order."""
+    """Hand each node whose layouts change its part of `plan` as config `name`; the nodes, in order.
+    A node already handed the same layouts (its label naming them) is left as it is, so planning
+    again while pods still wait does not restart the agents' work."""
     published = []
     for node, config in sorted(node_configs(plan, name, changed_only=True).items()):
+        record = nodes.read(node)
+        current = record.labels.get(CONFIG_LABEL)
+        if current is not None and record.annotations.get(PLAN_ANNOTATION) == dump_config(
+            config_renamed(config, current)
+        ):
+            continue
         nodes.patch(node, {CONFIG_LABEL: name}, {PLAN_ANNOTATION: dump_config(config)})
         published.append(node)
     return published
+
+
+def config_renamed(config: ConfigFile, name: str) -> ConfigFile:
+    """The same config under another name (a plan's layouts compared whatever they were called)."""
+    (entries,) = config.configs.values()
+    return config_from_entries("plan", {name: list(entries)})
