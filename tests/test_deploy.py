@@ -19,17 +19,20 @@ MANIFEST = Path(__file__).resolve().parents[1] / "deploy" / "kubemig.yaml"
 
 @pytest.fixture(scope="module")
 def objects() -> dict[str, dict[str, Any]]:
-    return {doc["kind"]: doc for doc in yaml.safe_load_all(MANIFEST.read_text())}
+    return {
+        f"{doc['kind']}/{doc['metadata']['name']}": doc for doc in yaml.safe_load_all(MANIFEST.read_text())
+    }
 
 
 def _containers(objects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in objects["DaemonSet"]["spec"]["template"]["spec"]["containers"]}
+    return {c["name"]: c for c in objects["DaemonSet/kubemig"]["spec"]["template"]["spec"]["containers"]}
 
 
 def test_every_container_runs_a_kubemig_command_with_options_it_has(
     objects: dict[str, dict[str, Any]],
 ) -> None:
-    for container in _containers(objects).values():
+    planner = objects["CronJob/kubemig-planner"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    for container in [*_containers(objects).values(), *planner["containers"]]:
         program, name, *args = container["command"]
         assert program == "kubemig"
         command = cli.get_command(click.Context(cli), name)
@@ -42,9 +45,12 @@ def test_the_agent_reads_the_mounted_config_and_knows_its_node(objects: dict[str
     config_path = Path(agent["command"][agent["command"].index("-f") + 1])
     mounts = {m["name"]: m["mountPath"] for m in agent["volumeMounts"]}
     assert str(config_path.parent) == mounts["mig-configs"]
-    volumes = {v["name"]: v for v in objects["DaemonSet"]["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["mig-configs"]["configMap"]["name"] == objects["ConfigMap"]["metadata"]["name"]
-    config = load_config(config_path.name, objects["ConfigMap"]["data"][config_path.name])
+    volumes = {v["name"]: v for v in objects["DaemonSet/kubemig"]["spec"]["template"]["spec"]["volumes"]}
+    assert (
+        volumes["mig-configs"]["configMap"]["name"]
+        == objects["ConfigMap/kubemig-mig-configs"]["metadata"]["name"]
+    )
+    config = load_config(config_path.name, objects["ConfigMap/kubemig-mig-configs"]["data"][config_path.name])
     assert {"all-disabled", "all-enabled", "all-balanced"} <= set(config.configs)
     node_name = next(e for e in agent["env"] if e["name"] == "NODE_NAME")
     assert node_name["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
@@ -68,7 +74,7 @@ def test_the_labels_go_where_nfd_reads_them_under_the_plugins_strategy(
     command = containers["labels"]["command"]
     output = Path(command[command.index("-o") + 1])
     mounts = {m["name"]: m["mountPath"] for m in containers["labels"]["volumeMounts"]}
-    volumes = {v["name"]: v for v in objects["DaemonSet"]["spec"]["template"]["spec"]["volumes"]}
+    volumes = {v["name"]: v for v in objects["DaemonSet/kubemig"]["spec"]["template"]["spec"]["volumes"]}
     assert str(output.parent) == mounts["nfd-features"] == volumes["nfd-features"]["hostPath"]["path"]
     assert mounts["nfd-features"] == "/etc/kubernetes/node-feature-discovery/features.d"
     plugin = containers["device-plugin"]["command"]
@@ -78,13 +84,37 @@ def test_the_labels_go_where_nfd_reads_them_under_the_plugins_strategy(
 
 
 def test_the_agent_may_read_and_patch_nodes_and_nothing_else(objects: dict[str, dict[str, Any]]) -> None:
-    assert objects["ClusterRole"]["rules"] == [
+    assert objects["ClusterRole/kubemig-agent"]["rules"] == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}
     ]
-    binding = objects["ClusterRoleBinding"]
-    assert binding["roleRef"]["name"] == objects["ClusterRole"]["metadata"]["name"]
-    account = objects["ServiceAccount"]["metadata"]
+    binding = objects["ClusterRoleBinding/kubemig-agent"]
+    assert binding["roleRef"]["name"] == objects["ClusterRole/kubemig-agent"]["metadata"]["name"]
+    account = objects["ServiceAccount/kubemig"]["metadata"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
     ]
-    assert objects["DaemonSet"]["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
+    assert objects["DaemonSet/kubemig"]["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
+
+
+def test_the_planner_publishes_the_live_cluster_with_exactly_the_access_it_needs(
+    objects: dict[str, dict[str, Any]],
+) -> None:
+    job = objects["CronJob/kubemig-planner"]["spec"]
+    assert job["concurrencyPolicy"] == "Forbid"  # one plan at a time
+    pod = job["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"][:2] == ["kubemig", "plan"]
+    assert {"--cluster", "--publish"} <= set(container["command"])
+    agent = _containers(objects)["agent"]["command"]
+    assert "--publish-snapshot" in agent  # what the planner reads
+    assert objects["ClusterRole/kubemig-planner"]["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+    ]
+    binding = objects["ClusterRoleBinding/kubemig-planner"]
+    account = objects["ServiceAccount/kubemig-planner"]["metadata"]
+    assert binding["roleRef"]["name"] == "kubemig-planner"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]
+    assert pod["serviceAccountName"] == account["name"]
