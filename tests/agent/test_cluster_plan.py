@@ -71,11 +71,21 @@ def test_the_cluster_is_the_published_nodes_and_the_pending_pods() -> None:
     assert set(node_configs(plan, "p", changed_only=True)) == {"node-a"}
 
 
-def test_a_cluster_whose_parts_do_not_fit_is_one_error() -> None:
-    nodes = [_node("node-a", {SNAPSHOT_ANNOTATION: _part("node-a", [{"profile": "3g.20gb", "start": 1}])})]
-    with pytest.raises(Exception, match="3g.20gb") as info:
-        cluster_snapshot(nodes, [])
-    assert "node annotations" in str(info.value)
+def test_what_cannot_be_planned_is_left_out_and_said_so_and_the_rest_is_planned() -> None:
+    nodes = [
+        _node("node-a", {SNAPSHOT_ANNOTATION: _part("node-a", [])}),
+        _node("node-b", {SNAPSHOT_ANNOTATION: _part("node-b", [{"profile": "3g.20gb", "start": 1}])}),
+    ]
+    pods = [_pod("infer", _mig("4g.20gb", 1)), _pod("h100", _mig("3g.40gb", 1))]
+    read = cluster_snapshot(nodes, pods)
+    assert [node.name for node in read.snapshot.nodes] == ["node-a"]
+    assert [request.pod for request in read.snapshot.requests] == ["ml/infer"]
+    assert read.notes[0].startswith(f"node node-b left out: its {SNAPSHOT_ANNOTATION} does not read")
+    assert "3g.20gb cannot start at slice 1" in read.notes[0]
+    assert read.notes[1] == "ml/h100 left out: no node kubemig plans has mig-3g.40gb"
+    # before any agent has published, every pod waits for a node: nothing to plan, and no error
+    empty = cluster_snapshot([], pods)
+    assert empty.snapshot.nodes == [] and empty.snapshot.requests == [] and len(empty.notes) == 2
 
 
 def _sim_env(root: Path, node: str) -> dict[str, str]:

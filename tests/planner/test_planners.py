@@ -110,3 +110,12 @@ def test_time_limited_solve_reports_its_state() -> None:
     assert plan.status.state in (SolverState.OPTIMAL, SolverState.TIME_LIMIT)
     if plan.status.state is SolverState.TIME_LIMIT:
         assert plan.status.detail
+
+
+def test_an_empty_cluster_is_planned_as_nothing_to_do() -> None:
+    # a live cluster before any agent has published its node: no GPUs, no requests it can place
+    empty = Snapshot.parse("nodes: []\nrequests: []\n")
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(empty)
+        assert plan.gpus == {} and plan.assignments == {} and plan.unscheduled == []
+    assert ExactPlanner(5).plan(empty).status.state is SolverState.OPTIMAL

@@ -26,7 +26,7 @@ from kubemig.agent.pending_pods import pending_requests
 from kubemig.geometry import GpuGeometry, Layout
 from kubemig.partition.export import layouts_config
 from kubemig.partition.spec import ConfigFile, config_from_entries, dump_config
-from kubemig.planner import Plan, Snapshot
+from kubemig.planner import Plan, Snapshot, SnapshotError
 
 SOURCE = "the cluster (node annotations kubemig.io/mig.snapshot, pending pods)"
 
@@ -39,7 +39,10 @@ class ClusterRead:
 
 
 def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> ClusterRead:
-    """From nodes and pods in the API's JSON form: each node's published part, the pods that wait."""
+    """From nodes and pods in the API's JSON form: each node's published part, the pods that wait.
+    A live cluster is planned with what can be planned: a node whose part cannot be read, and a pod
+    asking for a profile no planned node has, are left out and said so (a snapshot file is refused
+    whole instead)."""
     parts: list[object] = []
     notes: list[str] = []
     for node in nodes:
@@ -50,16 +53,32 @@ def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[
             continue  # no agent publishes there: not a MIG node kubemig plans
         try:
             part = json.loads(text)
+            if isinstance(part, dict):
+                part["name"] = name  # the node the API names, whatever the agent was told
+            _document([part], [], f"node {name}")
         except ValueError:
             notes.append(f"node {name} left out: its {SNAPSHOT_ANNOTATION} is not JSON")
             continue
-        if isinstance(part, dict):
-            part["name"] = name  # the node the API names, whatever the agent was told
+        except SnapshotError as exc:
+            notes.append(
+                f"node {name} left out: its {SNAPSHOT_ANNOTATION} does not read as a snapshot: {exc}"
+            )
+            continue
         parts.append(part)
     pending = pending_requests(pods)
     notes.extend(pending.notes)
-    document = {"version": 1, "nodes": parts, "requests": pending.requests}
-    return ClusterRead(Snapshot.parse(json.dumps(document), SOURCE), tuple(notes))
+    planned = _document(parts, [], SOURCE)
+    requests = []
+    for request in pending.requests:
+        if planned.offers(str(request["profile"])):
+            requests.append(request)
+        else:
+            notes.append(f"{request['pod']} left out: no node kubemig plans has {request['profile']}")
+    return ClusterRead(_document(parts, requests, SOURCE), tuple(notes))
+
+
+def _document(nodes: list[object], requests: list[dict[str, object]], source: str) -> Snapshot:
+    return Snapshot.parse(json.dumps({"version": 1, "nodes": nodes, "requests": requests}), source)
 
 
 def read_cluster(api: KubeApi) -> ClusterRead:

@@ -121,6 +121,8 @@ class ExactPlanner:
         self, model: _Model, objective: dict[int, float], time_limit_s: float
     ) -> tuple[npt.NDArray[np.float64] | None, int, float | None]:
         n = len(model.lower)
+        if n == 0:  # nothing to decide (no GPUs): HiGHS is not asked about an empty program
+            return np.zeros(0), 0, 0.0
         rows, cols, vals, lo, hi = [], [], [], [], []
         for r, (coefs, lower, upper) in enumerate(model.rows):
             for j, v in coefs.items():

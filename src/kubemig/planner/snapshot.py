@@ -132,6 +132,11 @@ class Snapshot(_Strict):
         geometries, running = self._check_nodes(source)
         self._check_requests(source, geometries, running)
 
+    def offers(self, profile: str | int) -> bool:
+        """Whether some GPU of the (checked) snapshot has `profile`, so that a request for it can be planned."""
+        geometries, _ = self._check_nodes("<snapshot>")
+        return any(_resolves(geo, profile) for geo in geometries.values())
+
     @staticmethod
     def load_all(paths: Sequence[str | Path]) -> Snapshot:
         """Several snapshot files as one cluster (each node's own part, the pending pods apart):
