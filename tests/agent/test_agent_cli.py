@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubemig.agent import APPLIED_ANNOTATION, CONFIG_LABEL, REASON_ANNOTATION, STATE_LABEL
-from tests.agent.fake_apiserver import FakeApiServer
+from kubemig.testing.apiserver import ApiServerStandIn
 from tests.agent.test_mig_config_agent import CONFIG
 from tests.helpers import kubemig_env, run_kubemig
 from tests.partition.world import fast_directory
@@ -39,7 +39,7 @@ def _env(root: Path) -> dict[str, str]:
 
 
 def test_once_applies_the_labelled_config_and_reports_it_on_the_node(root: Path) -> None:
-    api = FakeApiServer()
+    api = ApiServerStandIn()
     api.add_node("node-a", {CONFIG_LABEL: "start"})
     env = _env(root)
     with api.serving() as port:
@@ -70,7 +70,7 @@ def test_once_applies_the_labelled_config_and_reports_it_on_the_node(root: Path)
 
 
 def test_the_running_agent_picks_up_a_new_label(root: Path) -> None:
-    api = FakeApiServer()
+    api = ApiServerStandIn()
     api.add_node("node-a", {CONFIG_LABEL: "start"})
     with api.serving() as port:
         kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))

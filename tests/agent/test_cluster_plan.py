@@ -21,7 +21,7 @@ from kubemig.nvml import Nvml, open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.node import read_node
 from kubemig.planner import ExactPlanner
-from tests.agent.fake_apiserver import FakeApiServer
+from kubemig.testing.apiserver import ApiServerStandIn
 from tests.agent.test_pending_pods import _mig, _pod
 from tests.helpers import kubemig_env, run_kubemig
 from tests.partition.world import fast_directory
@@ -128,7 +128,7 @@ def root() -> Iterator[Path]:
 
 
 def test_plan_cluster_publish_reaches_the_nodes_through_their_agents(root: Path) -> None:
-    api = FakeApiServer()
+    api = ApiServerStandIn()
     api.add_node("node-a")
     api.add_node("node-b")
     api.pods = [_pod("infer", _mig("4g.20gb", 1)), _pod("train", _mig("7g.40gb", 1))]
@@ -186,7 +186,7 @@ def test_plan_cluster_publish_reaches_the_nodes_through_their_agents(root: Path)
 
 
 def test_plan_cluster_without_publish_changes_nothing_and_bad_combinations_are_refused(root: Path) -> None:
-    api = FakeApiServer()
+    api = ApiServerStandIn()
     api.add_node("node-a")
     api.nodes["node-a"]["metadata"]["annotations"][SNAPSHOT_ANNOTATION] = _part("node-a", [])
     api.pods = [_pod("infer", _mig("4g.20gb", 1))]

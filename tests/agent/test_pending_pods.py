@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from kubemig.agent.pending_pods import pending_requests
-from tests.agent.fake_apiserver import FakeApiServer
+from kubemig.testing.apiserver import ApiServerStandIn
 from tests.helpers import kubemig_env, run_kubemig
 
 
@@ -55,7 +55,7 @@ def test_waiting_mig_pods_become_requests_and_the_rest_are_left_out() -> None:
 
 
 def test_pending_reads_the_cluster_and_plan_places_what_it_found(tmp_path: Path) -> None:
-    api = FakeApiServer()
+    api = ApiServerStandIn()
     api.pods = [_pod("infer", _mig("4g.20gb", 1)), _pod("busy", _mig("3g.20gb", 1), phase="Running")]
     (tmp_path / "node-a.yaml").write_text(
         "nodes:\n- name: node-a\n  gpus:\n  - {index: 0, model: A100-SXM4-40GB, instances: [{profile: 3g.20gb, start: 4, in_use: true}]}\n"

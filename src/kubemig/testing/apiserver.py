@@ -1,4 +1,4 @@
-"""A stand-in for the Kubernetes API server over HTTP: Nodes (GET one or all, PATCH) for the agent and
+"""A stand-in for the Kubernetes API server over HTTP, for tests and the demo: Nodes (GET one or all, PATCH) for the agent and
 the cluster planner, and the list of pods across namespaces (with a `status.phase` field selector) for
 `kubemig pending` and `kubemig plan --cluster`.
 
@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 
 
-class FakeApiServer:
+class ApiServerStandIn:
     def __init__(self) -> None:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.pods: list[dict[str, Any]] = []
@@ -87,7 +87,7 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = value
 
 
-def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
+def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass
