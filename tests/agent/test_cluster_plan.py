@@ -17,11 +17,11 @@ import pytest
 
 from kubemig.agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION, STATE_LABEL, NodeRecord
 from kubemig.agent.cluster_plan import cluster_snapshot, node_configs, publish_plan
-from kubemig.nvml import Nvml, open_simulated
-from kubemig.nvml.simulated import SimConfig, StateStore, control
+from kubemig.nvml import open_simulated
 from kubemig.partition.node import read_node
 from kubemig.planner import ExactPlanner
 from kubemig.testing.apiserver import ApiServerStandIn
+from kubemig.testing.simnode import cut_gpu, cut_gpus, start_job
 from tests.agent.test_pending_pods import _mig, _pod
 from tests.helpers import kubemig_env, run_kubemig
 from tests.partition.world import fast_directory
@@ -97,22 +97,6 @@ def _sim_env(root: Path, node: str) -> dict[str, str]:
     }
 
 
-def _cut(nvml: Nvml, layouts: dict[int, list[tuple[int, int]]]) -> None:
-    """MIG on for each GPU, with the GIs (profile ID, start) listed, each with its full compute instance."""
-    for index, instances in layouts.items():
-        nvml.set_mig_mode(index, True)
-        for profile_id, start in instances:
-            geo = nvml.geometry(index)
-            gi = nvml.create_gpu_instance(index, profile_id, geo.instance(profile_id, start).placement)
-            ci = max(nvml.ci_profiles(index, gi.id), key=lambda p: p.slice_count)
-            nvml.create_compute_instance(index, gi.id, ci.id)
-
-
-def _busy(env: dict[str, str], nvml: Nvml, gpu: int, start: int) -> None:
-    gi = next(g for g in read_node(nvml).gpu(gpu).gpu_instances if g.instance.start == start)
-    control.start_process(StateStore(SimConfig.from_env(None, env)), gi.compute_instances[0].uuid)
-
-
 def _wait(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -134,12 +118,13 @@ def test_plan_cluster_publish_reaches_the_nodes_through_their_agents(root: Path)
     api.pods = [_pod("infer", _mig("4g.20gb", 1)), _pod("train", _mig("7g.40gb", 1))]
     envs = {node: _sim_env(root, node) for node in ("node-a", "node-b")}
     with open_simulated(SPEC, envs["node-a"]) as nvml:
-        _cut(nvml, {0: [(9, 0), (9, 4)], 1: []})  # GPU 0: two 3g.20gb, the one at 4 busy; GPU 1 empty
-        _busy(envs["node-a"], nvml, 0, 4)
+        cut_gpu(nvml, 0, "3g.20gb@0,3g.20gb@4")  # the one at 4 busy
+        cut_gpu(nvml, 1, "")  # MIG on, empty
+        start_job(nvml, envs["node-a"], 0, start=4)
     with open_simulated(SPEC, envs["node-b"]) as nvml:
-        _cut(nvml, {0: [(0, 0)], 1: [(0, 0)]})  # two 7g.40gb, both busy: node-b has no room
-        _busy(envs["node-b"], nvml, 0, 0)
-        _busy(envs["node-b"], nvml, 1, 0)
+        cut_gpus(nvml, "7g.40gb")  # both busy: node-b has no room
+        start_job(nvml, envs["node-b"], 0, start=0)
+        start_job(nvml, envs["node-b"], 1, start=0)
     (root / "mig.yaml").write_text(AGENT_CONFIG)
     agents: list[subprocess.Popen[str]] = []
     with api.serving() as port:

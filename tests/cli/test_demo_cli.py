@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import tempfile
 from pathlib import Path
@@ -58,6 +59,13 @@ def test_demo_walks_through_mig_and_leaves_nothing_behind(tmp_path: Path) -> Non
     assert "solver optimal" in planned and "unscheduled: none" in planned
     assert "objective: 23 compute slices scheduled" in planned
     assert "applied: 36 NVML operations on 4 GPUs; the instance in use (GPU 1's 3g.20gb) kept\n" in out
+    # the live cluster: agents publish, the planner hands node-b its part, node-b's agent applies it
+    assert re.search(r"published 'kubemig-plan-\d+' to node-b: its agent applies it\n", out)
+    assert re.search(r"\nnode-b +kubemig-plan-\d+ +success\nnode-c\n", out)
+    assert (
+        "node-b now: GPU 0 MIG on: 4g.20gb@0 (GI 1), 3g.20gb@4 (GI 2, busy); GPU 1 MIG on: 7g.40gb@0 (GI 0)"
+        in out
+    )
     assert "19 maximal layouts" in out  # the layout tour still follows, with its smallest change
     assert "destroy 2g.10gb@0" in out
     assert list(tmp_path.iterdir()) == []

@@ -22,6 +22,7 @@ from kubemig.deviceplugin.config import MigStrategy
 from kubemig.deviceplugin.labels import gpu_views, label_value, node_labels, read_facts
 from kubemig.deviceplugin.resources import MixedStrategy
 from kubemig.nvml import Nvml, open_simulated
+from kubemig.testing.simnode import cut_gpu
 from tests.helpers import kubemig_env, run_kubemig
 
 # k8s.io/apimachinery's label value rule
@@ -34,13 +35,9 @@ def sim_env(tmp_path: Path) -> dict[str, str]:
 
 
 def cut(nvml: Nvml, layouts: dict[int, list[int]]) -> None:
-    """MIG on for each GPU named, with one full-size compute instance per GI profile ID listed."""
+    """MIG on for each GPU named, with the GI profile IDs listed, each with its full compute instance."""
     for index, profile_ids in layouts.items():
-        nvml.set_mig_mode(index, True)
-        for profile_id in profile_ids:
-            gi = nvml.create_gpu_instance(index, profile_id)
-            ci = max(nvml.ci_profiles(index, gi.id), key=lambda p: p.slice_count)
-            nvml.create_compute_instance(index, gi.id, ci.id)
+        cut_gpu(nvml, index, ",".join(map(str, profile_ids)))
 
 
 def labels_of(tmp_path: Path, layouts: dict[int, list[int]], strategy: MigStrategy) -> dict[str, str]:

@@ -216,6 +216,14 @@ def node_labels_step(tour: Tour) -> None:
             click.echo(f"{key}={value}")
 
 
+def cluster_tour(tour: Tour) -> None:
+    """Two more nodes with their agents, an API server stand-in and pods that wait: the cluster planned
+    live, and the plan carried out by the agents."""
+    from kubemig.cli.demo_cluster import cluster_tour as run
+
+    run(tour)
+
+
 STEPS: list[Step] = [
     list_gpus,
     enable_mig,
@@ -228,6 +236,7 @@ STEPS: list[Step] = [
     device_plugin,
     node_labels_step,
     plan_tour,
+    cluster_tour,
     geometry_tour,
 ]
 
@@ -236,8 +245,8 @@ STEPS: list[Step] = [
 @click.option("--keep", is_flag=True, help="Keep the simulated node afterwards (its directory is printed).")
 def demo(keep: bool) -> None:
     """Walk through MIG on a fresh simulated node of 8 x A100-SXM4-40GB: nvidia-smi's commands,
-    declarative layouts beside a busy instance, the device plugin and a pod, the cluster planner, then
-    the layout engine."""
+    declarative layouts beside a busy instance, the device plugin and a pod, the cluster planner (on
+    this node, then live on two more with their agents), then the layout engine."""
     home = Path(tempfile.mkdtemp(prefix="kubemig-demo-"))
     env = {
         "KUBEMIG_SIM_STATE": str(home / "state.json"),

@@ -128,7 +128,8 @@ def plan(
         click.echo(f"wrote {path}: on {node}, `kubemig apply -f {path} -c {config_name}`")
     if publish:
         if published:
-            click.echo(f"published {published_name!r} to {', '.join(published)}: their agents apply it")
+            agents = "its agent applies" if len(published) == 1 else "their agents apply"
+            click.echo(f"published {published_name!r} to {', '.join(published)}: {agents} it")
         else:
             click.echo("published nothing: no node's layouts change")
 
