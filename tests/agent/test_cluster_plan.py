@@ -181,6 +181,15 @@ def test_plan_cluster_without_publish_changes_nothing_and_bad_combinations_are_r
     assert planned.returncode == 0, planned.stderr
     assert planned.stdout.startswith("plan for the cluster: 1 node, 1 GPU, 1 pending pod")
     assert not [r for r in api.requests if r[0] == "PATCH"]
+    api.pods = []  # nothing waits: nothing to change, nothing handed out
+    with api.serving() as port:
+        kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        idle = run_kubemig("plan", "--cluster", "--kubeconfig", kubeconfig, "--publish", env=kubemig_env())
+    assert idle.returncode == 0, idle.stderr
+    assert idle.stdout.rstrip().endswith(
+        "published nothing: every node holds these layouts, or was handed them already"
+    )
+    assert not [r for r in api.requests if r[0] == "PATCH"]
     for args, message in [
         (["--cluster", "--snapshot", "x.yaml"], "give --snapshot FILE (one or more) or --cluster"),
         ([], "give --snapshot FILE (one or more) or --cluster"),

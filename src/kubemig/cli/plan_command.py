@@ -77,7 +77,7 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
     default=DEFAULT_CONFIG_NAME,
     show_default=True,
     metavar="NAME",
-    help="Name of the config --configs writes; --publish makes it unique by appending the time.",
+    help="Name of the config --configs writes; --publish makes it unique by appending the time (ms).",
 )
 def plan(
     snapshot_paths: tuple[Path, ...],
@@ -111,7 +111,7 @@ def plan(
     published: list[str] = []
     if publish:
         # the agents apply a config the node has not reached yet, so each plan gets a name of its own
-        published_name = f"{config_name}-{int(time.time())}"
+        published_name = f"{config_name}-{time.time_ns() // 1_000_000}"
         published = publish_plan(KubernetesNodes(kubeconfig), result, published_name)
     if as_json:
         extra: dict[str, object] = (
@@ -131,7 +131,7 @@ def plan(
             agents = "its agent applies" if len(published) == 1 else "their agents apply"
             click.echo(f"published {published_name!r} to {', '.join(published)}: {agents} it")
         else:
-            click.echo("published nothing: no node's layouts change")
+            click.echo("published nothing: every node holds these layouts, or was handed them already")
 
 
 def _check_file_names(snapshot: Snapshot) -> None:
