@@ -3,10 +3,12 @@ own view, and written by `kubemig labels` as a real subprocess."""
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +21,10 @@ from hypothesis import strategies as st
 
 from kubemig.cli import cli
 from kubemig.deviceplugin.config import MigStrategy
-from kubemig.deviceplugin.labels import gpu_views, label_value, node_labels, read_facts
+from kubemig.deviceplugin.label_file import keep_label_file, label_changes
+from kubemig.deviceplugin.labels import TIMESTAMP, NodeLabels, gpu_views, label_value, node_labels, read_facts
 from kubemig.deviceplugin.resources import MixedStrategy
+from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml, open_simulated
 from kubemig.testing.simnode import cut_gpu
 from tests.helpers import kubemig_env, run_kubemig
@@ -231,3 +235,34 @@ def test_a_bad_sleep_interval_names_the_option(given: str) -> None:
     done = CliRunner().invoke(cli, ["labels", "--sleep-interval", given])
     assert done.exit_code == 2
     assert "Invalid value for '--sleep-interval'" in done.output
+
+
+def test_the_label_file_logs_changes_and_problems_once_and_survives_a_failed_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers: list[NodeLabels | KubemigError] = [
+        NodeLabels({"nvidia.com/gpu.count": "1", TIMESTAMP: "1"}, ("MIG devices differ",)),
+        NodeLabels({"nvidia.com/gpu.count": "1", TIMESTAMP: "2"}, ("MIG devices differ",)),
+        KubemigError("GPU is lost"),
+        NodeLabels({"nvidia.com/gpu.count": "2", TIMESTAMP: "3"}),
+    ]
+    stop = threading.Event()
+
+    def label_once() -> NodeLabels:
+        answer = answers.pop(0)
+        if not answers:
+            stop.set()
+        if isinstance(answer, KubemigError):
+            raise answer
+        return answer
+
+    path = tmp_path / "gfd"
+    with caplog.at_level(logging.INFO, logger="kubemig.labels"):
+        keep_label_file(label_once, path, stop, 0.01)
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("MIG devices differ" in m for m in messages) == 1  # said when it appeared, not at each look
+    assert sum("written to" in m for m in messages) == 2  # the first labels, then the count's change
+    assert any("nvidia.com/gpu.count=1->2" in m and "gfd.timestamp" not in m for m in messages)
+    assert any("cannot read the node (GPU is lost); keeping the last labels" in m for m in messages)
+    assert path.read_text() == f"nvidia.com/gpu.count=2\n{TIMESTAMP}=3\n"
+    assert label_changes({"a": "1", "b": "2"}, {"b": "3", "c": "4"}) == "+c=4, -a, b=2->3"

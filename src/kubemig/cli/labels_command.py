@@ -15,16 +15,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import click
 
 from kubemig.cli.nvml_context import sim_spec_from_context
-from kubemig.errors import KubemigError
-
-log = logging.getLogger("kubemig.labels")
 
 
 def _seconds(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
@@ -90,23 +86,23 @@ def labels(
     """Node labels in NVIDIA GPU feature discovery's names (nvidia.com/gpu.product,
     nvidia.com/mig-2g.10gb.count, ...), so node selectors written for GFD keep working."""
     from kubemig.deviceplugin.config import MigStrategy
-    from kubemig.deviceplugin.labels import feature_file_text, node_labels, read_facts
+    from kubemig.deviceplugin.label_file import keep_label_file
+    from kubemig.deviceplugin.labels import NodeLabels, feature_file_text, node_labels, read_facts
     from kubemig.nvml import open_nvml
-    from kubemig.statefile import write_atomic
 
     strategy = MigStrategy(mig_strategy)
     sim_spec = sim_spec_from_context(ctx)
 
-    def label_once() -> dict[str, str]:
+    def label_once() -> NodeLabels:
         with open_nvml(sim_spec) as nvml:
             facts = read_facts(nvml)
-        made = node_labels(facts, strategy, None if no_timestamp else int(time.time()))
-        for problem in made.problems:
-            click.echo(f"kubemig: warning: single strategy: {problem}", err=True)
-        return made.labels
+        return node_labels(facts, strategy, None if no_timestamp else int(time.time()))
 
     if output_file is None:
-        click.echo(feature_file_text(label_once()), nl=False)
+        made = label_once()
+        for problem in made.problems:
+            click.echo(f"kubemig: warning: single strategy: {problem}", err=True)
+        click.echo(feature_file_text(made.labels), nl=False)
         return
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     stop = threading.Event()
@@ -116,59 +112,14 @@ def labels(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _label_loop(label_once, output_file, write_atomic, stop, sleep_interval, oneshot, fail_on_init_error)
+        keep_label_file(
+            label_once,
+            output_file,
+            stop,
+            sleep_interval,
+            oneshot=oneshot,
+            fail_on_init_error=fail_on_init_error,
+        )
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _label_loop(
-    label_once: Callable[[], dict[str, str]],
-    output_file: Path,
-    write: Callable[[Path, str], None],
-    stop: threading.Event,
-    interval: float,
-    oneshot: bool,
-    fail_on_init_error: bool,
-) -> None:
-    """Label until `stop` (or once); a failed read after a good one keeps the file as it was."""
-    from kubemig.deviceplugin.labels import TIMESTAMP, feature_file_text
-
-    last: dict[str, str] | None = None
-    while True:
-        try:
-            current = label_once()
-        except KubemigError as exc:
-            if last is None and (fail_on_init_error or oneshot):
-                raise
-            log.warning(
-                "labels: cannot read the node (%s); %s",
-                exc,
-                "keeping the last labels" if last else "retrying",
-            )
-        else:
-            try:
-                write(output_file, feature_file_text(current))
-            except OSError as exc:
-                raise KubemigError(
-                    f"cannot write the labels to {output_file} ({exc.strerror}): give -o a path this "
-                    "process may write"
-                ) from exc
-            changes = _changes(last or {}, current, ignore=TIMESTAMP)
-            if last is None or changes:
-                log.info(
-                    "labels: %d written to %s%s", len(current), output_file, f" ({changes})" if last else ""
-                )
-            last = current
-        if oneshot or stop.wait(interval):
-            return
-
-
-def _changes(before: dict[str, str], after: dict[str, str], ignore: str) -> str:
-    """`+key=value, -key, key=old->new` for the labels that differ, `ignore` left out."""
-    parts = [f"+{k}={v}" for k, v in after.items() if k not in before and k != ignore]
-    parts += [f"-{k}" for k in before if k not in after and k != ignore]
-    parts += [
-        f"{k}={before[k]}->{v}" for k, v in after.items() if k in before and before[k] != v and k != ignore
-    ]
-    return ", ".join(parts)
