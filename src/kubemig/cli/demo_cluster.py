@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,7 +62,7 @@ def cluster_tour(tour: TourStage) -> None:
             _wait(lambda: all(SNAPSHOT_ANNOTATION in api.annotations(n) for n in LAYOUTS), "the agents")
             click.echo()
             _comment(
-                "two more MIG nodes, each with its agent run with --publish-snapshot, and an API server stand-in:"
+                "two more MIG nodes, each with its agent (--publish-snapshot), and an API server stand-in:"
             )
             for node in LAYOUTS:
                 _comment(f"  {node}: {_describe(envs[node])}")
@@ -69,7 +70,7 @@ def cluster_tour(tour: TourStage) -> None:
             _comment(f"pods waiting for MIG devices: {waiting}")
             tour.heading(
                 "kubemig plan --cluster --publish",
-                "planned from what the agents publish and the pods that wait; each changing node gets its part",
+                "planned from what the agents publish and the pods that wait; changing nodes get their part",
             )
             click.get_current_context().invoke(
                 plan,
@@ -154,7 +155,7 @@ def _describe(env: dict[str, str]) -> str:
         return "; ".join(f"GPU {gpu.index} {gpu.describe()}" for gpu in read_node(nvml).gpus)
 
 
-def _wait(condition: Any, what: str, timeout_s: float = 60.0) -> None:
+def _wait(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
