@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-
 if TYPE_CHECKING:
     _SafeLoader = yaml.SafeLoader
 else:  # libyaml's parser where PyYAML has it: a snapshot of 10,000 GPUs loads in half the time

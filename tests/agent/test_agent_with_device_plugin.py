@@ -27,7 +27,7 @@ TIMEOUT_S = 60.0
 
 
 def test_the_agent_waits_for_the_pod_then_the_plugin_advertises_the_new_layout(
-    kubelet: KubeletStandIn,
+    kubelet: KubeletStandIn,  # noqa: F811
     short_dir: Path,  # noqa: F811
 ) -> None:
     env = sim_environment(short_dir)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
 from click.testing import CliRunner
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubemig.bench.bound import demand_of, solve_bound
@@ -26,7 +26,6 @@ from kubemig.cli import cli
 from kubemig.geometry import Layout
 from tests.bench.helpers import A100, TINY, inst, pod
 from tests.helpers import run_kubemig, scaled_examples
-
 
 WHOLE = Layout.of([inst("7g.40gb", 0)])
 

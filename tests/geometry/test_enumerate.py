@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubemig.catalog import all_models
+from kubemig.errors import KubemigError
 from kubemig.geometry import (
     Instance,
     Layout,
@@ -29,7 +30,7 @@ def _geometries() -> list[tuple[str, str]]:
         for driver in DRIVERS:
             try:
                 geometry_for(key, driver)
-            except Exception:
+            except KubemigError:  # a model this driver does not support: no geometry to test
                 continue
             out.append((key, driver))
     return out

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from kubemig.geometry import Placement, geometry_for, gi_id, overlap_problems, count_problems
+from kubemig.geometry import Placement, count_problems, geometry_for, gi_id, overlap_problems
 from kubemig.nvml import open_simulated
 from tests.helpers import kubemig_env
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from kubemig.nvml import NvmlError
-from kubemig.nvml.simulated import SimConfig, StateStore
-from kubemig.nvml.simulated import control
+from kubemig.nvml.simulated import SimConfig, StateStore, control
 from tests.nvml.conftest import MakeNvml
 
 

@@ -9,9 +9,9 @@ import pytest
 from kubemig.catalog import all_models, find_model
 from kubemig.geometry import geometry_for, place, resolve_profile
 from kubemig.partition.defaults import balanced_profiles, catalog_geometries, default_configs
+from kubemig.partition.deviceid import DeviceId
 from kubemig.partition.spec import dump_config, load_config
 from kubemig.partition.targets import GpuIdentity, check_config, resolve_target
-from kubemig.partition.deviceid import DeviceId
 
 MODELS = [m.key for m in all_models()]
 

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kubemig.nvml import Nvml, open_simulated
-from kubemig.nvml.simulated import SimConfig, SimulatedNvml, StateStore
-from kubemig.nvml.simulated import control
+from kubemig.nvml.simulated import SimConfig, SimulatedNvml, StateStore, control
 from kubemig.partition.apply import ApplyRequest, apply
 from kubemig.partition.journal import JOURNAL_NAME
 from kubemig.partition.node import read_node

@@ -129,7 +129,7 @@ class FakePlugin(pluginrpc.DevicePluginServicer):
 
 
 @pytest.fixture
-def kubelet(short_dir: Path) -> Iterator[KubeletStandIn]:
+def kubelet(short_dir: Path) -> Iterator[KubeletStandIn]:  # noqa: F811
     standin = KubeletStandIn(
         short_dir, pod_resources_dir=short_dir / "pod-resources", stopped_endpoint_grace_s=0.5
     )

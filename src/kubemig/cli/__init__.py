@@ -18,8 +18,8 @@ from kubemig.cli.nvml_context import SIM_KEY
 from kubemig.cli.partition_commands import PARTITION_COMMANDS
 from kubemig.cli.plan_command import plan
 from kubemig.cli.sim_command import sim
-from kubemig.cli.snapshot_commands import pending_command, snapshot_command
 from kubemig.cli.smi_command import smi
+from kubemig.cli.snapshot_commands import pending_command, snapshot_command
 from kubemig.errors import KubemigError
 
 

@@ -24,8 +24,8 @@ from kubemig.partition.hooks import load_hooks
 from kubemig.partition.journal import JOURNAL_NAME
 from kubemig.partition.node import read_node
 from kubemig.partition.planning import GpuPlan, NodePlan
-from kubemig.partition.snapshot import GpuSnapshot
 from kubemig.partition.render import counts_label, group_plans, index_ranges, plan_diagrams, snapshot_diagram
+from kubemig.partition.snapshot import GpuSnapshot
 from kubemig.partition.spec import dump_config, load_config
 from kubemig.partition.targets import check_config, resolve_target
 

@@ -10,8 +10,7 @@ from kubemig.catalog import driver_branch, find_model
 from kubemig.cli.nvml_context import sim_spec_from_context
 from kubemig.cli.output import console, echo_json
 from kubemig.nvml.returns import return_name
-from kubemig.nvml.simulated import SimConfig, StateStore, parse_spec
-from kubemig.nvml.simulated import control
+from kubemig.nvml.simulated import SimConfig, StateStore, control, parse_spec
 from kubemig.nvml.simulated.driver import geometry
 from kubemig.nvml.simulated.identity import mig_uuid, pci_bus_id, product_name
 from kubemig.nvml.simulated.spec import parse_index_list

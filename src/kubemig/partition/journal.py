@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -115,7 +115,7 @@ class Journal:
     ) -> Journal:
         record = JournalRecord(
             pid=os.getpid(),
-            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             config_file=config_file,
             config=config,
             status="running",

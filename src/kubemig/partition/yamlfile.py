@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+
 import yaml
 
 from kubemig.partition.errors import ConfigError

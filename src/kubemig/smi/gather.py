@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kubemig.catalog import driver_branch
 from kubemig.nvml import GpuInfo, GpuInstanceInfo, MigDeviceInfo, Nvml
@@ -37,7 +37,7 @@ def now() -> datetime:
     """The clock for the summary header: SOURCE_DATE_EPOCH (UTC) when set, for reproducible output."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch and epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        return datetime.fromtimestamp(int(epoch), tz=UTC)
     return datetime.now()
 
 
