@@ -234,3 +234,28 @@ def test_publishing_the_same_layouts_again_leaves_the_nodes_alone() -> None:
     assert other.gpus[("node-a", 0)].changes  # a 1g.5gb beside the 3g.20gb: other layouts
     assert publish_plan(nodes, other, "plan-3") == ["node-a"]
     assert nodes.records["node-a"].labels[CONFIG_LABEL] == "plan-3"
+
+
+def test_a_pods_node_selector_holds_it_to_the_nodes_whose_labels_match() -> None:
+    free_gpu = _part("x", [{"profile": "4g.20gb", "start": 0}])
+    nodes = [
+        {
+            "metadata": {
+                "name": "node-a",
+                "labels": {"zone": "a"},
+                "annotations": {SNAPSHOT_ANNOTATION: free_gpu},
+            }
+        },
+        {
+            "metadata": {
+                "name": "node-b",
+                "labels": {"zone": "b"},
+                "annotations": {SNAPSHOT_ANNOTATION: _part("x", [])},
+            }
+        },
+    ]
+    read = cluster_snapshot(nodes, [_pod("zoned", _mig("4g.20gb", 1), nodeSelector={"zone": "b"})])
+    assert read.snapshot.requests[0].nodes == ["node-b"]
+    plan = ExactPlanner(10).plan(read.snapshot)
+    # node-a's free 4g.20gb would do without a change, but the pod may only go to node-b
+    assert [(s.node, str(s.instance)) for s in plan.assignments["ml/zoned"]] == [("node-b", "4g.20gb@0")]

@@ -81,3 +81,34 @@ def test_pending_reads_the_cluster_and_plan_places_what_it_found(tmp_path: Path)
     assert json.loads(planned.stdout)["assignments"]["ml/infer"] == [
         {"node": "node-a", "gpu": 0, "profile": "4g.20gb", "start": 0, "size": 4}
     ]
+
+
+def test_a_node_selector_holds_the_request_to_the_nodes_it_matches() -> None:
+    labels = {"node-a": {"zone": "a", "gpu": "a100"}, "node-b": {"zone": "b", "gpu": "a100"}}
+    pods = [
+        _pod("zoned", _mig("2g.10gb", 1), nodeSelector={"zone": "b"}),
+        _pod("any-a100", _mig("2g.10gb", 1), nodeSelector={"gpu": "a100"}),
+        _pod("nowhere", _mig("2g.10gb", 1), nodeSelector={"zone": "c"}),
+        _pod("free", _mig("2g.10gb", 1)),
+        _pod(
+            "affine",
+            _mig("1g.5gb", 1),
+            affinity={
+                "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
+            },
+        ),
+    ]
+    found = pending_requests(pods, labels)
+    nodes = {r["pod"]: r.get("nodes") for r in found.requests}
+    assert nodes == {
+        "ml/zoned": ["node-b"],
+        "ml/any-a100": ["node-a", "node-b"],
+        "ml/nowhere": [],
+        "ml/free": None,
+        "ml/affine": None,
+    }
+    assert found.notes == [
+        "ml/affine: its required node affinity is not considered; the plan may place it anywhere"
+    ]
+    # without the nodes' labels (kubemig pending), selectors are not read
+    assert all("nodes" not in r for r in pending_requests(pods).requests)

@@ -85,6 +85,8 @@ def _feasible(
     request, row = requests[0], rows[0]
     nodes = sorted({gpu.node for gpu in gpus})
     for node in nodes:
+        if not request.may_go_to(node):
+            continue
         places = [g for g, gpu in enumerate(gpus) if gpu.node == node and row[g] is not None]
 
         def spread(left: int, first: int) -> bool:

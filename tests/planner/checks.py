@@ -44,6 +44,8 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
         assert request.pod not in plan.unscheduled
         assert len(slots) == request.count, f"{request.pod} got {len(slots)} instances, asked {request.count}"
         assert len({s.node for s in slots}) == 1, f"{request.pod} spans nodes"
+        if request.nodes is not None:
+            assert slots[0].node in request.nodes, f"{request.pod} placed on a node it may not go to"
         for slot in slots:
             gpu = by_key[(slot.node, slot.gpu)]
             assert slot.instance in plan.gpus[gpu.key].target.instances

@@ -59,15 +59,18 @@ def snapshots(
         node["gpus"].append(draw(gpu_states(model, len(node["gpus"]), running)))
     names = sorted({name for model in used_models for name in _plain_shapes(geometry_for(model))})
     requests = []
+    node_names = [node["name"] for node in nodes]
     for r in range(draw(st.integers(0, max_requests))):
-        requests.append(
-            {
-                "pod": f"pending-{r}",
-                "profile": draw(st.sampled_from(names)),
-                "count": draw(st.integers(1, max_count)),
-                "priority": draw(st.integers(0, 3)),
-            }
-        )
+        request = {
+            "pod": f"pending-{r}",
+            "profile": draw(st.sampled_from(names)),
+            "count": draw(st.integers(1, max_count)),
+            "priority": draw(st.integers(0, 3)),
+        }
+        # some pods are held to some nodes (a node selector), possibly to none of the snapshot's
+        if draw(st.integers(0, 3)) == 0:
+            request["nodes"] = draw(st.lists(st.sampled_from([*node_names, "elsewhere"]), unique=True))
+        requests.append(request)
     snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests})
     snapshot.check()
     return snapshot

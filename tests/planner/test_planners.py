@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 
-from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot, SolverState
+from kubemig.planner import ExactPlanner, OnlineAllocator, OnlinePlanner, Snapshot, SolverState
 from tests.planner.brute import best_objective
 from tests.planner.checks import check_plan
 from tests.planner.strategies import snapshots
@@ -119,3 +120,28 @@ def test_an_empty_cluster_is_planned_as_nothing_to_do() -> None:
         plan = planner.plan(empty)
         assert plan.gpus == {} and plan.assignments == {} and plan.unscheduled == []
     assert ExactPlanner(5).plan(empty).status.state is SolverState.OPTIMAL
+
+
+def test_a_pod_held_to_some_nodes_goes_only_there() -> None:
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- {name: node-a, gpus: [{index: 0, model: A100-SXM4-40GB, instances: [{profile: 4g.20gb, start: 0}]}]}
+- {name: node-b, gpus: [{index: 0, model: A100-SXM4-40GB, instances: [{profile: 3g.20gb, start: 4, in_use: true}]}]}
+requests:
+- {pod: pinned, profile: 4g.20gb, nodes: [node-b]}
+- {pod: nowhere, profile: 1g.5gb, nodes: [node-z]}
+"""
+    )
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        # node-a's free 4g.20gb would serve at no change; the selector says node-b
+        assert [(s.node, str(s.instance)) for s in plan.assignments["pinned"]] == [("node-b", "4g.20gb@0")]
+        assert plan.unscheduled == ["nowhere"]
+        check_plan(snapshot, plan)
+
+
+def test_the_allocator_needs_nodes_to_hold_a_pod_to_some() -> None:
+    allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")])
+    with pytest.raises(ValueError, match="node_of"):
+        allocator.allocate("p", "1g.5gb", nodes=["node-a"])

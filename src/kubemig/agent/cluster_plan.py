@@ -45,9 +45,11 @@ def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[
     whole instead)."""
     parts: list[object] = []
     notes: list[str] = []
+    labels: dict[str, Mapping[str, str]] = {}
     for node in nodes:
         meta = node.get("metadata") or {}
         name = str(meta.get("name"))
+        labels[name] = meta.get("labels") or {}
         text = (meta.get("annotations") or {}).get(SNAPSHOT_ANNOTATION)
         if text is None:
             continue  # no agent publishes there: not a MIG node kubemig plans
@@ -65,7 +67,7 @@ def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[
             )
             continue
         parts.append(part)
-    pending = pending_requests(pods)
+    pending = pending_requests(pods, labels)
     notes.extend(pending.notes)
     planned = _document(parts, [], SOURCE)
     requests = []

@@ -4,7 +4,8 @@ snapshot (`docs/snapshot.md`): what `kubemig plan` places.
 A pod counts when it is Pending and not yet bound to a node, and asks for MIG devices of one profile
 (`nvidia.com/mig-<profile>`, summed over its containers; an init container's request counts when it
 is larger, as the scheduler counts it). A pod asking for two profiles at once cannot be one planner
-request; it is left out and said so.
+request; it is left out and said so. Given the nodes' labels, a pod's node selector becomes the
+request's `nodes`; its node affinity is not read (said so), nor are taints and tolerations.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ class PendingPods:
     notes: list[str]
 
 
-def pending_requests(pods: Iterable[Mapping[str, Any]]) -> PendingPods:
-    """From pods in the API's JSON form (`metadata`, `spec`, `status`)."""
+def pending_requests(
+    pods: Iterable[Mapping[str, Any]], node_labels: Mapping[str, Mapping[str, str]] | None = None
+) -> PendingPods:
+    """From pods in the API's JSON form (`metadata`, `spec`, `status`); `node_labels` (node -> its
+    labels) turns node selectors into the nodes each pod may go to."""
     requests: list[dict[str, object]] = []
     notes: list[str] = []
     for pod in pods:
@@ -42,8 +46,23 @@ def pending_requests(pods: Iterable[Mapping[str, Any]]) -> PendingPods:
             )
             continue
         priority = int(spec.get("priority") or 0)
+        held: dict[str, object] = {}
+        if node_labels is not None:
+            selector = spec.get("nodeSelector") or {}
+            if selector:
+                held["nodes"] = sorted(
+                    node
+                    for node, labels in node_labels.items()
+                    if all(labels.get(key) == value for key, value in selector.items())
+                )
+            if ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+                "requiredDuringSchedulingIgnoredDuringExecution"
+            ) and wanted:
+                notes.append(
+                    f"{name}: its required node affinity is not considered; the plan may place it anywhere"
+                )
         for profile, count in wanted.items():
-            requests.append({"pod": name, "profile": profile, "count": count, "priority": priority})
+            requests.append({"pod": name, "profile": profile, "count": count, "priority": priority, **held})
     return PendingPods(requests, notes)
 
 

@@ -55,6 +55,11 @@ class PendingPod:
     priority: int
     shapes: Mapping[GeometryKey, ProfileShape] = field(repr=False)
     """The profile on each GPU model (and driver) of the cluster where it exists."""
+    nodes: frozenset[str] | None = None
+    """The nodes it may go to; None: any."""
+
+    def may_go_to(self, node: str) -> bool:
+        return self.nodes is None or node in self.nodes
 
     def slices_on(self, key: GeometryKey) -> int:
         return self.shapes[key].compute_slices * self.count
@@ -102,7 +107,10 @@ class Cluster:
                     shapes[key] = resolve_profile(geo, request.profile)
                 except KubemigError:
                     continue
+            allowed = None if request.nodes is None else frozenset(request.nodes)
             requests.append(
-                PendingPod(request.pod, str(request.profile), request.count, request.priority, shapes)
+                PendingPod(
+                    request.pod, str(request.profile), request.count, request.priority, shapes, allowed
+                )
             )
         return Cluster(tuple(gpus), tuple(requests))

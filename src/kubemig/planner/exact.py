@@ -164,7 +164,8 @@ class _Builder:
         self.singles: dict[tuple[str, int], list[PendingPod]] = defaultdict(list)
         self.multis: list[PendingPod] = []
         for request in cluster.requests:
-            if request.count == 1:
+            # a pod held to some nodes picks one of them, as a pod of several instances picks its node
+            if request.count == 1 and request.nodes is None:
                 self.singles[(request.profile, request.priority)].append(request)
             else:
                 self.multis.append(request)
@@ -212,7 +213,8 @@ class _Builder:
                 fits = [
                     n
                     for n in nodes
-                    if sum(most.get((n, key, shape.id), 0) for key, shape in request.shapes.items())
+                    if request.may_go_to(n)
+                    and sum(most.get((n, key, shape.id), 0) for key, shape in request.shapes.items())
                     >= request.count
                 ]
                 self.multi_nodes[request.pod] = fits

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -143,15 +143,20 @@ class OnlineAllocator:
 
     # -- public API --------------------------------------------------------------------------------
 
-    def allocate(self, pod: str, profile: str, count: int = 1) -> list[tuple[str, Instance]] | None:
+    def allocate(
+        self, pod: str, profile: str, count: int = 1, *, nodes: Collection[str] | None = None
+    ) -> list[tuple[str, Instance]] | None:
         """`count` instances of `profile` for `pod` (GPU id and instance each), or None when they do
         not all fit (on one node, with `node_of`) or admission declines the pod; then nothing changed
         but that the pod is remembered as pending: asking again for it (a retry) is not counted as
-        more demand. `release(pod)` withdraws a pending pod that will not be asked for again."""
+        more demand. `release(pod)` withdraws a pending pod that will not be asked for again. `nodes`
+        holds the pod to those nodes (the allocator must know each GPU's node: `node_of`)."""
         if pod in self._pods:
             raise ValueError(f"pod {pod!r} already holds instances: release it first")
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
+        if nodes is not None and not self._by_node:
+            raise ValueError("nodes needs an allocator that knows each GPU's node (node_of)")
         shapes = self._resolve(profile)
         retry = pod in self._pending
         if not retry:
@@ -163,11 +168,13 @@ class OnlineAllocator:
             if not admitted:
                 self._pending[pod] = None
                 return None
-        if count == 1 or not self._by_node:
+        if (count == 1 and nodes is None) or not self._by_node:
             placed = self._place_all(pod, shapes, count, None, allowed)
         else:
             placed = None
             for node in self._candidate_nodes(shapes, count):
+                if nodes is not None and node not in nodes:
+                    continue
                 placed = self._place_all(pod, shapes, count, node, None)
                 if placed is not None:
                     break
@@ -495,7 +502,7 @@ class OnlinePlanner:
         )
         assignments: dict[str, list[Slot]] = {}
         for _, request in order:
-            placed = allocator.allocate(request.pod, request.profile, request.count)
+            placed = allocator.allocate(request.pod, request.profile, request.count, nodes=request.nodes)
             if placed is not None:
                 assignments[request.pod] = [Slot(ids[g].node, ids[g].index, inst) for g, inst in placed]
         targets = {gpu.key: allocator.layout(gpu_id) for gpu_id, gpu in ids.items()}

@@ -77,6 +77,8 @@ class Request(_Strict):
     profile: str | int
     count: int = Field(default=1, ge=1)
     priority: int = 0
+    nodes: list[str] | None = None
+    """The nodes the pod may go to (its node selector, as the scheduler reads it); None: any."""
 
 
 class Snapshot(_Strict):
