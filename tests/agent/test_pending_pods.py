@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from kubemig.agent.pending_pods import pending_requests
@@ -83,32 +84,109 @@ def test_pending_reads_the_cluster_and_plan_places_what_it_found(tmp_path: Path)
     ]
 
 
-def test_a_node_selector_holds_the_request_to_the_nodes_it_matches() -> None:
-    labels = {"node-a": {"zone": "a", "gpu": "a100"}, "node-b": {"zone": "b", "gpu": "a100"}}
-    pods = [
-        _pod("zoned", _mig("2g.10gb", 1), nodeSelector={"zone": "b"}),
-        _pod("any-a100", _mig("2g.10gb", 1), nodeSelector={"gpu": "a100"}),
-        _pod("nowhere", _mig("2g.10gb", 1), nodeSelector={"zone": "c"}),
-        _pod("free", _mig("2g.10gb", 1)),
-        _pod(
-            "affine",
-            _mig("1g.5gb", 1),
-            affinity={
-                "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
-            },
-        ),
-    ]
-    found = pending_requests(pods, labels)
-    nodes = {r["pod"]: r.get("nodes") for r in found.requests}
-    assert nodes == {
-        "ml/zoned": ["node-b"],
-        "ml/any-a100": ["node-a", "node-b"],
-        "ml/nowhere": [],
-        "ml/free": None,
-        "ml/affine": None,
+def _nodes(**specs: tuple[dict[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"metadata": {"name": n, "labels": labels}, "spec": spec} for n, (labels, spec) in specs.items()]
+
+
+NODES = _nodes(
+    node_a=({"zone": "a", "gpu": "a100", "rack": "3"}, {}),
+    node_b=(
+        {"zone": "b", "gpu": "a100", "rack": "7"},
+        {"taints": [{"key": "team", "value": "ml", "effect": "NoSchedule"}]},
+    ),
+    node_c=({"zone": "c"}, {"unschedulable": True}),
+)
+
+
+def _held(pod: dict[str, Any]) -> list[str] | None:
+    [request] = pending_requests([pod], NODES).requests
+    nodes = request.get("nodes")
+    assert nodes is None or isinstance(nodes, list)
+    return nodes
+
+
+def _affinity(*terms: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(terms)}}
     }
-    assert found.notes == [
-        "ml/affine: its required node affinity is not considered; the plan may place it anywhere"
-    ]
-    # without the nodes' labels (kubemig pending), selectors are not read
+
+
+def _expr(key: str, operator: str, *values: str) -> dict[str, Any]:
+    return {"key": key, "operator": operator, "values": list(values)}
+
+
+ML = [{"key": "team", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
+EVERYTHING = [{"operator": "Exists"}]
+
+
+@pytest.mark.parametrize(
+    ("spec", "held"),
+    [
+        ({}, ["node_a"]),  # node_b's taint and node_c's cordon keep an ordinary pod off them
+        ({"tolerations": EVERYTHING}, None),  # tolerates all: any node, so no restriction at all
+        ({"tolerations": ML}, ["node_a", "node_b"]),
+        ({"tolerations": [{"key": "team", "operator": "Equal", "value": "other"}]}, ["node_a"]),
+        ({"tolerations": [{"key": "team", "operator": "Exists", "effect": "NoExecute"}]}, ["node_a"]),
+        ({"nodeSelector": {"zone": "b"}, "tolerations": ML}, ["node_b"]),
+        ({"nodeSelector": {"zone": "d"}, "tolerations": EVERYTHING}, []),
+        (
+            {
+                "affinity": _affinity({"matchExpressions": [_expr("zone", "In", "a", "b")]}),
+                "tolerations": EVERYTHING,
+            },
+            ["node_a", "node_b"],
+        ),
+        (
+            {
+                "affinity": _affinity({"matchExpressions": [_expr("zone", "NotIn", "a")]}),
+                "tolerations": EVERYTHING,
+            },
+            ["node_b", "node_c"],
+        ),
+        (
+            {
+                "affinity": _affinity({"matchExpressions": [_expr("gpu", "DoesNotExist")]}),
+                "tolerations": EVERYTHING,
+            },
+            ["node_c"],
+        ),
+        (
+            {
+                "affinity": _affinity({"matchExpressions": [_expr("rack", "Gt", "5")]}),
+                "tolerations": EVERYTHING,
+            },
+            ["node_b"],
+        ),
+        (
+            {
+                "affinity": _affinity(
+                    {"matchExpressions": [_expr("rack", "Lt", "5"), _expr("gpu", "Exists")]}
+                ),
+                "tolerations": EVERYTHING,
+            },
+            ["node_a"],
+        ),
+        # terms are ORed; a term that names a field matches the node's name
+        (
+            {
+                "affinity": _affinity(
+                    {"matchExpressions": [_expr("zone", "In", "a")]},
+                    {"matchFields": [_expr("metadata.name", "In", "node_c")]},
+                ),
+                "tolerations": EVERYTHING,
+            },
+            ["node_a", "node_c"],
+        ),
+        ({"affinity": _affinity({}), "tolerations": EVERYTHING}, []),  # an empty term matches nothing
+    ],
+)
+def test_a_pod_is_held_to_the_nodes_its_scheduling_rules_allow(
+    spec: dict[str, Any], held: list[str] | None
+) -> None:
+    assert _held(_pod("p", _mig("2g.10gb", 1), **spec)) == held
+
+
+def test_without_the_nodes_no_pod_is_held() -> None:
+    # kubemig pending lists no nodes: its requests carry no `nodes`
+    pods = [_pod("zoned", _mig("2g.10gb", 1), nodeSelector={"zone": "b"})]
     assert all("nodes" not in r for r in pending_requests(pods).requests)

@@ -44,12 +44,11 @@ def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[
     asking for a profile no planned node has, are left out and said so (a snapshot file is refused
     whole instead)."""
     parts: list[object] = []
+    planned_nodes: list[Mapping[str, Any]] = []  # their Node objects, for the pods' scheduling rules
     notes: list[str] = []
-    labels: dict[str, Mapping[str, str]] = {}
     for node in nodes:
         meta = node.get("metadata") or {}
         name = str(meta.get("name"))
-        labels[name] = meta.get("labels") or {}
         text = (meta.get("annotations") or {}).get(SNAPSHOT_ANNOTATION)
         if text is None:
             continue  # no agent publishes there: not a MIG node kubemig plans
@@ -67,7 +66,8 @@ def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[
             )
             continue
         parts.append(part)
-    pending = pending_requests(pods, labels)
+        planned_nodes.append(node)
+    pending = pending_requests(pods, planned_nodes)
     notes.extend(pending.notes)
     planned = _document(parts, [], SOURCE)
     requests = []

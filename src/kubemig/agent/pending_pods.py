@@ -4,17 +4,19 @@ snapshot (`docs/snapshot.md`): what `kubemig plan` places.
 A pod counts when it is Pending and not yet bound to a node, and asks for MIG devices of one profile
 (`nvidia.com/mig-<profile>`, summed over its containers; an init container's request counts when it
 is larger, as the scheduler counts it). A pod asking for two profiles at once cannot be one planner
-request; it is left out and said so. Given the nodes' labels, a pod's node selector becomes the
-request's `nodes`; its node affinity is not read (said so), nor are taints and tolerations.
+request; it is left out and said so. Given the nodes, a pod that may not go to all of them (its
+node selector, required node affinity, taints it does not tolerate: `node_fit`) is held to those it
+may go to, in the request's `nodes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kubemig.agent.kube_client import kubernetes_api
+from kubemig.agent.node_fit import fits
 
 MIG_RESOURCE = "nvidia.com/mig-"
 
@@ -27,10 +29,10 @@ class PendingPods:
 
 
 def pending_requests(
-    pods: Iterable[Mapping[str, Any]], node_labels: Mapping[str, Mapping[str, str]] | None = None
+    pods: Iterable[Mapping[str, Any]], nodes: Sequence[Mapping[str, Any]] | None = None
 ) -> PendingPods:
-    """From pods in the API's JSON form (`metadata`, `spec`, `status`); `node_labels` (node -> its
-    labels) turns node selectors into the nodes each pod may go to."""
+    """From pods in the API's JSON form (`metadata`, `spec`, `status`); with `nodes` (the API's Node
+    objects), each pod is held to the nodes its scheduling rules allow, where that is not all."""
     requests: list[dict[str, object]] = []
     notes: list[str] = []
     for pod in pods:
@@ -47,20 +49,10 @@ def pending_requests(
             continue
         priority = int(spec.get("priority") or 0)
         held: dict[str, object] = {}
-        if node_labels is not None:
-            selector = spec.get("nodeSelector") or {}
-            if selector:
-                held["nodes"] = sorted(
-                    node
-                    for node, labels in node_labels.items()
-                    if all(labels.get(key) == value for key, value in selector.items())
-                )
-            if ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
-                "requiredDuringSchedulingIgnoredDuringExecution"
-            ) and wanted:
-                notes.append(
-                    f"{name}: its required node affinity is not considered; the plan may place it anywhere"
-                )
+        if nodes is not None:
+            allowed = [str((n.get("metadata") or {}).get("name")) for n in nodes if fits(spec, n)]
+            if len(allowed) < len(nodes):
+                held["nodes"] = sorted(allowed)
         for profile, count in wanted.items():
             requests.append({"pod": name, "profile": profile, "count": count, "priority": priority, **held})
     return PendingPods(requests, notes)
