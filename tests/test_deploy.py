@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from kubemig.cli import cli
+from kubemig.cli.agent_command import DEFAULT_POD_RESOURCES
 from kubemig.deviceplugin.config import MigStrategy
 from kubemig.partition.spec import load_config
 
@@ -57,6 +58,9 @@ def test_the_agent_reads_the_mounted_config_and_knows_its_node(objects: dict[str
     assert (
         mounts["state"] == "/var/lib/kubemig" and volumes["state"]["hostPath"]["path"] == "/var/lib/kubemig"
     )
+    # the kubelet's pod-resources socket where the agent looks by default: devices held by pods are in use
+    assert Path(DEFAULT_POD_RESOURCES).parent == Path(mounts["pod-resources"])
+    assert volumes["pod-resources"]["hostPath"]["path"] == "/var/lib/kubelet/pod-resources"
 
 
 def test_the_device_plugin_sees_the_kubelets_directory(objects: dict[str, dict[str, Any]]) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubemig.agent import CONFIG_LABEL, STATE_LABEL, MigConfigAgent, State
+import pytest
+
+from kubemig.agent import CONFIG_LABEL, SNAPSHOT_ANNOTATION, STATE_LABEL, MigConfigAgent, State
+from kubemig.cli.agent_command import DEFAULT_POD_RESOURCES, pod_holders
 from kubemig.deviceplugin.config import MigStrategy, PluginConfig
 from kubemig.deviceplugin.inventory import NvmlNode
 from kubemig.deviceplugin.plugin import DevicePlugin
+from kubemig.errors import KubemigError
 from kubemig.nvml import open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.testing.kubelet import Container, KubeletStandIn, Pod
@@ -72,3 +76,59 @@ def test_the_agent_waits_for_the_pod_then_the_plugin_advertises_the_new_layout(
             )
         finally:
             plugin.stop()
+
+
+def test_a_device_handed_to_a_pod_is_in_use_before_any_process_runs_on_it(
+    kubelet: KubeletStandIn,  # noqa: F811
+    short_dir: Path,  # noqa: F811
+) -> None:
+    env = sim_environment(short_dir)
+    (short_dir / "mig.yaml").write_text(INFERENCE)
+    with open_simulated(DEMO_NODE, env) as nvml:
+        cut_gpus(nvml, DEMO_LAYOUT)
+        config = PluginConfig(
+            mig_strategy=MigStrategy.MIXED,
+            kubelet_dir=kubelet.plugin_dir,
+            driver_root=Path(env["KUBEMIG_SIM_ROOT"]),
+            poll_interval_s=0.2,
+        )
+        plugin = DevicePlugin(config, NvmlNode(lambda: open_simulated(DEMO_NODE, env)))
+        plugin.start()
+        try:
+            kubelet.wait_for(lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the node")
+            # the kubelet hands the pod a 2g.10gb; its container has not touched the GPU yet
+            kubelet.admit(Pod("starting", [Container("main", {"nvidia.com/mig-2g.10gb": 1})]))
+            assert kubelet.pod_resources_socket is not None
+            nodes = MemoryNodes({CONFIG_LABEL: "inference"})
+            agent = MigConfigAgent(
+                nvml,
+                nodes,
+                "node-a",
+                str(short_dir / "mig.yaml"),
+                journal_path=short_dir / "j.json",
+                publish_snapshot=True,
+                holders=pod_holders(str(kubelet.pod_resources_socket)),
+            )
+            look = agent.look()
+            assert look.state is State.PENDING
+            assert "2g.10gb" in look.reason and "held by pod default/starting" in look.reason
+            assert '"pod":"default/starting"' in nodes.record.annotations[SNAPSHOT_ANNOTATION]
+            assert kubelet.capacity() == DEMO_COUNTS  # nothing changed under the pod
+            # NVML alone sees no process there: an agent without the kubelet's view takes it away
+            blind = MigConfigAgent(
+                nvml,
+                MemoryNodes({CONFIG_LABEL: "inference"}),
+                "node-a",
+                str(short_dir / "mig.yaml"),
+                journal_path=short_dir / "j.json",
+            )
+            assert blind.look().state is State.SUCCESS
+        finally:
+            plugin.stop()
+
+
+def test_no_pod_resources_socket_means_no_pod_view_unless_one_was_named(tmp_path: Path) -> None:
+    if not Path(DEFAULT_POD_RESOURCES).exists():
+        assert pod_holders(None) is None
+    with pytest.raises(KubemigError, match="--pod-resources-socket"):
+        pod_holders(str(tmp_path / "missing.sock"))

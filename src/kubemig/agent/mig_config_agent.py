@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -80,6 +80,7 @@ class MigConfigAgent:
         clock: Callable[[], float] = time.monotonic,
         on_look: Callable[[Look, NodeSnapshot], None] | None = None,
         publish_snapshot: bool = False,
+        holders: Callable[[], Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         self.nvml = nvml
         self.nodes = nodes
@@ -96,6 +97,28 @@ class MigConfigAgent:
         self.publish_snapshot = publish_snapshot
         """Keep the node's snapshot part in SNAPSHOT_ANNOTATION, for `kubemig plan --cluster`."""
         self._published: str | None = None  # the snapshot annotation last written
+        self.holders = holders
+        """The devices pods hold, (device ID, namespace/name), from the kubelet's pod-resources API:
+        an instance handed to a pod is in use even before a process runs on it."""
+
+    def held_by_pods(self) -> dict[tuple[int, int], list[str]]:
+        """(GPU index, GI ID) -> the pods holding its MIG devices; device IDs are MIG UUIDs or, under
+        the device plugin's index strategy, `<gpu>:<mig device>`."""
+        if self.holders is None:
+            return {}
+        held = self.holders()
+        if not held:
+            return {}
+        where: dict[str, tuple[int, int]] = {}
+        for gpu in self.nvml.gpus():
+            if gpu.mig_enabled:
+                for device in self.nvml.mig_devices(gpu.index):
+                    where[device.uuid] = where[f"{gpu.index}:{device.index}"] = (gpu.index, device.gi_id)
+        found: dict[tuple[int, int], list[str]] = {}
+        for device_id, pod in held:
+            if device_id in where and pod not in found.setdefault(where[device_id], []):
+                found[where[device_id]].append(pod)
+        return found
 
     def snapshot_text(self, node: NodeSnapshot) -> str:
         """The node's part of a cluster snapshot, as the annotation holds it (compact JSON)."""
@@ -106,7 +129,7 @@ class MigConfigAgent:
         look = self._look()
         if not self.publish_snapshot and self.on_look is None:
             return look
-        after = read_node(self.nvml, uuids=False)
+        after = read_node(self.nvml, uuids=False).held_by(self.held_by_pods())
         if self.publish_snapshot:
             text = self.snapshot_text(after)
             if text != self._published:
@@ -148,7 +171,9 @@ class MigConfigAgent:
         try:
             hooks = load_hooks(self.hooks_path) if self.hooks_path else None
             config, source = self._config(wanted, record)
-            request = ApplyRequest(config, wanted, source, hooks, self.hooks_path or "")
+            request = ApplyRequest(
+                config, wanted, source, hooks, self.hooks_path or "", held_by_pods=self.held_by_pods()
+            )
             done = apply(
                 self.nvml,
                 request,

@@ -6,6 +6,8 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -14,8 +16,28 @@ from kubemig.agent.metrics import AgentMetrics
 from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.cli.options import kubeconfig_option
 from kubemig.cli.partition_commands import journal_path
+from kubemig.errors import KubemigError
 
 ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
+DEFAULT_POD_RESOURCES = "/var/lib/kubelet/pod-resources/kubelet.sock"
+
+
+def pod_holders(socket: str | None) -> Callable[[], list[tuple[str, str]]] | None:
+    """The devices pods hold, through the kubelet's pod-resources API; None without the socket (not
+    on a kubelet's node), and an error when it was named but is not there."""
+    path = Path(socket or DEFAULT_POD_RESOURCES)
+    if not path.exists():
+        if socket:
+            raise KubemigError(f"--pod-resources-socket {socket}: no such socket: give the kubelet's")
+        return None
+
+    def holders() -> list[tuple[str, str]]:
+        from kubemig.deviceplugin.podresources import PodResourcesClient
+
+        with PodResourcesClient(path) as client:
+            return [(a.device_id, f"{a.namespace}/{a.pod}") for a in client.assignments()]
+
+    return holders
 
 
 @click.command("agent")
@@ -71,6 +93,13 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     help="Keep the node's MIG GPUs and instances in its annotation kubemig.io/mig.snapshot, for `kubemig plan --cluster`.",
 )
 @click.option(
+    "--pod-resources-socket",
+    envvar="KUBEMIG_POD_RESOURCES_SOCKET",
+    metavar="PATH",
+    help="The kubelet's pod-resources socket: MIG devices handed to pods count as in use "
+    f"(default {DEFAULT_POD_RESOURCES} where it exists).",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     metavar="PORT",
@@ -86,6 +115,7 @@ def agent(
     once: bool,
     state_dir: str | None,
     publish_snapshot: bool,
+    pod_resources_socket: str | None,
     metrics_port: int | None,
 ) -> None:
     """Apply the config named by the node label nvidia.com/mig.config; report nvidia.com/mig.config.state."""
@@ -105,6 +135,7 @@ def agent(
         if metrics_port is not None
         else None,  # each look then reads the node once more
         publish_snapshot=publish_snapshot,
+        holders=pod_holders(pod_resources_socket),
     )
     if once:
         look = worker.look()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -68,6 +68,8 @@ class ApplyRequest:
     dry_run: bool = False
     kill_at: int | None = None
     lock_timeout_s: float | None = None
+    held_by_pods: Mapping[tuple[int, int], Sequence[str]] = field(default_factory=dict)
+    """(GPU index, GI ID) -> the pods the kubelet has handed its MIG devices to: in use, like a process."""
 
 
 @dataclass(slots=True)
@@ -435,7 +437,7 @@ def _read_and_plan(
     previous = Journal.previous(journal_path)
     if previous is not None and previous.status == "running":
         echo(f"note: {journal_summary(previous)}; {resuming} from what the GPUs hold now")
-    snapshot = read_node(nvml, uuids=False)
+    snapshot = read_node(nvml, uuids=False).held_by(request.held_by_pods)
     target = resolve_target(request.config, request.name, snapshot.identities)
     _notes(echo, snapshot, target)
     plan = plan_node(snapshot, target, force=request.force, mode_only=request.mode_only)

@@ -1,6 +1,6 @@
 """This node's part of a cluster snapshot (`docs/snapshot.md`), the input of `kubemig plan`: its MIG
-GPUs and the GPU instances they hold, each free or in use. NVML knows processes, not pods, so an
-instance in use is `in_use: true` without a pod name. GPUs with MIG off are left out (a plan may only
+GPUs and the GPU instances they hold, each free or in use. NVML knows processes, not pods: an
+instance in use is `in_use: true`, or names its pod where the kubelet has said which pod holds it. GPUs with MIG off are left out (a plan may only
 use MIG GPUs), and said so, as are GPUs kubemig cannot configure.
 
 Plain data, not the planner's model: the partition layer stays below the planner, and `kubemig
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kubemig.geometry import Numbering, gi_id
 from kubemig.partition.render import index_ranges
-from kubemig.partition.snapshot import GpuSnapshot, NodeSnapshot
+from kubemig.partition.snapshot import GiSnapshot, GpuSnapshot, NodeSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,18 @@ def node_part(node: NodeSnapshot, name: str) -> NodePart:
         if numbering is not None:
             entry["numbering"] = numbering.value
         entry["instances"] = [
-            {"profile": gi.instance.name, "start": gi.instance.start, **({"in_use": True} if gi.busy else {})}
+            {"profile": gi.instance.name, "start": gi.instance.start, **_use(gi)}
             for gi in sorted(gpu.gpu_instances, key=lambda g: g.instance)
         ]
         gpus.append(entry)
     return NodePart({"name": name, "driver": node.driver_version, "gpus": gpus}, tuple(notes))
+
+
+def _use(gi: GiSnapshot) -> dict[str, object]:
+    """How a part marks an instance's use: the pod holding it where the kubelet says, else in_use."""
+    if gi.pods:
+        return {"pod": gi.pods[0]}
+    return {"in_use": True} if gi.busy else {}
 
 
 def _numbering(gpu: GpuSnapshot) -> Numbering | None:

@@ -66,14 +66,19 @@ class Blocker:
     what: str  # "3g.20gb@4 (GI 2)", or "the GPU"
     pids: tuple[int, ...]
     reason: str
+    pods: tuple[str, ...] = ()
 
     @staticmethod
     def of(gpu: int, gi: GiSnapshot, reason: str) -> Blocker:
-        return Blocker(gpu, f"{gi.instance} (GI {gi.id})", gi.pids, reason)
+        return Blocker(gpu, f"{gi.instance} (GI {gi.id})", gi.pids, reason, gi.pods)
 
     def __str__(self) -> str:
-        pids = ", ".join(map(str, self.pids))
-        return f"GPU {self.gpu}: {self.what} {self.reason}, in use by process {pids}"
+        users = []
+        if self.pids:
+            users.append(f"in use by process {', '.join(map(str, self.pids))}")
+        if self.pods:
+            users.append(f"held by pod {', '.join(self.pods)}")
+        return f"GPU {self.gpu}: {self.what} {self.reason}, {' and '.join(users)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,8 @@ assertions work on these, and tests build them directly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from kubemig.geometry import GpuGeometry, Instance, Layout
 from kubemig.partition.targets import GpuIdentity
@@ -26,10 +26,12 @@ class GiSnapshot:
     compute_instances: tuple[CiSnapshot, ...] = ()
     pids: tuple[int, ...] = ()
     """Every process on the GI, on any of its compute instances."""
+    pods: tuple[str, ...] = ()
+    """Pods the kubelet has handed one of its MIG devices to, running a process on it or not yet."""
 
     @property
     def busy(self) -> bool:
-        return bool(self.pids)
+        return bool(self.pids or self.pods)
 
     def has_only_default_ci(self, geo: GpuGeometry) -> bool:
         """Holds exactly the one compute instance kubemig (and mig-parted) gives a GI: the default one."""
@@ -98,6 +100,22 @@ class NodeSnapshot:
 
     def gpu(self, index: int) -> GpuSnapshot:
         return next(g for g in self.gpus if g.index == index)
+
+    def held_by(self, pods: Mapping[tuple[int, int], Sequence[str]]) -> NodeSnapshot:
+        """The same node with the GIs that pods hold ((GPU index, GI ID) -> pods) counted in use."""
+        if not pods:
+            return self
+        gpus = tuple(
+            replace(
+                gpu,
+                gpu_instances=tuple(
+                    replace(gi, pods=tuple(sorted(pods.get((gpu.index, gi.id), ()))))
+                    for gi in gpu.gpu_instances
+                ),
+            )
+            for gpu in self.gpus
+        )
+        return replace(self, gpus=gpus)
 
     @property
     def identities(self) -> list[GpuIdentity]:
