@@ -3,6 +3,7 @@ waits for the pod, then applies; the device plugin advertises the new devices wi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from kubemig.deviceplugin.config import MigStrategy, PluginConfig
 from kubemig.deviceplugin.inventory import NvmlNode
 from kubemig.deviceplugin.plugin import DevicePlugin
 from kubemig.errors import KubemigError
-from kubemig.nvml import open_simulated
+from kubemig.nvml import Nvml, open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.testing.kubelet import Container, KubeletStandIn, Pod
 from kubemig.testing.simnode import DEMO_LAYOUT, DEMO_NODE, cut_gpus, sim_environment
@@ -30,10 +31,9 @@ mig-configs:
 TIMEOUT_S = 60.0
 
 
-def test_the_agent_waits_for_the_pod_then_the_plugin_advertises_the_new_layout(
-    kubelet: KubeletStandIn,  # noqa: F811
-    short_dir: Path,  # noqa: F811
-) -> None:
+@pytest.fixture
+def served(kubelet: KubeletStandIn, short_dir: Path) -> Iterator[tuple[Nvml, dict[str, str]]]:  # noqa: F811
+    """The demo node, cut, served by kubemig's device plugin to the kubelet stand-in; its NVML and env."""
     env = sim_environment(short_dir)
     (short_dir / "mig.yaml").write_text(INFERENCE)
     with open_simulated(DEMO_NODE, env) as nvml:
@@ -50,81 +50,74 @@ def test_the_agent_waits_for_the_pod_then_the_plugin_advertises_the_new_layout(
             kubelet.wait_for(
                 lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node"
             )
-            pod = kubelet.admit(Pod("notebook", [Container("main", {"nvidia.com/mig-2g.10gb": 1})]))
-            [uuid] = pod.device_ids("main")
-            store = StateStore(SimConfig.from_env(None, env))
-            process = control.start_process(store, uuid)  # the pod's container runs on its MIG device
-
-            nodes = MemoryNodes({CONFIG_LABEL: "inference"})
-            agent = MigConfigAgent(
-                nvml, nodes, "node-a", str(short_dir / "mig.yaml"), journal_path=short_dir / "j.json"
-            )
-            look = agent.look()
-            assert (
-                look.state is State.PENDING and "2g.10gb" in look.reason and str(process.pid) in look.reason
-            )
-            assert kubelet.capacity() == DEMO_COUNTS  # nothing changed under the pod
-
-            control.stop_processes(store, pid=process.pid)  # the pod ends
-            assert agent.look().state is State.SUCCESS
-            assert nodes.record.labels[STATE_LABEL] == "success"
-            after = {"nvidia.com/mig-1g.5gb": 32, "nvidia.com/mig-3g.20gb": 8}
-            kubelet.wait_for(
-                lambda k: {r: n for r, n in k.capacity().items() if n} == after,
-                timeout_s=TIMEOUT_S,
-                what="the new layout",
-            )
+            yield nvml, env
         finally:
             plugin.stop()
+
+
+def test_the_agent_waits_for_the_pod_then_the_plugin_advertises_the_new_layout(
+    kubelet: KubeletStandIn,  # noqa: F811
+    short_dir: Path,  # noqa: F811
+    served: tuple[Nvml, dict[str, str]],
+) -> None:
+    nvml, env = served
+    pod = kubelet.admit(Pod("notebook", [Container("main", {"nvidia.com/mig-2g.10gb": 1})]))
+    [uuid] = pod.device_ids("main")
+    store = StateStore(SimConfig.from_env(None, env))
+    process = control.start_process(store, uuid)  # the pod's container runs on its MIG device
+
+    nodes = MemoryNodes({CONFIG_LABEL: "inference"})
+    agent = MigConfigAgent(
+        nvml, nodes, "node-a", str(short_dir / "mig.yaml"), journal_path=short_dir / "j.json"
+    )
+    look = agent.look()
+    assert look.state is State.PENDING and "2g.10gb" in look.reason and str(process.pid) in look.reason
+    assert kubelet.capacity() == DEMO_COUNTS  # nothing changed under the pod
+
+    control.stop_processes(store, pid=process.pid)  # the pod ends
+    assert agent.look().state is State.SUCCESS
+    assert nodes.record.labels[STATE_LABEL] == "success"
+    after = {"nvidia.com/mig-1g.5gb": 32, "nvidia.com/mig-3g.20gb": 8}
+    kubelet.wait_for(
+        lambda k: {r: n for r, n in k.capacity().items() if n} == after,
+        timeout_s=TIMEOUT_S,
+        what="the new layout",
+    )
 
 
 def test_a_device_handed_to_a_pod_is_in_use_before_any_process_runs_on_it(
     kubelet: KubeletStandIn,  # noqa: F811
     short_dir: Path,  # noqa: F811
+    served: tuple[Nvml, dict[str, str]],
 ) -> None:
-    env = sim_environment(short_dir)
-    (short_dir / "mig.yaml").write_text(INFERENCE)
-    with open_simulated(DEMO_NODE, env) as nvml:
-        cut_gpus(nvml, DEMO_LAYOUT)
-        config = PluginConfig(
-            mig_strategy=MigStrategy.MIXED,
-            kubelet_dir=kubelet.plugin_dir,
-            driver_root=Path(env["KUBEMIG_SIM_ROOT"]),
-            poll_interval_s=0.2,
-        )
-        plugin = DevicePlugin(config, NvmlNode(lambda: open_simulated(DEMO_NODE, env)))
-        plugin.start()
-        try:
-            kubelet.wait_for(lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the node")
-            # the kubelet hands the pod a 2g.10gb; its container has not touched the GPU yet
-            kubelet.admit(Pod("starting", [Container("main", {"nvidia.com/mig-2g.10gb": 1})]))
-            assert kubelet.pod_resources_socket is not None
-            nodes = MemoryNodes({CONFIG_LABEL: "inference"})
-            agent = MigConfigAgent(
-                nvml,
-                nodes,
-                "node-a",
-                str(short_dir / "mig.yaml"),
-                journal_path=short_dir / "j.json",
-                publish_snapshot=True,
-                holders=pod_holders(str(kubelet.pod_resources_socket)),
-            )
-            look = agent.look()
-            assert look.state is State.PENDING
-            assert "2g.10gb" in look.reason and "held by pod default/starting" in look.reason
-            assert '"pod":"default/starting"' in nodes.record.annotations[SNAPSHOT_ANNOTATION]
-            assert kubelet.capacity() == DEMO_COUNTS  # nothing changed under the pod
-            # NVML alone sees no process there: an agent without the kubelet's view takes it away
-            blind = MigConfigAgent(
-                nvml,
-                MemoryNodes({CONFIG_LABEL: "inference"}),
-                "node-a",
-                str(short_dir / "mig.yaml"),
-                journal_path=short_dir / "j.json",
-            )
-            assert blind.look().state is State.SUCCESS
-        finally:
-            plugin.stop()
+    nvml, _ = served
+    # the kubelet hands the pod a 2g.10gb; its container has not touched the GPU yet
+    kubelet.admit(Pod("starting", [Container("main", {"nvidia.com/mig-2g.10gb": 1})]))
+    assert kubelet.pod_resources_socket is not None
+    nodes = MemoryNodes({CONFIG_LABEL: "inference"})
+    agent = MigConfigAgent(
+        nvml,
+        nodes,
+        "node-a",
+        str(short_dir / "mig.yaml"),
+        journal_path=short_dir / "j.json",
+        publish_snapshot=True,
+        holders=pod_holders(str(kubelet.pod_resources_socket)),
+    )
+    look = agent.look()
+    assert look.state is State.PENDING
+    assert "2g.10gb" in look.reason and "held by pod default/starting" in look.reason
+    assert '"pod":"default/starting"' in nodes.record.annotations[SNAPSHOT_ANNOTATION]
+    assert kubelet.capacity() == DEMO_COUNTS  # nothing changed under the pod
+    # NVML alone sees no process there: an agent without the kubelet's view takes it away
+    blind = MigConfigAgent(
+        nvml,
+        MemoryNodes({CONFIG_LABEL: "inference"}),
+        "node-a",
+        str(short_dir / "mig.yaml"),
+        journal_path=short_dir / "j.json",
+    )
+    assert blind.look().state is State.SUCCESS
 
 
 def test_no_pod_resources_socket_means_no_pod_view_unless_one_was_named(tmp_path: Path) -> None:
