@@ -10,8 +10,8 @@ import click
 import pytest
 import yaml
 
+from kubemig.agent.pod_holders import DEFAULT_POD_RESOURCES
 from kubemig.cli import cli
-from kubemig.cli.agent_command import DEFAULT_POD_RESOURCES
 from kubemig.deviceplugin.config import MigStrategy
 from kubemig.partition.spec import load_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kubemig.agent import CONFIG_LABEL, SNAPSHOT_ANNOTATION, STATE_LABEL, MigConfigAgent, State
-from kubemig.cli.agent_command import DEFAULT_POD_RESOURCES, pod_holders
+from kubemig.agent.pod_holders import DEFAULT_POD_RESOURCES, pod_holders
 from kubemig.deviceplugin.config import MigStrategy, PluginConfig
 from kubemig.deviceplugin.inventory import NvmlNode
 from kubemig.deviceplugin.plugin import DevicePlugin

@@ -6,38 +6,17 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
-from pathlib import Path
 
 import click
 
 from kubemig.agent import KubernetesNodes, MigConfigAgent, State
 from kubemig.agent.metrics import AgentMetrics
+from kubemig.agent.pod_holders import DEFAULT_POD_RESOURCES, pod_holders
 from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.cli.options import kubeconfig_option
 from kubemig.cli.partition_commands import journal_path
-from kubemig.errors import KubemigError
 
 ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
-DEFAULT_POD_RESOURCES = "/var/lib/kubelet/pod-resources/kubelet.sock"
-
-
-def pod_holders(socket: str | None) -> Callable[[], list[tuple[str, str]]] | None:
-    """The devices pods hold, through the kubelet's pod-resources API; None without the socket (not
-    on a kubelet's node), and an error when it was named but is not there."""
-    path = Path(socket or DEFAULT_POD_RESOURCES)
-    if not path.exists():
-        if socket:
-            raise KubemigError(f"--pod-resources-socket {socket}: no such socket: give the kubelet's")
-        return None
-
-    def holders() -> list[tuple[str, str]]:
-        from kubemig.deviceplugin.podresources import PodResourcesClient
-
-        with PodResourcesClient(path) as client:
-            return [(a.device_id, f"{a.namespace}/{a.pod}") for a in client.assignments()]
-
-    return holders
 
 
 @click.command("agent")
