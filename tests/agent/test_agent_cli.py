@@ -96,8 +96,16 @@ def test_the_running_agent_picks_up_a_new_label(root: Path) -> None:
             api.set_label("node-a", CONFIG_LABEL, "small")
             _wait(lambda: api.annotations("node-a").get(APPLIED_ANNOTATION) == "small")
             assert api.labels("node-a")[STATE_LABEL] == "success"
-            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
-                scraped = response.read().decode()
+
+            def scrape() -> str:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{metrics_port}/metrics", timeout=10
+                ) as response:
+                    return str(response.read().decode())
+
+            # the labels are written during the look, the metrics right after it: wait for the look to end
+            _wait(lambda: 'profile="1g.5gb"} 4.0' in scrape())
+            scraped = scrape()
             assert 'kubemig_mig_config_state{kubemig_mig_config_state="success"} 1.0' in scraped
             assert 'kubemig_mig_instances{busy="false",gpu="0",profile="1g.5gb"} 4.0' in scraped
         finally:
