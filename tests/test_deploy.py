@@ -113,7 +113,7 @@ def test_the_planner_publishes_the_live_cluster_with_exactly_the_access_it_needs
     assert "--publish-snapshot" in agent  # what the planner reads
     assert objects["ClusterRole/kubemig-planner"]["rules"] == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["list"]},
     ]
     binding = objects["ClusterRoleBinding/kubemig-planner"]
     account = objects["ServiceAccount/kubemig-planner"]["metadata"]

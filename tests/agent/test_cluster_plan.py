@@ -259,3 +259,52 @@ def test_a_pods_node_selector_holds_it_to_the_nodes_whose_labels_match() -> None
     plan = ExactPlanner(10).plan(read.snapshot)
     # node-a's free 4g.20gb would do without a change, but the pod may only go to node-b
     assert [(s.node, str(s.instance)) for s in plan.assignments["ml/zoned"]] == [("node-b", "4g.20gb@0")]
+
+
+def test_plan_cluster_weighs_the_pods_bound_to_nodes_and_says_where_a_pod_cannot_go(root: Path) -> None:
+    """Through the API: node-a's free 4g.20gb would serve the pod without a change, but a bound pod
+    there leaves too little CPU, so the plan cuts node-b; a pod that the bound pods' anti-affinity
+    keeps from both nodes is said so. Without leave to list namespaces, the plan goes on and says so."""
+    api = ApiServerStandIn()
+    for node, zone, gpus in [("node-a", "a", [{"profile": "4g.20gb", "start": 0}]), ("node-b", "b", [])]:
+        api.add_node(node, {"topology.kubernetes.io/zone": zone})
+        api.nodes[node]["metadata"]["annotations"][SNAPSHOT_ANNOTATION] = _part(node, gpus)
+        api.nodes[node]["status"] = {"allocatable": {"cpu": "8", "memory": "64Gi", "pods": "110"}}
+    guard = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "labelSelector": {"matchLabels": {"app": "noisy"}},
+                }
+            ]
+        }
+    }
+    bound = [
+        _pod("etl", {"requests": {"cpu": "7"}}, phase="Running", node="node-a", affinity=guard),
+        _pod("quiet", {"requests": {"cpu": "1"}}, phase="Running", node="node-b", affinity=guard),
+        _pod("finished", {"requests": {"cpu": "8"}}, phase="Succeeded", node="node-b"),
+    ]
+    noisy = _pod("noisy", _mig("1g.5gb", 1))
+    noisy["metadata"]["labels"] = {"app": "noisy"}
+    api.pods = [*bound, _pod("infer", {"limits": {"nvidia.com/mig-4g.20gb": "1", "cpu": "2"}}), noisy]
+    api.forbidden = {"/api/v1/namespaces"}
+    with api.serving() as port:
+        kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        planned = run_kubemig("plan", "--cluster", "--kubeconfig", kubeconfig, "--json", env=kubemig_env())
+    assert planned.returncode == 0, planned.stderr
+    result = json.loads(planned.stdout)
+    [slot] = result["assignments"]["ml/infer"]
+    assert (slot["node"], slot["profile"], slot["start"]) == ("node-b", "4g.20gb", 0)
+    assert result["unscheduled"] == ["ml/noisy"]
+    notes = planned.stderr.splitlines()
+    assert notes[0] == (
+        "note: Kubernetes API: namespaces: 403 Forbidden: namespace selectors see only each namespace's name label"
+    )
+    zone = "topology.kubernetes.io/zone"
+    assert notes[1] == (
+        f"note: ml/noisy may go to no planned node: node-a: a pod in {zone}=a refuses it by its anti-affinity; "
+        f"node-b: a pod in {zone}=b refuses it by its anti-affinity"
+    )
+    listed = [path for method, path, _ in api.requests if path.startswith("/api/v1/pods")]
+    assert listed and all("status.phase%21%3DSucceeded" in path for path in listed)

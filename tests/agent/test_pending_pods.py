@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from kubemig.agent.pending_pods import pending_requests
+from kubemig.agent.schedulable_nodes import SchedulingView
 from kubemig.testing.apiserver import ApiServerStandIn
 from tests.helpers import kubemig_env, run_kubemig
 
@@ -99,7 +100,7 @@ NODES = _nodes(
 
 
 def _held(pod: dict[str, Any]) -> list[str] | None:
-    [request] = pending_requests([pod], NODES).requests
+    [request] = pending_requests([pod], SchedulingView(NODES)).requests
     nodes = request.get("nodes")
     assert nodes is None or isinstance(nodes, list)
     return nodes

@@ -23,11 +23,14 @@ from kubemig.agent.kube_client import KubeApi
 from kubemig.agent.mig_config_agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION
 from kubemig.agent.node_labels import NodeStore
 from kubemig.agent.pending_pods import pending_requests
+from kubemig.agent.schedulable_nodes import SchedulingView
+from kubemig.errors import KubemigError
 from kubemig.geometry import GpuGeometry, Layout
 from kubemig.partition.export import layouts_config
 from kubemig.partition.spec import ConfigFile, config_from_entries, dump_config
 from kubemig.planner import Plan, Snapshot, SnapshotError
 
+NOT_ENDED = "status.phase!=Succeeded,status.phase!=Failed"
 SOURCE = "the cluster (node annotations kubemig.io/mig.snapshot, pending pods)"
 
 
@@ -38,11 +41,17 @@ class ClusterRead:
     """What was left out, and why."""
 
 
-def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> ClusterRead:
-    """From nodes and pods in the API's JSON form: each node's published part, the pods that wait.
+def cluster_snapshot(
+    nodes: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> ClusterRead:
+    """From nodes and pods in the API's JSON form: each node's published part, the pods that wait,
+    each held to the nodes the scheduler would allow it (the pods bound to nodes count there).
     A live cluster is planned with what can be planned: a node whose part cannot be read, and a pod
     asking for a profile no planned node has, are left out and said so (a snapshot file is refused
     whole instead)."""
+    nodes, pods = list(nodes), list(pods)
     parts: list[object] = []
     planned_nodes: list[Mapping[str, Any]] = []  # their Node objects, for the pods' scheduling rules
     notes: list[str] = []
@@ -67,7 +76,7 @@ def cluster_snapshot(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[
             continue
         parts.append(part)
         planned_nodes.append(node)
-    pending = pending_requests(pods, planned_nodes)
+    pending = pending_requests(pods, SchedulingView(planned_nodes, nodes, pods, namespace_labels))
     notes.extend(pending.notes)
     planned = _document(parts, [], SOURCE)
     requests = []
@@ -84,14 +93,25 @@ def _document(nodes: list[object], requests: list[dict[str, object]], source: st
 
 
 def read_cluster(api: KubeApi) -> ClusterRead:
-    """The cluster's snapshot through the API: every node, and the pods pending in all namespaces."""
+    """The cluster's snapshot through the API: every node, the pods of all namespaces that have not
+    ended (the pending ones to plan, the bound ones for the nodes' free resources and inter-pod
+    affinity), and the namespaces' labels. Without leave to list namespaces, a namespace selector
+    sees only each namespace's name label, and a note says so."""
     nodes = api.call("nodes", lambda core: core.list_node())
-    pods = api.call(
-        "pods", lambda core: core.list_pod_for_all_namespaces(field_selector="status.phase=Pending")
+    pods = api.call("pods", lambda core: core.list_pod_for_all_namespaces(field_selector=NOT_ENDED))
+    notes: list[str] = []
+    try:
+        listed = api.call("namespaces", lambda core: core.list_namespace()).items
+        namespaces: dict[str, Mapping[str, str]] | None = {
+            str(ns.metadata.name): dict(ns.metadata.labels or {}) for ns in listed
+        }
+    except KubemigError as exc:
+        namespaces = None
+        notes.append(f"{exc}: namespace selectors see only each namespace's name label")
+    read = cluster_snapshot(
+        [api.to_dict(node) for node in nodes.items], [api.to_dict(pod) for pod in pods.items], namespaces
     )
-    return cluster_snapshot(
-        (api.to_dict(node) for node in nodes.items), (api.to_dict(pod) for pod in pods.items)
-    )
+    return ClusterRead(read.snapshot, (*notes, *read.notes))
 
 
 def node_configs(plan: Plan, name: str, *, changed_only: bool = False) -> dict[str, ConfigFile]:

@@ -15,19 +15,29 @@ UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoS
 
 def fits(spec: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
     """Whether a pod with this spec may be scheduled to `node` by its required rules."""
+    return refusal(spec, node) is None
+
+
+def refusal(spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
+    """Why a pod with this spec may not be scheduled to `node` by its required rules; None if it may."""
     meta = node.get("metadata") or {}
     labels = meta.get("labels") or {}
     selector = spec.get("nodeSelector") or {}
-    if any(labels.get(key) != value for key, value in selector.items()):
-        return False
+    for key, value in selector.items():
+        if labels.get(key) != value:
+            return f"node selector {key}={value} unmatched"
     required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
         "requiredDuringSchedulingIgnoredDuringExecution"
     )
     if required is not None and not any(
         _term_matches(term, labels, str(meta.get("name"))) for term in required.get("nodeSelectorTerms") or []
     ):
-        return False
-    return all(_tolerated(taint, spec.get("tolerations") or []) for taint in _taints(node))
+        return "required node affinity unmatched"
+    for taint in _taints(node):
+        if not _tolerated(taint, spec.get("tolerations") or []):
+            value = f"={taint['value']}" if taint.get("value") else ""
+            return f"taint {taint.get('key')}{value}:{taint.get('effect')} not tolerated"
+    return None
 
 
 def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> bool:

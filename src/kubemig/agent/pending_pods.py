@@ -4,19 +4,20 @@ snapshot (`docs/snapshot.md`): what `kubemig plan` places.
 A pod counts when it is Pending and not yet bound to a node, and asks for MIG devices of one profile
 (`nvidia.com/mig-<profile>`, summed over its containers; an init container's request counts when it
 is larger, as the scheduler counts it). A pod asking for two profiles at once cannot be one planner
-request; it is left out and said so. Given the nodes, a pod that may not go to all of them (its
-node selector, required node affinity, taints it does not tolerate: `node_fit`) is held to those it
-may go to, in the request's `nodes`.
+request; it is left out and said so. Given the nodes a plan may use (a `SchedulingView`), a pod
+that may not go to all of them (its node selector, node affinity, taints it does not tolerate, its
+other requests, inter-pod affinity: `schedulable_nodes`) is held to those it may go to, in the
+request's `nodes`; one that may go to none is said so, with each node's reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kubemig.agent.kube_client import kubernetes_api
-from kubemig.agent.node_fit import fits
+from kubemig.agent.schedulable_nodes import SchedulingView
 
 MIG_RESOURCE = "nvidia.com/mig-"
 
@@ -28,11 +29,9 @@ class PendingPods:
     notes: list[str]
 
 
-def pending_requests(
-    pods: Iterable[Mapping[str, Any]], nodes: Sequence[Mapping[str, Any]] | None = None
-) -> PendingPods:
-    """From pods in the API's JSON form (`metadata`, `spec`, `status`); with `nodes` (the API's Node
-    objects), each pod is held to the nodes its scheduling rules allow, where that is not all."""
+def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | None = None) -> PendingPods:
+    """From pods in the API's JSON form (`metadata`, `spec`, `status`); with `view`, each pod is held
+    to the nodes the scheduler would allow it, where that is not all."""
     requests: list[dict[str, object]] = []
     notes: list[str] = []
     for pod in pods:
@@ -49,13 +48,20 @@ def pending_requests(
             continue
         priority = int(spec.get("priority") or 0)
         held: dict[str, object] = {}
-        if nodes is not None:
-            allowed = [str((n.get("metadata") or {}).get("name")) for n in nodes if fits(spec, n)]
-            if len(allowed) < len(nodes):
+        if view is not None:
+            allowed, reasons = view.admitting(pod)
+            if reasons:
                 held["nodes"] = sorted(allowed)
+            if reasons and not allowed:
+                notes.append(f"{name} may go to no planned node: {_reasons(reasons)}")
         for profile, count in wanted.items():
             requests.append({"pod": name, "profile": profile, "count": count, "priority": priority, **held})
     return PendingPods(requests, notes)
+
+
+def _reasons(reasons: Mapping[str, str], shown: int = 3) -> str:
+    text = "; ".join(f"{node}: {why}" for node, why in sorted(reasons.items())[:shown])
+    return text + (f"; and {len(reasons) - shown} more" if len(reasons) > shown else "")
 
 
 def _mig_requests(spec: Mapping[str, Any]) -> dict[str, int]:

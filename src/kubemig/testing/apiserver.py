@@ -1,6 +1,7 @@
-"""A stand-in for the Kubernetes API server over HTTP, for tests and the demo: Nodes (GET one or all, PATCH) for the agent and
-the cluster planner, and the list of pods across namespaces (with a `status.phase` field selector) for
-`kubemig pending` and `kubemig plan --cluster`.
+"""A stand-in for the Kubernetes API server over HTTP, for tests and the demo: Nodes (GET one or all,
+PATCH) for the agent and the cluster planner, the list of pods across namespaces (with `status.phase`
+field selectors, `=` and `!=`) and the list of namespaces, for `kubemig pending` and
+`kubemig plan --cluster`.
 
 It speaks the real wire protocol (paths, JSON bodies, merge-patch semantics for metadata maps, Status
 objects for errors), so the official client talks to it unchanged through a kubeconfig.
@@ -24,6 +25,10 @@ class ApiServerStandIn:
     def __init__(self) -> None:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.pods: list[dict[str, Any]] = []
+        self.namespaces: dict[str, dict[str, str]] = {}
+        """Labels by namespace; the pods' namespaces are listed too, with their name label only."""
+        self.forbidden: set[str] = set()
+        """Paths answered 403, as for a service account without leave to list them."""
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
         self.lock = threading.Lock()
 
@@ -87,6 +92,17 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = value
 
 
+def _phase_selected(selector: str, phase: str) -> bool:
+    """A field selector of `status.phase=X` / `status.phase!=X` requirements, all of which must hold."""
+    for requirement in filter(None, selector.split(",")):
+        if "!=" in requirement:
+            if phase == requirement.partition("!=")[2]:
+                return False
+        elif phase != requirement.partition("=")[2].lstrip("="):
+            return False
+    return True
+
+
 def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -121,11 +137,29 @@ def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             api.requests.append(("GET", self.path, ""))
             path, _, query = self.path.partition("?")
+            if path in api.forbidden:
+                return self._send(
+                    403, {"kind": "Status", "code": 403, "reason": "Forbidden", "message": "forbidden"}
+                )
             if path == "/api/v1/pods":
-                phase = parse_qs(query).get("fieldSelector", [""])[0].removeprefix("status.phase=")
-                items = [p for p in api.pods if not phase or p["status"]["phase"] == phase]
+                selector = parse_qs(query).get("fieldSelector", [""])[0]
+                items = [p for p in api.pods if _phase_selected(selector, p["status"]["phase"])]
                 return self._send(
                     200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+                )
+            if path == "/api/v1/namespaces":
+                names = set(api.namespaces) | {p["metadata"].get("namespace", "default") for p in api.pods}
+                spaces = [
+                    {
+                        "metadata": {
+                            "name": name,
+                            "labels": {"kubernetes.io/metadata.name": name, **api.namespaces.get(name, {})},
+                        }
+                    }
+                    for name in sorted(names)
+                ]
+                return self._send(
+                    200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": spaces}
                 )
             if path == "/api/v1/nodes":
                 with api.lock:

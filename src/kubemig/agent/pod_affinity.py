@@ -1,0 +1,166 @@
+"""Required inter-pod affinity and anti-affinity, as the scheduler's InterPodAffinity filter reads them
+against the pods already bound to nodes:
+
+- the pod's affinity: every term needs a matching pod in the node's topology domain (the node's value
+  of the term's `topologyKey`); the first pod of a group that matches its own terms may go to any
+  node that has the keys, when no pod anywhere matches yet;
+- the pod's anti-affinity: no term may have a matching pod in the node's domain;
+- the bound pods' anti-affinity: no bound pod whose term matches this pod may share the domain.
+
+A term matches a pod by its label selector (with `matchLabelKeys` and `mismatchLabelKeys` taken from
+the term's owner), in the namespaces it names or selects, else its owner's. Pending pods are not
+weighed against each other: the scheduler binds them one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+NAME_LABEL = "kubernetes.io/metadata.name"  # every namespace carries its own name as this label
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """One affinity term, resolved for the pod that owns it."""
+
+    selector: Mapping[str, Any] | None  # None (a null label selector) matches no pod
+    namespaces: frozenset[str] | None  # None: every namespace
+    topology_key: str
+
+    def matches(self, pod: Mapping[str, Any]) -> bool:
+        if self.selector is None:
+            return False
+        if self.namespaces is not None and _namespace(pod) not in self.namespaces:
+            return False
+        return selector_matches(self.selector, (pod.get("metadata") or {}).get("labels") or {})
+
+
+class InterPodAffinity:
+    def __init__(
+        self,
+        node_labels: Mapping[str, Mapping[str, str]],
+        bound: Iterable[Mapping[str, Any]],
+        namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """`node_labels`: every node's labels by name; `bound`: the pods bound to nodes that have not
+        ended; `namespace_labels`: by namespace (a namespace not given has only its name label)."""
+        self._node_labels = node_labels
+        self._namespaces = namespace_labels or {}
+        self._bound = [pod for pod in bound if (pod.get("spec") or {}).get("nodeName") in node_labels]
+        # the bound pods' anti-affinity terms, each with the domain its owner runs in
+        self._guards = [
+            (term, term.topology_key, value)
+            for pod in self._bound
+            for term in self._terms(pod, "podAntiAffinity")
+            if (value := node_labels[pod["spec"]["nodeName"]].get(term.topology_key)) is not None
+        ]
+
+    def refusal_by_node(self, pod: Mapping[str, Any], nodes: Sequence[str]) -> dict[str, str]:
+        """Why `pod` may not go to each of `nodes` that its affinities keep it from."""
+        affinity = self._terms(pod, "podAffinity")
+        anti = self._terms(pod, "podAntiAffinity")
+        wanted = [self._domains(term) for term in affinity]
+        shunned = [self._domains(term) for term in anti]
+        refused = [(key, value) for term, key, value in self._guards if term.matches(pod)]
+        first_of_group = not any(wanted) and all(term.matches(pod) for term in affinity)
+        reasons: dict[str, str] = {}
+        for node in nodes:
+            labels = self._node_labels.get(node, {})
+            reason = _affinity_refusal(affinity, wanted, labels, first_of_group)
+            if reason is None:
+                for term, domains in zip(anti, shunned):
+                    value = labels.get(term.topology_key)
+                    if value is not None and value in domains:
+                        reason = f"pod anti-affinity: a matching pod runs in {term.topology_key}={value}"
+                        break
+            if reason is None:
+                for key, value in refused:
+                    if labels.get(key) == value:
+                        reason = f"a pod in {key}={value} refuses it by its anti-affinity"
+                        break
+            if reason is not None:
+                reasons[node] = reason
+        return reasons
+
+    def _domains(self, term: _Term) -> set[str]:
+        """The topology values of the nodes running a pod the term matches."""
+        found = set()
+        for pod in self._bound:
+            if term.matches(pod):
+                value = self._node_labels[pod["spec"]["nodeName"]].get(term.topology_key)
+                if value is not None:
+                    found.add(value)
+        return found
+
+    def _terms(self, pod: Mapping[str, Any], kind: str) -> list[_Term]:
+        affinity = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
+        return [self._resolve(term, pod) for term in affinity.get(REQUIRED) or []]
+
+    def _resolve(self, term: Mapping[str, Any], owner: Mapping[str, Any]) -> _Term:
+        owner_labels = (owner.get("metadata") or {}).get("labels") or {}
+        selector = term.get("labelSelector")
+        if selector is not None:
+            extra = [
+                {"key": key, "operator": operator, "values": [owner_labels[key]]}
+                for field, operator in (("matchLabelKeys", "In"), ("mismatchLabelKeys", "NotIn"))
+                for key in term.get(field) or []
+                if key in owner_labels
+            ]
+            selector = {**selector, "matchExpressions": [*(selector.get("matchExpressions") or []), *extra]}
+        names = set(term.get("namespaces") or [])
+        namespace_selector = term.get("namespaceSelector")
+        namespaces: frozenset[str] | None
+        if namespace_selector is None:
+            namespaces = frozenset(names or {_namespace(owner)})
+        elif not namespace_selector:
+            namespaces = None  # {} selects every namespace
+        else:
+            known = {_namespace(pod) for pod in self._bound} | set(self._namespaces) | {_namespace(owner)}
+            chosen = {
+                name
+                for name in known
+                if selector_matches(namespace_selector, self._namespaces.get(name, {NAME_LABEL: name}))
+            }
+            namespaces = frozenset(names | chosen)
+        return _Term(selector, namespaces, str(term.get("topologyKey")))
+
+
+def _affinity_refusal(
+    terms: Sequence[_Term], wanted: Sequence[set[str]], labels: Mapping[str, str], first_of_group: bool
+) -> str | None:
+    for term in terms:
+        if term.topology_key not in labels:
+            return f"pod affinity: the node has no {term.topology_key} label"
+    if first_of_group:
+        return None
+    for term, domains in zip(terms, wanted):
+        if labels[term.topology_key] not in domains:
+            return f"pod affinity: no matching pod in {term.topology_key}={labels[term.topology_key]}"
+    return None
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels, matchExpressions In/NotIn/Exists/DoesNotExist)."""
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key", ""), expression.get("operator")
+        values = expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False  # the API server refuses any other; match nothing rather than guess
+    return True
+
+
+def _namespace(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("namespace") or "default")

@@ -1,0 +1,65 @@
+"""Which of the nodes kubemig plans a pending pod may go to, by the scheduler's filters that do not
+depend on MIG devices: its node selector, node affinity and tolerations (`node_fit`), its requests
+other than MIG devices against what each node has left (`node_resources`), and required inter-pod
+affinity and anti-affinity against the pods already bound (`pod_affinity`).
+
+Each pending pod is checked on its own, as the scheduler binds them one by one: two pods that each
+fit in a node's free CPU may not fit there together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubemig.agent.node_fit import refusal
+from kubemig.agent.node_resources import free_resources, pod_requests, shortfall
+from kubemig.agent.pod_affinity import InterPodAffinity
+
+ENDED = ("Succeeded", "Failed")
+
+
+class SchedulingView:
+    def __init__(
+        self,
+        candidates: Iterable[Mapping[str, Any]],
+        nodes: Iterable[Mapping[str, Any]] | None = None,
+        pods: Iterable[Mapping[str, Any]] = (),
+        namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """`candidates`: the Node objects a plan may use; `nodes`: every node (default: the
+        candidates), whose labels place the bound pods in their topology domains; `pods`: the
+        cluster's pods (those bound to a node and not ended count); `namespace_labels`: for
+        namespace selectors."""
+        self.candidates = list(candidates)
+        every_node = list(nodes) if nodes is not None else self.candidates
+        labels = {_name(node): dict((node.get("metadata") or {}).get("labels") or {}) for node in every_node}
+        bound = [
+            pod
+            for pod in pods
+            if (pod.get("spec") or {}).get("nodeName") and (pod.get("status") or {}).get("phase") not in ENDED
+        ]
+        by_node: dict[str, list[Mapping[str, Any]]] = {}
+        for pod in bound:
+            by_node.setdefault(str(pod["spec"]["nodeName"]), []).append(pod)
+        self._free = {
+            _name(node): free_resources(node, by_node.get(_name(node), [])) for node in self.candidates
+        }
+        self._affinity = InterPodAffinity(labels, bound, namespace_labels)
+
+    def admitting(self, pod: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+        """The candidates `pod` may go to, and why it may not go to each of the others."""
+        spec = pod.get("spec") or {}
+        asked = pod_requests(spec)
+        reasons: dict[str, str] = {}
+        for node in self.candidates:
+            reason = refusal(spec, node) or shortfall(asked, self._free[_name(node)])
+            if reason is not None:
+                reasons[_name(node)] = reason
+        rest = [_name(node) for node in self.candidates if _name(node) not in reasons]
+        reasons.update(self._affinity.refusal_by_node(pod, rest))
+        return [_name(node) for node in self.candidates if _name(node) not in reasons], reasons
+
+
+def _name(node: Mapping[str, Any]) -> str:
+    return str((node.get("metadata") or {}).get("name"))

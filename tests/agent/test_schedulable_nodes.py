@@ -1,0 +1,257 @@
+"""Where a pending pod may go, beyond MIG devices: the requests other than MIG devices against what
+each node has left, and required inter-pod affinity and anti-affinity against the pods bound."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kubemig.agent.node_resources import free_resources, pod_requests, shortfall
+from kubemig.agent.pending_pods import pending_requests
+from kubemig.agent.pod_affinity import selector_matches
+from kubemig.agent.schedulable_nodes import SchedulingView
+
+
+def _node(name: str, labels: dict[str, str] | None = None, **allocatable: str) -> dict[str, Any]:
+    node: dict[str, Any] = {"metadata": {"name": name, "labels": labels or {}}}
+    if allocatable:
+        node["status"] = {"allocatable": allocatable}
+    return node
+
+
+def _pod(
+    name: str,
+    node: str | None = None,
+    labels: dict[str, str] | None = None,
+    namespace: str = "ml",
+    phase: str | None = None,
+    affinity: dict[str, Any] | None = None,
+    extended: dict[str, str] | None = None,
+    **requests: str,
+) -> dict[str, Any]:
+    asked = {**requests, **(extended or {})}
+    spec: dict[str, Any] = {"containers": [{"name": "c", "resources": {"requests": asked}}]}
+    if node:
+        spec["nodeName"] = node
+    if affinity:
+        spec["affinity"] = affinity
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": spec,
+        "status": {"phase": phase or ("Running" if node else "Pending")},
+    }
+
+
+def _term(topology: str, selector: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    term: dict[str, Any] = {"topologyKey": topology, **extra}
+    if selector is not None:
+        term["labelSelector"] = selector
+    return term
+
+
+def _affinity(kind: str, *terms: dict[str, Any]) -> dict[str, Any]:
+    return {kind: {"requiredDuringSchedulingIgnoredDuringExecution": list(terms)}}
+
+
+HOST = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+
+
+def test_a_pods_request_counts_sidecars_init_steps_and_overhead() -> None:
+    spec = {
+        "containers": [
+            {"name": "a", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+            {"name": "b", "resources": {"limits": {"cpu": "1", "nvidia.com/mig-1g.5gb": "1"}}},
+        ],
+        "initContainers": [
+            {"name": "sidecar", "restartPolicy": "Always", "resources": {"requests": {"cpu": "250m"}}},
+            {"name": "setup", "resources": {"requests": {"cpu": "3", "memory": "512Mi"}}},
+        ],
+        "overhead": {"cpu": "100m"},
+    }
+    asked = pod_requests(spec)
+    # cpu: the setup step (sidecar 0.25 + 3) beats the running pod (1.5 + sidecar 0.25); then overhead
+    assert asked["cpu"] == Decimal("3.35")
+    assert asked["memory"] == Decimal(2**30)
+    assert asked["nvidia.com/mig-1g.5gb"] == 1
+
+
+def test_a_node_has_its_allocatable_less_the_pods_bound_to_it() -> None:
+    node = _node("a", cpu="8", memory="32Gi", pods="3")
+    free = free_resources(node, [_pod("x", "a", cpu="6"), _pod("y", "a", memory="30Gi")])
+    assert free is not None
+    assert (free["cpu"], free["memory"], free["pods"]) == (Decimal(2), Decimal(2 * 2**30), Decimal(1))
+    assert shortfall(pod_requests(_pod("p", cpu="2")["spec"]), free) is None
+    assert shortfall(pod_requests(_pod("p", cpu="3")["spec"]), free) == "cpu: asks 3, 2 free"
+    assert shortfall(pod_requests(_pod("p", memory="4Gi")["spec"]), free) == "memory: asks 4Gi, 2Gi free"
+    assert shortfall(pod_requests(_pod("p", extended={"example.com/fpga": "1"})["spec"]), free) == (
+        "example.com/fpga: asks 1, 0 free"
+    )
+    # MIG devices are the plan's business, and a node that reports nothing is not checked
+    assert shortfall(pod_requests(_pod("p", extended={"nvidia.com/mig-7g.40gb": "9"})["spec"]), free) is None
+    assert free_resources(_node("b"), []) is None
+    full = free_resources(node, [_pod(str(i), "a") for i in range(3)])
+    assert shortfall({}, full) == "no room for another pod"
+
+
+def test_pods_bound_elsewhere_or_ended_leave_a_nodes_resources_alone() -> None:
+    nodes = [_node("a", cpu="4", pods="10"), _node("b", cpu="4", pods="10")]
+    pods = [
+        _pod("big", "a", cpu="3"),
+        _pod("done", "b", cpu="4", phase="Succeeded"),
+        _pod("failed", "b", cpu="4", phase="Failed"),
+        _pod("wants", cpu="2"),
+    ]
+    allowed, reasons = SchedulingView(nodes, nodes, pods).admitting(pods[-1])
+    assert allowed == ["b"] and reasons == {"a": "cpu: asks 2, 1 free"}
+
+
+def test_a_pod_that_may_go_nowhere_is_said_so_with_each_nodes_reason() -> None:
+    nodes = [
+        _node("a", cpu="4", pods="10"),
+        {**_node("b"), "spec": {"taints": [{"key": "gpu", "value": "x", "effect": "NoSchedule"}]}},
+    ]
+    pending = _pod("wants", cpu="6", extended={"nvidia.com/mig-1g.5gb": "1"})
+    found = pending_requests([pending], SchedulingView(nodes))
+    assert found.requests[0]["nodes"] == []
+    assert found.notes == [
+        "ml/wants may go to no planned node: a: cpu: asks 6, 4 free; b: taint gpu=x:NoSchedule not tolerated"
+    ]
+
+
+ZONES = [
+    _node("a1", {HOST: "a1", ZONE: "a"}),
+    _node("a2", {HOST: "a2", ZONE: "a"}),
+    _node("b1", {HOST: "b1", ZONE: "b"}),
+    _node("nozone", {HOST: "nozone"}),
+]
+NAMES = ["a1", "a2", "b1", "nozone"]
+
+
+def _allowed(pod: dict[str, Any], bound: list[dict[str, Any]], **namespaces: dict[str, str]) -> list[str]:
+    allowed, _ = SchedulingView(ZONES, ZONES, [*bound, pod], namespaces or None).admitting(pod)
+    return allowed
+
+
+def test_pod_affinity_wants_a_matching_pod_in_the_nodes_domain() -> None:
+    cache = _pod("cache", "a2", {"app": "cache"})
+    near = _affinity("podAffinity", _term(ZONE, {"matchLabels": {"app": "cache"}}))
+    assert _allowed(_pod("p", affinity=near), [cache]) == ["a1", "a2"]
+    same_host = _affinity("podAffinity", _term(HOST, {"matchLabels": {"app": "cache"}}))
+    assert _allowed(_pod("p", affinity=same_host), [cache]) == ["a2"]
+    # the matching pod in another namespace does not count, unless the term names it
+    elsewhere = _pod("cache", "a2", {"app": "cache"}, namespace="infra")
+    assert _allowed(_pod("p", affinity=near), [elsewhere]) == []
+    named = _affinity("podAffinity", _term(ZONE, {"matchLabels": {"app": "cache"}}, namespaces=["infra"]))
+    assert _allowed(_pod("p", affinity=named), [elsewhere]) == ["a1", "a2"]
+    by_label = _affinity(
+        "podAffinity",
+        _term(ZONE, {"matchLabels": {"app": "cache"}}, namespaceSelector={"matchLabels": {"t": "i"}}),
+    )
+    assert _allowed(_pod("p", affinity=by_label), [elsewhere], infra={"t": "i"}) == ["a1", "a2"]
+    everywhere = _affinity(
+        "podAffinity", _term(ZONE, {"matchLabels": {"app": "cache"}}, namespaceSelector={})
+    )
+    assert _allowed(_pod("p", affinity=everywhere), [elsewhere]) == ["a1", "a2"]
+
+
+def test_the_first_pod_of_a_group_may_start_it_on_any_node_with_the_key() -> None:
+    group = _affinity("podAffinity", _term(ZONE, {"matchLabels": {"job": "j"}}))
+    assert _allowed(_pod("p", labels={"job": "j"}, affinity=group), []) == ["a1", "a2", "b1"]
+    # a pod outside the group it wants has to wait for one
+    assert _allowed(_pod("p", labels={"job": "other"}, affinity=group), []) == []
+    # a null label selector matches no pod, not even the pod itself
+    assert (
+        _allowed(_pod("p", labels={"job": "j"}, affinity=_affinity("podAffinity", _term(ZONE, None))), [])
+        == []
+    )
+
+
+def test_anti_affinity_keeps_a_pod_from_the_domains_of_those_it_matches_either_way() -> None:
+    web = _pod("web-0", "a1", {"app": "web"})
+    spread = _affinity("podAntiAffinity", _term(HOST, {"matchLabels": {"app": "web"}}))
+    assert _allowed(_pod("web-1", labels={"app": "web"}, affinity=spread), [web]) == ["a2", "b1", "nozone"]
+    zoned = _affinity("podAntiAffinity", _term(ZONE, {"matchLabels": {"app": "web"}}))
+    assert _allowed(_pod("web-1", affinity=zoned), [web]) == ["b1", "nozone"]
+    # the bound pod's own anti-affinity refuses newcomers it matches, in its zone
+    loner = _pod("db", "b1", {"app": "db"}, affinity=_affinity("podAntiAffinity", _term(ZONE, {})))
+    assert _allowed(_pod("p"), [loner]) == ["a1", "a2", "nozone"]
+    assert _allowed(_pod("p", namespace="other"), [loner]) == NAMES  # its term looks in its namespace only
+    _, reasons = SchedulingView(ZONES, ZONES, [loner]).admitting(_pod("p"))
+    assert reasons == {"b1": f"a pod in {ZONE}=b refuses it by its anti-affinity"}
+
+
+def test_match_label_keys_take_their_values_from_the_terms_owner() -> None:
+    old = _pod("v1", "a1", {"app": "web", "rev": "1"})
+    new = _pod("v2", "b1", {"app": "web", "rev": "2"})
+    # spread only among pods of the same revision
+    spread = _affinity(
+        "podAntiAffinity", _term(HOST, {"matchLabels": {"app": "web"}}, matchLabelKeys=["rev"])
+    )
+    assert _allowed(_pod("p", labels={"app": "web", "rev": "2"}, affinity=spread), [old, new]) == [
+        "a1",
+        "a2",
+        "nozone",
+    ]
+    apart = _affinity("podAffinity", _term(ZONE, {"matchLabels": {"app": "web"}}, mismatchLabelKeys=["rev"]))
+    assert _allowed(_pod("p", labels={"app": "web", "rev": "2"}, affinity=apart), [old, new]) == ["a1", "a2"]
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "matched"),
+    [
+        ({}, {}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "2"}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]}, {"a": "2"}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {"a": "1"}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"a": ""}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": ""}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}, {"a": "5"}, False),
+    ],
+)
+def test_label_selectors_read_as_kubernetes_reads_them(
+    selector: dict[str, Any], labels: dict[str, str], matched: bool
+) -> None:
+    assert selector_matches(selector, labels) is matched
+
+
+cpu_strings = st.integers(0, 16).map(str)
+
+
+@given(
+    node_cpus=st.lists(cpu_strings, min_size=1, max_size=4),
+    bound=st.lists(st.tuples(st.integers(0, 3), cpu_strings, st.booleans()), max_size=8),
+    extra=st.tuples(st.integers(0, 3), cpu_strings, st.booleans()),
+    asked=cpu_strings,
+    anti=st.booleans(),
+)
+def test_binding_one_more_pod_never_opens_a_node_to_a_pod_without_affinity(
+    node_cpus: list[str],
+    bound: list[tuple[int, str, bool]],
+    extra: tuple[int, str, bool],
+    asked: str,
+    anti: bool,
+) -> None:
+    """Resources and anti-affinity only close nodes as pods arrive; each refused node has its reason."""
+    nodes = [
+        _node(f"n{i}", {HOST: f"n{i}", ZONE: str(i % 2)}, cpu=c, pods="8") for i, c in enumerate(node_cpus)
+    ]
+    names = [f"n{i}" for i in range(len(nodes))]
+
+    def placed(index: int, cpu: str, web: bool) -> dict[str, Any]:
+        guard = _affinity("podAntiAffinity", _term(ZONE, {"matchLabels": {"app": "web"}})) if web else None
+        return _pod(f"b{index}-{cpu}", names[index % len(names)], {"app": "web"}, affinity=guard, cpu=cpu)
+
+    spread = _affinity("podAntiAffinity", _term(HOST, {"matchLabels": {"app": "web"}})) if anti else None
+    pod = _pod("p", labels={"app": "web"}, affinity=spread, cpu=asked)
+    before_pods = [placed(i, c, w) for i, c, w in bound]
+    before, reasons = SchedulingView(nodes, nodes, before_pods).admitting(pod)
+    after, _ = SchedulingView(nodes, nodes, [*before_pods, placed(*extra)]).admitting(pod)
+    assert set(after) <= set(before)
+    assert sorted([*before, *reasons]) == sorted(names) and not set(before) & set(reasons)
