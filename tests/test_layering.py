@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"catalog", "geometry", "planner"},
     "testing": {"catalog", "geometry", "nvml", "deviceplugin"},
 }
-LEAVES = {"errors", "__init__", "__main__", "statefile", "yamlstrict"}
+LEAVES = {"errors", "__init__", "__main__", "quantity", "statefile", "yamlstrict"}
 
 
 def _kubemig_imports(path: Path) -> set[str]:

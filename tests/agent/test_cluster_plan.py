@@ -308,3 +308,25 @@ def test_plan_cluster_weighs_the_pods_bound_to_nodes_and_says_where_a_pod_cannot
     )
     listed = [path for method, path, _ in api.requests if path.startswith("/api/v1/pods")]
     assert listed and all("status.phase%21%3DSucceeded" in path for path in listed)
+
+
+def test_pods_the_plan_puts_on_one_node_fit_in_its_cpu_together() -> None:
+    """Each pod alone fits in node-a's 6 free CPUs, so neither is held off it; the plan sees that the
+    two do not fit there together and gives one node-b's last 3g.20gb."""
+    two_free = [{"profile": "3g.20gb", "start": 0}, {"profile": "3g.20gb", "start": 4}]
+    nodes = [
+        _node("node-a", {SNAPSHOT_ANNOTATION: _part("node-a", two_free)}),
+        _node(
+            "node-b",
+            {SNAPSHOT_ANNOTATION: _part("node-b", [{"profile": "4g.20gb", "start": 0, "in_use": True}])},
+        ),
+    ]
+    nodes[0]["status"] = {"allocatable": {"cpu": "8", "memory": "64Gi", "pods": "110"}}
+    asks = {"limits": {"nvidia.com/mig-3g.20gb": "1"}, "requests": {"cpu": "4"}}
+    pods = [_pod("one", asks), _pod("two", asks), _pod("etl", {"requests": {"cpu": "2"}}, node="node-a")]
+    read = cluster_snapshot(nodes, pods)
+    assert read.snapshot.nodes[0].free == {"cpu": "6", "memory": "68719476736", "pods": "109"}
+    assert read.snapshot.nodes[1].free is None  # reports no allocatable: not limited
+    assert [r.nodes for r in read.snapshot.requests] == [None, None] and read.notes == ()
+    plan = ExactPlanner(10).plan(read.snapshot)
+    assert sorted(plan.assignments[pod][0].node for pod in ("ml/one", "ml/two")) == ["node-a", "node-b"]

@@ -47,9 +47,10 @@ def test_waiting_mig_pods_become_requests_and_the_rest_are_left_out() -> None:
     ]
     found = pending_requests(pods)
     assert found.requests == [
-        {"pod": "ml/infer", "profile": "mig-2g.10gb", "count": 1, "priority": 100},
-        {"pod": "ml/train", "profile": "mig-7g.40gb", "count": 2, "priority": 0},
-        {"pod": "ml/prep", "profile": "mig-1g.5gb", "count": 3, "priority": 0},
+        {"pod": "ml/infer", "profile": "mig-2g.10gb", "count": 1, "priority": 100, "resources": {"cpu": "1"}},
+        {"pod": "ml/train", "profile": "mig-7g.40gb", "count": 2, "priority": 0, "resources": {"cpu": "2"}},
+        # the init container runs before the others: its CPU is not added to theirs
+        {"pod": "ml/prep", "profile": "mig-1g.5gb", "count": 3, "priority": 0, "resources": {"cpu": "1"}},
     ]
     assert found.notes == [
         "ml/mixed left out: it asks for two MIG profiles at once (1 x mig-1g.5gb, 1 x mig-2g.10gb); a plan places one"
@@ -67,7 +68,7 @@ def test_pending_reads_the_cluster_and_plan_places_what_it_found(tmp_path: Path)
         listed = run_kubemig("pending", "--kubeconfig", kubeconfig, env=kubemig_env())
     assert listed.returncode == 0, listed.stderr
     assert yaml.safe_load(listed.stdout)["requests"] == [
-        {"pod": "ml/infer", "profile": "mig-4g.20gb", "count": 1, "priority": 0}
+        {"pod": "ml/infer", "profile": "mig-4g.20gb", "count": 1, "priority": 0, "resources": {"cpu": "1"}}
     ]
     assert ("GET", "/api/v1/pods?fieldSelector=status.phase%3DPending", "") in api.requests
     (tmp_path / "pending.yaml").write_text(listed.stdout)

@@ -62,6 +62,11 @@ def test_demo_walks_through_mig_and_leaves_nothing_behind(tmp_path: Path) -> Non
     # the live cluster: agents publish, the planner hands node-b its part, node-b's agent applies it
     assert re.search(r"published 'kubemig-plan-\d+' to node-b: its agent applies it\n", out)
     assert re.search(r"\nnode-b +kubemig-plan-\d+ +success\nnode-c\n", out)
+    # the pods bound to each node leave too few CPUs for the notebook anywhere, and the plan says why
+    assert (
+        "note: ml/notebook may go to no planned node: node-b: cpu: asks 8, 6 free; node-c: cpu: asks 8, 4 free"
+        in done.stderr
+    )
     assert (
         "node-b now: GPU 0 MIG on: 4g.20gb@0 (GI 1), 3g.20gb@4 (GI 2, busy); GPU 1 MIG on: 7g.40gb@0 (GI 0)"
         in out

@@ -4,12 +4,14 @@ every subset of the pending pods, every way to give them instances. Tiny cases o
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from itertools import combinations, product
 
 from kubemig.errors import KubemigError
 from kubemig.geometry import Instance, resolve_profile
 from kubemig.planner import Snapshot
 from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod
+from kubemig.planner.snapshot import quantities
 from tests.geometry.oracle import all_layouts
 
 Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per profile, destroyed, touched)
@@ -45,6 +47,8 @@ def best_objective(snapshot: Snapshot) -> tuple[int, int, int, int]:
         for g, gpu in enumerate(gpus)
     ]
     requests = list(cluster.requests)
+    # what each node has left beyond MIG devices, as the snapshot gives it (not the planner's pruning)
+    free = {node.name: quantities(node.free) for node in snapshot.nodes if node.free is not None}
     subsets = []
     for size in range(len(requests), -1, -1):
         for chosen in combinations(range(len(requests)), size):
@@ -58,7 +62,9 @@ def best_objective(snapshot: Snapshot) -> tuple[int, int, int, int]:
         for slices, priority, chosen in subsets:
             if best is not None and (slices, priority) < best[:2]:
                 break
-            if _feasible([requests[r] for r in chosen], [profile_of[r] for r in chosen], gpus, capacity):
+            if _feasible(
+                [requests[r] for r in chosen], [profile_of[r] for r in chosen], gpus, capacity, free
+            ):
                 key = (slices, priority, *changes)
                 if best is None or key > best:
                     best = key
@@ -78,20 +84,26 @@ def _feasible(
     rows: list[dict[int, int | None]],
     gpus: list[ClusterGpu],
     capacity: list[dict[int, int]],
+    free: dict[str, dict[str, Decimal]],
 ) -> bool:
-    """Whether these pods (all of them) get their instances, each pod within one node."""
+    """Whether these pods (all of them) get their instances, each pod within one node, the pods on a
+    node within what it has left beyond MIG devices."""
     if not requests:
         return True
     request, row = requests[0], rows[0]
     nodes = sorted({gpu.node for gpu in gpus})
     for node in nodes:
-        if not request.may_go_to(node):
+        left = free.get(node, {})
+        asks = {name: request.resources.get(name, Decimal(0)) for name in left}
+        if not request.may_go_to(node) or any(asks[name] > left[name] for name in left):
             continue
+        for name in left:
+            left[name] -= asks[name]
         places = [g for g, gpu in enumerate(gpus) if gpu.node == node and row[g] is not None]
 
         def spread(left: int, first: int) -> bool:
             if left == 0:
-                return _feasible(requests[1:], rows[1:], gpus, capacity)
+                return _feasible(requests[1:], rows[1:], gpus, capacity, free)
             for i in range(first, len(places)):
                 g = places[i]
                 pid = row[g]
@@ -104,6 +116,9 @@ def _feasible(
                         return True
             return False
 
-        if spread(request.count, 0):
+        fits = spread(request.count, 0)
+        for name in left:
+            left[name] += asks[name]
+        if fits:
             return True
     return False

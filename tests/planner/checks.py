@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from kubemig.errors import KubemigError
 from kubemig.geometry import Action, GpuGeometry, Layout, resolve_profile
 from kubemig.planner import Plan, Snapshot
 from kubemig.planner.cluster import Cluster
+from kubemig.planner.snapshot import quantities
 from tests.geometry.oracle import is_valid
 
 
@@ -56,6 +59,12 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
             slices += gpu.geo.shape(slot.instance.profile_id).compute_slices
         priority += request.priority
     assert set(plan.assignments) | set(plan.unscheduled) == {r.pod for r in snapshot.requests}
+    asked = {r.pod: {"pods": Decimal(1), **quantities(r.resources)} for r in snapshot.requests}
+    for node in snapshot.nodes:
+        on_node = [pod for pod, slots in plan.assignments.items() if slots and slots[0].node == node.name]
+        for name, amount in quantities(node.free or {}).items():
+            total = sum((asked[pod].get(name, Decimal(0)) for pod in on_node), Decimal(0))
+            assert total <= amount, f"{node.name}: the pods placed there ask {total} {name}, {amount} left"
     destroyed = sum(len(p.transition.destroy) for p in plan.gpus.values())
     touched = sum(1 for p in plan.gpus.values() if p.transition.steps)
     assert (plan.objective.scheduled_slices, plan.objective.priority) == (slices, priority)

@@ -57,6 +57,11 @@ def snapshots(
         used_models.append(model)
         node = nodes[g % node_count]
         node["gpus"].append(draw(gpu_states(model, len(node["gpus"]), running)))
+    for node in nodes:
+        # some nodes are short of CPU or room for pods, beside their MIG devices
+        if draw(st.integers(0, 2)) == 0:
+            cpu = draw(st.sampled_from(["0", "500m", "1", "2.5", 3]))
+            node["free"] = {"cpu": cpu, "pods": draw(st.integers(0, 3))}
     names = sorted({name for model in used_models for name in _plain_shapes(geometry_for(model))})
     requests = []
     node_names = [node["name"] for node in nodes]
@@ -70,6 +75,8 @@ def snapshots(
         # some pods are held to some nodes (a node selector), possibly to none of the snapshot's
         if draw(st.integers(0, 3)) == 0:
             request["nodes"] = draw(st.lists(st.sampled_from([*node_names, "elsewhere"]), unique=True))
+        if draw(st.booleans()):
+            request["resources"] = {"cpu": draw(st.sampled_from(["250m", "500m", "1", 2]))}
         requests.append(request)
     snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests})
     snapshot.check()

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 
 from kubemig.planner import ExactPlanner, OnlineAllocator, OnlinePlanner, Snapshot, SolverState
+from kubemig.planner.cluster import Cluster
 from tests.planner.brute import best_objective
 from tests.planner.checks import check_plan
 from tests.planner.strategies import snapshots
@@ -138,6 +141,30 @@ requests:
         # node-a's free 4g.20gb would serve at no change; the selector says node-b
         assert [(s.node, str(s.instance)) for s in plan.assignments["pinned"]] == [("node-b", "4g.20gb@0")]
         assert plan.unscheduled == ["nowhere"]
+        check_plan(snapshot, plan)
+
+
+def test_pods_placed_on_a_node_fit_together_in_what_it_has_left() -> None:
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- name: node-a
+  free: {cpu: "6", memory: 64Gi}
+  gpus: [{index: 0, model: A100-SXM4-40GB, instances: [{profile: 3g.20gb, start: 0}, {profile: 3g.20gb, start: 4}]}]
+- {name: node-b, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+- {pod: one, profile: 3g.20gb, resources: {cpu: "4"}}
+- {pod: two, profile: 3g.20gb, resources: {cpu: 4000m, memory: 1Gi}}
+- {pod: light, profile: 1g.5gb, resources: {cpu: 100m}}
+"""
+    )
+    assert Cluster.of(snapshot).free == {"node-a": {"cpu": Decimal(6)}}  # memory is plenty: no limit
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        # node-a's two free 3g.20gb would serve both without a change, but not 8 CPUs out of 6
+        nodes = sorted(plan.assignments[pod][0].node for pod in ("one", "two"))
+        assert nodes == ["node-a", "node-b"], planner
+        assert not plan.unscheduled
         check_plan(snapshot, plan)
 
 

@@ -128,6 +128,22 @@ BAD = [
         "nodes: []\nrequests: [{pod: a, profile: 1g.6gb, count: 0}]\n",
         "requests[0].count: input should be greater than or equal to 1",
     ),
+    (
+        "not a quantity",
+        "nodes: [{name: n, gpus: [], free: {cpu: 2 cores}}]\n",
+        "nodes[0].free.cpu: '2 cores' is not a quantity: write a number such as 2, 500m or 16Gi",
+    ),
+    (
+        "negative request",
+        "nodes: [{name: n, gpus: [{index: 0, model: A30}]}]\n"
+        "requests: [{pod: a, profile: 1g.6gb, resources: {memory: -1Gi}}]\n",
+        "requests[0].resources.memory: '-1Gi' is negative: give 0 or more",
+    ),
+    (
+        "boolean quantity",
+        "nodes: [{name: n, gpus: [], free: {pods: yes}}]\n",
+        "nodes[0].free.pods: ",
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from kubemig.agent.kube_client import KubeApi
 from kubemig.agent.mig_config_agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION
 from kubemig.agent.node_labels import NodeStore
+from kubemig.agent.node_resources import quantity_text
 from kubemig.agent.pending_pods import pending_requests
 from kubemig.agent.schedulable_nodes import SchedulingView
 from kubemig.errors import KubemigError
@@ -76,7 +77,12 @@ def cluster_snapshot(
             continue
         parts.append(part)
         planned_nodes.append(node)
-    pending = pending_requests(pods, SchedulingView(planned_nodes, nodes, pods, namespace_labels))
+    view = SchedulingView(planned_nodes, nodes, pods, namespace_labels)
+    for part, node in zip(parts, planned_nodes):
+        free = view.free(str((node.get("metadata") or {}).get("name")))
+        if free is not None and isinstance(part, dict):
+            part["free"] = quantity_text(free)  # the pods the plan puts there must fit in it together
+    pending = pending_requests(pods, view)
     notes.extend(pending.notes)
     planned = _document(parts, [], SOURCE)
     requests = []

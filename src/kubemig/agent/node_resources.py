@@ -10,13 +10,11 @@ is not checked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils.quantity import parse_quantity
-
-_parse: Callable[[str], Decimal] = parse_quantity  # the client leaves it untyped
+from kubemig.quantity import parse_quantity
 
 MIG_RESOURCE = "nvidia.com/mig-"
 BYTE_RESOURCES = ("memory", "ephemeral-storage")
@@ -78,6 +76,15 @@ def shortfall(asked: Resources, free: Resources | None) -> str | None:
     return None
 
 
+def quantity_text(resources: Mapping[str, Decimal]) -> dict[str, str]:
+    """Beyond MIG devices, as a snapshot's `free` or `resources` writes them (negatives as 0)."""
+    return {
+        name: format(max(quantity, Decimal(0)).normalize(), "f")
+        for name, quantity in sorted(resources.items())
+        if not name.startswith(MIG_RESOURCE)
+    }
+
+
 def _container_requests(container: Mapping[str, Any]) -> Resources:
     resources = container.get("resources") or {}
     # the API server defaults a missing request to its limit; pods read from files may lack that
@@ -85,7 +92,7 @@ def _container_requests(container: Mapping[str, Any]) -> Resources:
 
 
 def _quantities(values: Mapping[str, Any]) -> Resources:
-    return {str(name): Decimal(_parse(str(value))) for name, value in values.items()}
+    return {str(name): parse_quantity(value) for name, value in values.items()}
 
 
 def _add(total: Resources, more: Mapping[str, Decimal]) -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from kubemig.agent.kube_client import kubernetes_api
+from kubemig.agent.node_resources import pod_requests, quantity_text
 from kubemig.agent.schedulable_nodes import SchedulingView
 
 MIG_RESOURCE = "nvidia.com/mig-"
@@ -54,6 +56,9 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
                 held["nodes"] = sorted(allowed)
             if reasons and not allowed:
                 notes.append(f"{name} may go to no planned node: {_reasons(reasons)}")
+        others = {k: v for k, v in quantity_text(pod_requests(spec)).items() if Decimal(v) > 0}
+        if others:
+            held["resources"] = others
         for profile, count in wanted.items():
             requests.append({"pod": name, "profile": profile, "count": count, "priority": priority, **held})
     return PendingPods(requests, notes)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubemig.agent.node_fit import refusal
-from kubemig.agent.node_resources import free_resources, pod_requests, shortfall
+from kubemig.agent.node_resources import Resources, free_resources, pod_requests, shortfall
 from kubemig.agent.pod_affinity import InterPodAffinity
 
 ENDED = ("Succeeded", "Failed")
@@ -46,6 +46,10 @@ class SchedulingView:
             _name(node): free_resources(node, by_node.get(_name(node), [])) for node in self.candidates
         }
         self._affinity = InterPodAffinity(labels, bound, namespace_labels)
+
+    def free(self, node: str) -> Resources | None:
+        """What a candidate node has left beyond its bound pods; None when it reports nothing."""
+        return self._free[node]
 
     def admitting(self, pod: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The candidates `pod` may go to, and why it may not go to each of the others."""

@@ -31,7 +31,11 @@ LAYOUTS: dict[str, tuple[dict[int, str], list[tuple[int, int]]]] = {
     "node-b": ({0: "3g.20gb@0,3g.20gb@4", 1: ""}, [(0, 4)]),
     "node-c": ({0: "7g.40gb", 1: "7g.40gb"}, [(0, 0), (1, 0)]),
 }
-WAITING = [("infer", "4g.20gb"), ("train", "7g.40gb")]
+WAITING = [("infer", "4g.20gb", "2"), ("train", "7g.40gb", "4"), ("notebook", "1g.5gb", "8")]
+"""(pod, MIG profile, CPUs asked)"""
+ALLOCATABLE = {"cpu": "16", "memory": "128Gi", "pods": "110"}
+RUNNING = {"node-b": ("etl", "10"), "node-c": ("train-old", "12")}
+"""Per node, a pod bound there and the CPUs it asks: what it leaves is what pending pods may use."""
 
 
 class TourStage(Protocol):
@@ -47,12 +51,14 @@ def cluster_tour(tour: TourStage) -> None:
     envs = {node: _node_env(tour.home, node) for node in LAYOUTS}
     for node, (layouts, busy) in LAYOUTS.items():
         api.add_node(node)
+        api.nodes[node]["status"] = {"allocatable": dict(ALLOCATABLE)}
         with open_simulated(SPEC, envs[node]) as nvml:
             for index, layout in layouts.items():
                 cut_gpu(nvml, index, layout)
             for gpu, start in busy:
                 start_job(nvml, envs[node], gpu, start=start)
-    api.pods = [_pending_pod(name, profile) for name, profile in WAITING]
+    api.pods = [_pod(name, {f"nvidia.com/mig-{profile}": "1"}, cpu) for name, profile, cpu in WAITING]
+    api.pods += [_pod(name, {}, cpu, node) for node, (name, cpu) in RUNNING.items()]
     (tour.home / "agent.yaml").write_text(AGENT_CONFIG)
     stop = threading.Event()
     with api.serving() as port:
@@ -65,9 +71,12 @@ def cluster_tour(tour: TourStage) -> None:
                 "two more MIG nodes, each with its agent (--publish-snapshot), and an API server stand-in:"
             )
             for node in LAYOUTS:
+                name, cpu = RUNNING[node]
                 _comment(f"  {node}: {_describe(envs[node])}")
-            waiting = ", ".join(f"ml/{name} (nvidia.com/mig-{profile}: 1)" for name, profile in WAITING)
-            _comment(f"pods waiting for MIG devices: {waiting}")
+                _comment(f"    {ALLOCATABLE['cpu']} CPUs, {cpu} asked by ml/{name} running there")
+            _comment("pods waiting for MIG devices:")
+            for name, profile, cpu in WAITING:
+                _comment(f"  ml/{name}: nvidia.com/mig-{profile}: 1, cpu: {cpu}")
             tour.heading(
                 "kubemig plan --cluster --publish",
                 "planned from what the agents publish and the pods that wait; changing nodes get their part",
@@ -124,13 +133,13 @@ def _node_env(home: Path, node: str) -> dict[str, str]:
     }
 
 
-def _pending_pod(name: str, profile: str) -> dict[str, Any]:
-    limits = {f"nvidia.com/mig-{profile}": "1"}
-    return {
-        "metadata": {"name": name, "namespace": "ml"},
-        "spec": {"containers": [{"name": name, "image": "cuda", "resources": {"limits": limits}}]},
-        "status": {"phase": "Pending"},
-    }
+def _pod(name: str, limits: dict[str, str], cpu: str, node: str | None = None) -> dict[str, Any]:
+    resources = {"limits": limits, "requests": {"cpu": cpu}}
+    spec: dict[str, Any] = {"containers": [{"name": name, "image": "cuda", "resources": resources}]}
+    if node is not None:
+        spec["nodeName"] = node
+    phase = "Pending" if node is None else "Running"
+    return {"metadata": {"name": name, "namespace": "ml"}, "spec": spec, "status": {"phase": phase}}
 
 
 def _start_agent(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from kubemig.catalog import DEFAULT_DRIVER, find_model
 from kubemig.errors import KubemigError
@@ -17,7 +18,22 @@ from kubemig.geometry import (
     geometry_for,
     resolve_profile,
 )
-from kubemig.planner.snapshot import Snapshot
+from kubemig.planner.snapshot import Snapshot, quantities
+
+
+def _short(snapshot: Snapshot, requests: list[PendingPod]) -> dict[str, dict[str, Decimal]]:
+    """The nodes' free resources that the pending pods allowed there ask more of, together, than is
+    left: only those can bind a plan (each constraint kept costs the exact planner a node choice)."""
+    short: dict[str, dict[str, Decimal]] = {}
+    for node in snapshot.nodes:
+        for name, amount in quantities(node.free or {}).items():
+            asked = sum(
+                (r.resources.get(name, Decimal(0)) for r in requests if r.may_go_to(node.name)), Decimal(0)
+            )
+            if asked > amount:
+                short.setdefault(node.name, {})[name] = amount
+    return short
+
 
 GeometryKey = tuple[str, int]
 """(model key, driver branch): GPUs with the same key share profiles, placements and rules."""
@@ -57,6 +73,8 @@ class PendingPod:
     """The profile on each GPU model (and driver) of the cluster where it exists."""
     nodes: frozenset[str] | None = None
     """The nodes it may go to; None: any."""
+    resources: Mapping[str, Decimal] = field(default_factory=dict, repr=False)
+    """What it asks beyond MIG devices, `pods: 1` included."""
 
     def may_go_to(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
@@ -69,6 +87,21 @@ class PendingPod:
 class Cluster:
     gpus: tuple[ClusterGpu, ...]
     requests: tuple[PendingPod, ...]
+    free: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    """Per node, what it has left beyond MIG devices, of the resources the pending pods that may go
+    there ask more of together than it has. Any other resource, and any node absent, binds no plan."""
+
+    def limits_where(self, request: PendingPod) -> bool:
+        """Whether some node the pod may go to is short of a resource it asks: where the pod goes
+        then matters to the other pods, beyond the GPUs it takes."""
+        return any(
+            request.may_go_to(node) and any(request.resources.get(name, 0) > 0 for name in left)
+            for node, left in self.free.items()
+        )
+
+    def fits_on(self, request: PendingPod, left: Mapping[str, Decimal]) -> bool:
+        """Whether the pod's resources fit in `left` (a node's free resources, as they stand)."""
+        return all(request.resources.get(name, 0) <= amount for name, amount in left.items())
 
     @staticmethod
     def of(snapshot: Snapshot) -> Cluster:
@@ -108,9 +141,10 @@ class Cluster:
                 except KubemigError:
                     continue
             allowed = None if request.nodes is None else frozenset(request.nodes)
+            asked = {"pods": Decimal(1), **quantities(request.resources)}
             requests.append(
                 PendingPod(
-                    request.pod, str(request.profile), request.count, request.priority, shapes, allowed
+                    request.pod, str(request.profile), request.count, request.priority, shapes, allowed, asked
                 )
             )
-        return Cluster(tuple(gpus), tuple(requests))
+        return Cluster(tuple(gpus), tuple(requests), _short(snapshot, requests))

@@ -7,7 +7,8 @@ Pods with one instance are grouped by (profile, priority): an integer per group 
 many of them are scheduled there, bounded by the free instances of that profile in the chosen layouts.
 A pod with k > 1 instances picks one node (binary per node that could hold it) and takes k instances
 there; its node's capacity is counted separately, which is exact because one-instance pods can go to
-any node. The objective is lexicographic and solved in stages, each fixing the best value of the one
+any node. So does a pod held to some nodes, and one whose other resources (CPU, memory) could run
+short on some node: there the picks of the pods weigh against what the node has left. The objective is lexicographic and solved in stages, each fixing the best value of the one
 before: compute slices scheduled, then priority, then (free instances destroyed, GPUs touched).
 """
 
@@ -164,8 +165,9 @@ class _Builder:
         self.singles: dict[tuple[str, int], list[PendingPod]] = defaultdict(list)
         self.multis: list[PendingPod] = []
         for request in cluster.requests:
-            # a pod held to some nodes picks one of them, as a pod of several instances picks its node
-            if request.count == 1 and request.nodes is None:
+            # a pod held to some nodes picks one of them, as a pod of several instances picks its node,
+            # and so does a pod whose node could run short of what it asks beyond MIG devices
+            if request.count == 1 and request.nodes is None and not cluster.limits_where(request):
                 self.singles[(request.profile, request.priority)].append(request)
             else:
                 self.multis.append(request)
@@ -177,6 +179,7 @@ class _Builder:
         self.x: list[tuple[_Class, Layout, int]] = []  # (class, layout, variable)
         self.single_vars: dict[tuple[tuple[str, int], GeometryKey], int] = {}
         self.multi_vars: dict[tuple[str, str, GeometryKey], int] = {}  # (pod, node, model) -> instances there
+        self.picks: dict[tuple[str, str], int] = {}  # (pod, node) -> 1 if the pod goes there
         self.scheduled_multi: dict[str, int] = {}
         self._columns()
         self._requests()
@@ -274,6 +277,7 @@ class _Builder:
             node_models = {(gpu.node, geometry_key(gpu.geo)) for gpu in self.cluster.gpus}
             for node in nodes:
                 u = m.var(1)
+                self.picks[(request.pod, node)] = u
                 pick[u] = 1.0
                 take: dict[int, float] = {u: -float(request.count)}
                 for key, shape in request.shapes.items():
@@ -298,6 +302,15 @@ class _Builder:
                     node_use[(cls.node, key, pid)][j] = -float(free)
         for row in [*use.values(), *node_use.values()]:
             m.row(row, -np.inf, 0)
+        for node, left in self.cluster.free.items():
+            for name, amount in left.items():
+                asks = {
+                    self.picks[(r.pod, node)]: float(r.resources[name])
+                    for r in self.multis
+                    if (r.pod, node) in self.picks and r.resources.get(name, 0) > 0
+                }
+                if asks:  # in the resource's own unit (bytes, cores): HiGHS scales rows itself
+                    m.row(asks, -np.inf, float(amount))
 
     def start_solution(self) -> npt.NDArray[np.float64]:
         """Nothing scheduled, nothing changed: feasible, used when the solver finds nothing in time."""

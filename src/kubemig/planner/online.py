@@ -26,6 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 
 from kubemig.errors import KubemigError, ProfileError
@@ -501,10 +502,22 @@ class OnlinePlanner:
             key=lambda item: (-max(item[1].slices_on(k) for k in item[1].shapes), -item[1].priority, item[0]),
         )
         assignments: dict[str, list[Slot]] = {}
+        left = {node: dict(free) for node, free in cluster.free.items()}
+        every_node = sorted({gpu.node for gpu in cluster.gpus})
         for _, request in order:
-            placed = allocator.allocate(request.pod, request.profile, request.count, nodes=request.nodes)
+            nodes = request.nodes
+            if cluster.limits_where(request):  # only the nodes with room left for what it asks
+                nodes = frozenset(
+                    node
+                    for node in (every_node if nodes is None else nodes)
+                    if node not in left or cluster.fits_on(request, left[node])
+                )
+            placed = allocator.allocate(request.pod, request.profile, request.count, nodes=nodes)
             if placed is not None:
-                assignments[request.pod] = [Slot(ids[g].node, ids[g].index, inst) for g, inst in placed]
+                slots = [Slot(ids[g].node, ids[g].index, inst) for g, inst in placed]
+                assignments[request.pod] = slots
+                for name in left.get(slots[0].node, {}):
+                    left[slots[0].node][name] -= request.resources.get(name, Decimal(0))
         targets = {gpu.key: allocator.layout(gpu_id) for gpu_id, gpu in ids.items()}
         status = SolverStatus(SolverState.HEURISTIC, "online", time.perf_counter() - started)
         return assemble(cluster, targets, assignments, status)

@@ -10,6 +10,7 @@ file, the path inside the document and what to do about it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,7 @@ from pydantic_core import ErrorDetails
 from kubemig.catalog import DEFAULT_DRIVER, find_model
 from kubemig.errors import KubemigError, LayoutError
 from kubemig.geometry import GpuGeometry, InstanceSpec, geometry_for, resolve_profile, validate
+from kubemig.quantity import parse_quantity
 from kubemig.yamlstrict import load_yaml, yaml_problem
 
 
@@ -64,10 +66,17 @@ class GpuState(_Strict):
     instances: list[SnapshotInstance] = []
 
 
+Quantity = str | int | float
+"""A Kubernetes quantity: 2, 0.5, "500m", "16Gi"."""
+
+
 class Node(_Strict):
     name: str = Field(min_length=1)
     driver: str | None = None
     gpus: list[GpuState]
+    free: dict[str, Quantity] | None = None
+    """What the node has left for pending pods beyond MIG devices (cpu, memory, pods, ...): the
+    pods placed on it together fit in it. None: no limit."""
 
 
 class Request(_Strict):
@@ -79,6 +88,9 @@ class Request(_Strict):
     priority: int = 0
     nodes: list[str] | None = None
     """The nodes the pod may go to (its node selector, as the scheduler reads it); None: any."""
+    resources: dict[str, Quantity] = {}
+    """What the pod asks beyond MIG devices, counted against its node's `free`; every pod also
+    takes one of a node's `pods`."""
 
 
 class Snapshot(_Strict):
@@ -193,6 +205,7 @@ class Snapshot(_Strict):
                     f"node {node.name!r} is also nodes[{seen_nodes[node.name]}]: give each node a unique name",
                 )
             seen_nodes[node.name] = n
+            _check_quantities(source, f"nodes[{n}].free", node.free or {})
             seen_gpus: set[int] = set()
             for g, gpu in enumerate(node.gpus):
                 where = f"nodes[{n}].gpus[{g}]"
@@ -242,6 +255,7 @@ class Snapshot(_Strict):
                     f"pod {request.pod!r} is also requests[{pods[request.pod]}]: list each pending pod once",
                 )
             pods[request.pod] = r
+            _check_quantities(source, f"{where}.resources", request.resources)
             if request.pod in running:
                 raise SnapshotError(
                     source,
@@ -257,6 +271,21 @@ class Snapshot(_Strict):
                     f"profile {request.profile!r} exists on no GPU of this snapshot (models: {models}): "
                     f"use one of {', '.join(offered) or 'nothing'}",
                 )
+
+
+def quantities(values: Mapping[str, Quantity]) -> dict[str, Decimal]:
+    """Checked quantities as exact numbers (cores, bytes, counts)."""
+    return {name: parse_quantity(value) for name, value in values.items()}
+
+
+def _check_quantities(source: str, where: str, values: Mapping[str, Quantity]) -> None:
+    for name, value in values.items():
+        try:
+            amount = parse_quantity(value)
+        except ValueError as exc:
+            raise SnapshotError(source, f"{where}.{name}", str(exc)) from None
+        if amount < 0:
+            raise SnapshotError(source, f"{where}.{name}", f"{value!r} is negative: give 0 or more")
 
 
 def _once(first_in: dict[str, str], name: str, source: str, where: str, clash: str) -> None:
