@@ -168,6 +168,27 @@ requests:
         check_plan(snapshot, plan)
 
 
+def test_the_online_planner_gives_a_pod_the_node_it_fills_most_closely() -> None:
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- {name: node-a, free: {cpu: "8"}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+- {name: node-b, free: {cpu: "4"}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+- {pod: big, profile: 7g.40gb, resources: {cpu: "8"}}
+- {pod: small, profile: 7g.40gb, resources: {cpu: "4"}}
+"""
+    )
+    plan = OnlinePlanner().plan(snapshot)
+    # small goes first (it asks less of the short CPU) and to node-b, whose CPU it fills; on node-a
+    # it would leave big nowhere
+    assert {pod: slots[0].node for pod, slots in plan.assignments.items()} == {
+        "small": "node-b",
+        "big": "node-a",
+    }
+    check_plan(snapshot, plan)
+
+
 def test_the_allocator_needs_nodes_to_hold_a_pod_to_some() -> None:
     allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")])
     with pytest.raises(ValueError, match="node_of"):

@@ -99,6 +99,15 @@ class Cluster:
             for node, left in self.free.items()
         )
 
+    def short_totals(self) -> dict[str, Decimal]:
+        """Per resource some node is short of, what the short nodes have left of it together (at
+        least 1, so that it divides)."""
+        totals: dict[str, Decimal] = {}
+        for left in self.free.values():
+            for name, amount in left.items():
+                totals[name] = totals.get(name, Decimal(0)) + amount
+        return {name: max(total, Decimal(1)) for name, total in totals.items()}
+
     def fits_on(self, request: PendingPod, left: Mapping[str, Decimal]) -> bool:
         """Whether the pod's resources fit in `left` (a node's free resources, as they stand)."""
         return all(request.resources.get(name, 0) <= amount for name, amount in left.items())
