@@ -4,8 +4,11 @@ Nodes of 8 GPUs (A100-SXM4-40GB, every fourth node H100-80GB-HBM3). Scenario `bu
 from a random maximal layout whose instances are each in use with probability 0.5 (free otherwise),
 or empty, and as many pods as GPUs are pending; scenario `empty`: every GPU empty and the pending pods
 ask 130 % of the cluster's compute slices; scenario `fragmented`: one or two small pods run on each
-GPU at random starts and the pending pods, mostly 3g and 4g, ask 130 %. Pods draw profiles 1g..7g, with a few 2 x 7g pods and
-random priorities. Prints a table and writes JSON.
+GPU at random starts and the pending pods, mostly 3g and 4g, ask 130 %; scenario `short`: as `busy`,
+and four nodes in five have little CPU and memory left (4 to 32 CPUs, 32 to 128 GiB) while each
+pending pod asks 1 to 8 CPUs and 4 to 32 GiB, so where a pod goes decides which others still fit.
+Pods draw profiles 1g..7g, with a few 2 x 7g pods and random priorities. Prints a table and writes
+JSON.
 
     PYTHONPATH=src python bench/bench_planner.py [--gpus 16 64 256] [--seeds 3] [--time-limit 60] [--json OUT]
 """
@@ -42,7 +45,7 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
         gpu_list = []
         for index in range(min(8, gpus - 8 * n)):
             instances = []
-            if scenario == "busy" and rng.random() < 0.7:
+            if scenario in ("busy", "short") and rng.random() < 0.7:
                 for inst in rng.choice(layouts):
                     item: dict[str, Any] = {"profile": inst.name, "start": inst.start}
                     if rng.random() < 0.5:
@@ -62,25 +65,34 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
                         running += 1
             gpu_list.append({"index": index, "model": model, "instances": instances})
         nodes.append({"name": f"node-{n:03d}", "gpus": gpu_list})
+        if scenario == "short" and rng.random() < 0.8:
+            nodes[-1]["free"] = {
+                "cpu": rng.choice([4, 8, 16, 32]),
+                "memory": f"{rng.choice([32, 64, 128])}Gi",
+            }
     present = sorted({gpu["model"] for node in nodes for gpu in node["gpus"]})
     requests = []
     demand = 0
     r = 0
     # busy: as many pods as GPUs; empty: pods asking 130 % of the compute slices
-    while (r < max(4, gpus)) if scenario == "busy" else (demand < 1.3 * 7 * gpus):
+    while (r < max(4, gpus)) if scenario in ("busy", "short") else (demand < 1.3 * 7 * gpus):
         mix = MIX if scenario != "fragmented" else FRAGMENTED_MIX
         kind = rng.choices([k for k, _ in mix], weights=[w for _, w in mix])[0]
         model = rng.choices(present, weights=[3 if m.startswith("A100") else 1 for m in present])[0]
         profile = NAMES[model][[1, 2, 3, 4, 7].index(int(kind[0]))]
         count = 2 if "x2" in kind else 1
-        requests.append(
-            {
-                "pod": f"pending-{r}",
-                "profile": profile,
-                "count": count,
-                "priority": rng.choice([0, 0, 0, 1, 5]),
+        request: dict[str, Any] = {
+            "pod": f"pending-{r}",
+            "profile": profile,
+            "count": count,
+            "priority": rng.choice([0, 0, 0, 1, 5]),
+        }
+        if scenario == "short":
+            request["resources"] = {
+                "cpu": rng.choice([1, 2, 4, 8]),
+                "memory": f"{rng.choice([4, 8, 16, 32])}Gi",
             }
-        )
+        requests.append(request)
         demand += int(kind[0]) * count
         r += 1
     snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests})
@@ -98,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         nargs="+",
-        choices=["busy", "empty", "fragmented"],
+        choices=["busy", "empty", "fragmented", "short"],
         default=["busy", "empty", "fragmented"],
     )
     parser.add_argument("--json", type=Path, default=Path("bench/results/planner.json"))
