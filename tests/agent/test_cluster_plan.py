@@ -19,7 +19,7 @@ from kubemig.agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION, ST
 from kubemig.agent.cluster_plan import cluster_snapshot, node_configs, publish_plan
 from kubemig.nvml import open_simulated
 from kubemig.partition.node import read_node
-from kubemig.planner import ExactPlanner
+from kubemig.planner import ExactPlanner, OnlinePlanner
 from kubemig.testing.apiserver import ApiServerStandIn
 from kubemig.testing.simnode import cut_gpu, cut_gpus, start_job
 from tests.agent.test_pending_pods import _mig, _pod
@@ -330,3 +330,42 @@ def test_pods_the_plan_puts_on_one_node_fit_in_its_cpu_together() -> None:
     assert [r.nodes for r in read.snapshot.requests] == [None, None] and read.notes == ()
     plan = ExactPlanner(10).plan(read.snapshot)
     assert sorted(plan.assignments[pod][0].node for pod in ("ml/one", "ml/two")) == ["node-a", "node-b"]
+
+
+def test_replicas_that_keep_apart_are_planned_one_per_node() -> None:
+    """Three pending replicas, each refusing to share a node with another: node-a's two free
+    3g.20gb would take two of them without a change, but the plan puts one on each node and says
+    the third must wait for a third node."""
+    two_free = [{"profile": "3g.20gb", "start": 0}, {"profile": "3g.20gb", "start": 4}]
+    nodes = [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"kubernetes.io/hostname": name, "zone": "z1"},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus)},
+            }
+        }
+        for name, gpus in (("node-a", two_free), ("node-b", []))
+    ]
+    spread = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}}}
+            ]
+        }
+    }
+    pods = []
+    for n in range(3):
+        pod = _pod(f"web-{n}", {"limits": {"nvidia.com/mig-3g.20gb": "1"}}, affinity=spread)
+        pod["metadata"]["labels"] = {"app": "web"}
+        pods.append(pod)
+    read = cluster_snapshot(nodes, pods)
+    first = read.snapshot.requests[0]
+    assert [(a.topology, a.pods) for a in first.apart] == [
+        ("kubernetes.io/hostname", ["ml/web-1", "ml/web-2"])
+    ]
+    assert read.snapshot.nodes[0].labels == {"kubernetes.io/hostname": "node-a"}  # only the keys in use
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        plan = planner.plan(read.snapshot)
+        placed = sorted(slots[0].node for slots in plan.assignments.values())
+        assert placed == ["node-a", "node-b"] and len(plan.unscheduled) == 1, planner

@@ -62,8 +62,9 @@ def best_objective(snapshot: Snapshot) -> tuple[int, int, int, int]:
         for slices, priority, chosen in subsets:
             if best is not None and (slices, priority) < best[:2]:
                 break
+            chosen_requests = [requests[r] for r in chosen]
             if _feasible(
-                [requests[r] for r in chosen], [profile_of[r] for r in chosen], gpus, capacity, free
+                chosen_requests, [profile_of[r] for r in chosen], gpus, capacity, free, (cluster, {})
             ):
                 key = (slices, priority, *changes)
                 if best is None or key > best:
@@ -85,9 +86,11 @@ def _feasible(
     gpus: list[ClusterGpu],
     capacity: list[dict[int, int]],
     free: dict[str, dict[str, Decimal]],
+    apart: tuple[Cluster, dict[str, str]],
 ) -> bool:
     """Whether these pods (all of them) get their instances, each pod within one node, the pods on a
-    node within what it has left beyond MIG devices."""
+    node within what it has left beyond MIG devices, pods kept apart in different domains (`apart`:
+    the cluster, and the node of each pod placed so far)."""
     if not requests:
         return True
     request, row = requests[0], rows[0]
@@ -97,13 +100,22 @@ def _feasible(
         asks = {name: request.resources.get(name, Decimal(0)) for name in left}
         if not request.may_go_to(node) or any(asks[name] > left[name] for name in left):
             continue
+        cluster, placed = apart
+        if any(
+            placed.get(other) is not None
+            and cluster.domain(node, key) is not None
+            and cluster.domain(node, key) == cluster.domain(placed[other], key)
+            for key, other in request.apart
+        ):
+            continue
+        placed[request.pod] = node
         for name in left:
             left[name] -= asks[name]
         places = [g for g, gpu in enumerate(gpus) if gpu.node == node and row[g] is not None]
 
         def spread(left: int, first: int) -> bool:
             if left == 0:
-                return _feasible(requests[1:], rows[1:], gpus, capacity, free)
+                return _feasible(requests[1:], rows[1:], gpus, capacity, free, apart)
             for i in range(first, len(places)):
                 g = places[i]
                 pid = row[g]
@@ -117,6 +129,7 @@ def _feasible(
             return False
 
         fits = spread(request.count, 0)
+        del placed[request.pod]
         for name in left:
             left[name] += asks[name]
         if fits:

@@ -8,7 +8,7 @@ from kubemig.errors import KubemigError
 from kubemig.geometry import Action, GpuGeometry, Layout, resolve_profile
 from kubemig.planner import Plan, Snapshot
 from kubemig.planner.cluster import Cluster
-from kubemig.planner.snapshot import quantities
+from kubemig.planner.snapshot import HOSTNAME, quantities
 from tests.geometry.oracle import is_valid
 
 
@@ -59,6 +59,17 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
             slices += gpu.geo.shape(slot.instance.profile_id).compute_slices
         priority += request.priority
     assert set(plan.assignments) | set(plan.unscheduled) == {r.pod for r in snapshot.requests}
+    node_of = {pod: slots[0].node for pod, slots in plan.assignments.items() if slots}
+    labels = {node.name: node.labels for node in snapshot.nodes}
+    for request in snapshot.requests:
+        for apart in request.apart:
+            for other in apart.pods:
+                if request.pod in node_of and other in node_of and other != request.pod:
+                    here, there = (
+                        labels[n].get(apart.topology, n if apart.topology == HOSTNAME else None)
+                        for n in (node_of[request.pod], node_of[other])
+                    )
+                    assert here is None or here != there, f"{request.pod} and {other} share {apart.topology}"
     asked = {r.pod: {"pods": Decimal(1), **quantities(r.resources)} for r in snapshot.requests}
     for node in snapshot.nodes:
         on_node = [pod for pod, slots in plan.assignments.items() if slots and slots[0].node == node.name]

@@ -50,7 +50,11 @@ def snapshots(
     gpu_count = draw(st.integers(1, max_gpus))
     node_count = draw(st.integers(1, min(2, gpu_count)))
     running: list[str] = []
-    nodes: list[dict[str, Any]] = [{"name": f"node-{n}", "gpus": []} for n in range(node_count)]
+    # nodes in zones: node-0 in zone a, the others drawn
+    nodes: list[dict[str, Any]] = [
+        {"name": f"node-{n}", "gpus": [], "labels": {"zone": draw(st.sampled_from("ab")) if n else "a"}}
+        for n in range(node_count)
+    ]
     used_models = []
     for g in range(gpu_count):
         model = draw(st.sampled_from(models))
@@ -77,6 +81,12 @@ def snapshots(
             request["nodes"] = draw(st.lists(st.sampled_from([*node_names, "elsewhere"]), unique=True))
         if draw(st.booleans()):
             request["resources"] = {"cpu": draw(st.sampled_from(["250m", "500m", "1", 2]))}
+        # some pods are kept apart from others (pod anti-affinity), by node or by zone
+        if r and draw(st.integers(0, 2)) == 0:
+            earlier = [f"pending-{o}" for o in range(r)]
+            others = draw(st.lists(st.sampled_from([*earlier, "gone"]), min_size=1))
+            topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
+            request["apart"] = [{"pods": others, "topology": topology}]
         requests.append(request)
     snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests})
     snapshot.check()

@@ -140,6 +140,12 @@ BAD = [
         "requests[0].resources.memory: '-1Gi' is negative: give 0 or more",
     ),
     (
+        "apart from nobody",
+        "nodes: [{name: n, gpus: [{index: 0, model: A30}]}]\n"
+        "requests: [{pod: a, profile: 1g.6gb, apart: [{pods: []}]}]\n",
+        "requests[0].apart[0].pods: list should have at least 1 item after validation, not 0",
+    ),
+    (
         "boolean quantity",
         "nodes: [{name: n, gpus: [], free: {pods: yes}}]\n",
         "nodes[0].free.pods: ",

@@ -83,6 +83,12 @@ def cluster_snapshot(
         if free is not None and isinstance(part, dict):
             part["free"] = quantity_text(free)  # the pods the plan puts there must fit in it together
     pending = pending_requests(pods, view)
+    # the labels that name the domains pending pods are kept apart in
+    for part, node in zip(parts, planned_nodes):
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        named = sorted(pending.topologies & set(labels))
+        if isinstance(part, dict) and named:
+            part["labels"] = {key: labels[key] for key in named}
     notes.extend(pending.notes)
     planned = _document(parts, [], SOURCE)
     requests = []

@@ -7,7 +7,8 @@ is larger, as the scheduler counts it). A pod asking for two profiles at once ca
 request; it is left out and said so. Given the nodes a plan may use (a `SchedulingView`), a pod
 that may not go to all of them (its node selector, node affinity, taints it does not tolerate, its
 other requests, inter-pod affinity: `schedulable_nodes`) is held to those it may go to, in the
-request's `nodes`; one that may go to none is said so, with each node's reason.
+request's `nodes`; one that may go to none is said so, with each node's reason; pods whose
+required anti-affinity keeps them from each other get `apart`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class PendingPods:
     requests: list[dict[str, object]]
     """`{pod: namespace/name, profile, count, priority}`, as a snapshot's `requests` holds them."""
     notes: list[str]
+    topologies: frozenset[str] = frozenset()
+    """The node labels whose domains some pods are kept apart in (`apart`)."""
 
 
 def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | None = None) -> PendingPods:
@@ -36,6 +39,7 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
     to the nodes the scheduler would allow it, where that is not all."""
     requests: list[dict[str, object]] = []
     notes: list[str] = []
+    planned: list[Mapping[str, Any]] = []  # the pod object of each request
     for pod in pods:
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
         if (pod.get("status") or {}).get("phase") != "Pending" or spec.get("nodeName"):
@@ -61,7 +65,16 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
             held["resources"] = others
         for profile, count in wanted.items():
             requests.append({"pod": name, "profile": profile, "count": count, "priority": priority, **held})
-    return PendingPods(requests, notes)
+            planned.append(pod)
+    topologies: set[str] = set()
+    if view is not None:
+        for i, kept in view.kept_apart(planned).items():
+            by_key: dict[str, list[str]] = {}
+            for key, j in kept:
+                by_key.setdefault(key, []).append(str(requests[j]["pod"]))
+            requests[i]["apart"] = [{"pods": names, "topology": key} for key, names in sorted(by_key.items())]
+            topologies |= set(by_key)
+    return PendingPods(requests, notes, frozenset(topologies))
 
 
 def _reasons(reasons: Mapping[str, str], shown: int = 3) -> str:

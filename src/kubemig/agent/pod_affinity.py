@@ -85,6 +85,17 @@ class InterPodAffinity:
                 reasons[node] = reason
         return reasons
 
+    def kept_apart(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[str, int]]]:
+        """Among pending `pods`, by position: (topology key, other position) for each other pod one
+        of its required anti-affinity terms matches (they may not share that key's domain)."""
+        apart: dict[int, list[tuple[str, int]]] = {}
+        for i, pod in enumerate(pods):
+            for term in self._terms(pod, "podAntiAffinity"):
+                for j, other in enumerate(pods):
+                    if j != i and term.matches(other):
+                        apart.setdefault(i, []).append((term.topology_key, j))
+        return apart
+
     def _domains(self, term: _Term) -> set[str]:
         """The topology values of the nodes running a pod the term matches."""
         found = set()

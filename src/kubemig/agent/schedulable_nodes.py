@@ -9,7 +9,7 @@ fit in a node's free CPU may not fit there together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kubemig.agent.node_fit import refusal
@@ -46,6 +46,10 @@ class SchedulingView:
             _name(node): free_resources(node, by_node.get(_name(node), [])) for node in self.candidates
         }
         self._affinity = InterPodAffinity(labels, bound, namespace_labels)
+
+    def kept_apart(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[str, int]]]:
+        """Which of the pending `pods` (by position) their anti-affinity keeps apart, and by which key."""
+        return self._affinity.kept_apart(pods)
 
     def free(self, node: str) -> Resources | None:
         """What a candidate node has left beyond its bound pods; None when it reports nothing."""

@@ -18,7 +18,21 @@ from kubemig.geometry import (
     geometry_for,
     resolve_profile,
 )
-from kubemig.planner.snapshot import Snapshot, quantities
+from kubemig.planner.snapshot import HOSTNAME, Snapshot, quantities
+
+
+def _apart_pairs(snapshot: Snapshot) -> dict[str, frozenset[tuple[str, str]]]:
+    """Per pending pod, (topology key, pod) for each pending pod it must keep apart from, made
+    symmetric: a pod that keeps another away is kept away from it."""
+    pending = {request.pod for request in snapshot.requests}
+    pairs: dict[str, set[tuple[str, str]]] = {}
+    for request in snapshot.requests:
+        for apart in request.apart:
+            for other in apart.pods:
+                if other in pending and other != request.pod:
+                    pairs.setdefault(request.pod, set()).add((apart.topology, other))
+                    pairs.setdefault(other, set()).add((apart.topology, request.pod))
+    return {pod: frozenset(found) for pod, found in pairs.items()}
 
 
 def _short(snapshot: Snapshot, requests: list[PendingPod]) -> dict[str, dict[str, Decimal]]:
@@ -75,6 +89,8 @@ class PendingPod:
     """The nodes it may go to; None: any."""
     resources: Mapping[str, Decimal] = field(default_factory=dict, repr=False)
     """What it asks beyond MIG devices, `pods: 1` included."""
+    apart: frozenset[tuple[str, str]] = frozenset()
+    """(topology key, pending pod): the pods it may not share a domain with, both ways."""
 
     def may_go_to(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
@@ -90,6 +106,24 @@ class Cluster:
     free: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
     """Per node, what it has left beyond MIG devices, of the resources the pending pods that may go
     there ask more of together than it has. Any other resource, and any node absent, binds no plan."""
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per node, its labels (`kubernetes.io/hostname` its name unless given)."""
+
+    def domain(self, node: str, key: str) -> str | None:
+        """The node's topology domain for `key`; None when it has no such label."""
+        labels = self.labels.get(node, {})
+        return labels.get(key, node if key == HOSTNAME else None)
+
+    def conflicts(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
+        """Whether a pod on `node` would share a domain with a pod it must keep apart from, given
+        where those already `placed` are (pod -> node)."""
+        for key, other in request.apart:
+            there = placed.get(other)
+            if there is not None:
+                domain = self.domain(node, key)
+                if domain is not None and domain == self.domain(there, key):
+                    return True
+        return False
 
     def limits_where(self, request: PendingPod) -> bool:
         """Whether some node the pod may go to is short of a resource it asks: where the pod goes
@@ -142,6 +176,7 @@ class Cluster:
                     )
                 )
         requests = []
+        apart_pairs = _apart_pairs(snapshot)
         for request in snapshot.requests:
             shapes = {}
             for key, geo in geometries.items():
@@ -151,9 +186,18 @@ class Cluster:
                     continue
             allowed = None if request.nodes is None else frozenset(request.nodes)
             asked = {"pods": Decimal(1), **quantities(request.resources)}
+            apart = apart_pairs.get(request.pod, frozenset())
             requests.append(
                 PendingPod(
-                    request.pod, str(request.profile), request.count, request.priority, shapes, allowed, asked
+                    request.pod,
+                    str(request.profile),
+                    request.count,
+                    request.priority,
+                    shapes,
+                    allowed,
+                    asked,
+                    apart,
                 )
             )
-        return Cluster(tuple(gpus), tuple(requests), _short(snapshot, requests))
+        labels = {node.name: dict(node.labels) for node in snapshot.nodes}
+        return Cluster(tuple(gpus), tuple(requests), _short(snapshot, requests), labels)

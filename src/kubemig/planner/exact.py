@@ -7,8 +7,9 @@ Pods with one instance are grouped by (profile, priority): an integer per group 
 many of them are scheduled there, bounded by the free instances of that profile in the chosen layouts.
 A pod with k > 1 instances picks one node (binary per node that could hold it) and takes k instances
 there; its node's capacity is counted separately, which is exact because one-instance pods can go to
-any node. So does a pod held to some nodes, and one whose other resources (CPU, memory) could run
-short on some node: there the picks of the pods weigh against what the node has left. The objective is lexicographic and solved in stages, each fixing the best value of the one
+any node. So does a pod held to some nodes, one whose other resources (CPU, memory) could run
+short on some node (there the picks of the pods weigh against what the node has left), and one kept
+apart from other pending pods (two such pods pick nodes in one domain at most once). The objective is lexicographic and solved in stages, each fixing the best value of the one
 before: compute slices scheduled, then priority, then (free instances destroyed, GPUs touched).
 """
 
@@ -166,8 +167,14 @@ class _Builder:
         self.multis: list[PendingPod] = []
         for request in cluster.requests:
             # a pod held to some nodes picks one of them, as a pod of several instances picks its node,
-            # and so does a pod whose node could run short of what it asks beyond MIG devices
-            if request.count == 1 and request.nodes is None and not cluster.limits_where(request):
+            # and so does a pod whose node could run short of what it asks beyond MIG devices, and a
+            # pod kept apart from others
+            if (
+                request.count == 1
+                and request.nodes is None
+                and not request.apart
+                and not cluster.limits_where(request)
+            ):
                 self.singles[(request.profile, request.priority)].append(request)
             else:
                 self.multis.append(request)
@@ -311,6 +318,24 @@ class _Builder:
                 }
                 if asks:  # in the resource's own unit (bytes, cores): HiGHS scales rows itself
                     m.row(asks, -np.inf, float(amount))
+        self._apart_rows()
+
+    def _apart_rows(self) -> None:
+        """Two pods kept apart pick nodes in different domains: per pair and domain, one at most."""
+        cluster = self.cluster
+        pairs = {
+            (key, *sorted((r.pod, other))) for r in self.multis for key, other in r.apart if r.pod != other
+        }
+        for key, first, second in sorted(pairs):
+            row_by_domain: dict[str, dict[int, float]] = defaultdict(dict)
+            for pod in (first, second):
+                for node in self.multi_nodes.get(pod, []):
+                    domain = cluster.domain(node, key)
+                    if domain is not None and (pod, node) in self.picks:
+                        row_by_domain[domain][self.picks[(pod, node)]] = 1.0
+            for row in row_by_domain.values():
+                if len(row) > 1:
+                    self.model.row(row, -np.inf, 1)
 
     def start_solution(self) -> npt.NDArray[np.float64]:
         """Nothing scheduled, nothing changed: feasible, used when the solver finds nothing in time."""

@@ -473,16 +473,15 @@ class OnlineAllocator:
 def _tightest_first(
     cluster: Cluster,
     request: PendingPod,
-    every_node: Sequence[str],
+    candidates: Sequence[str],
     left: Mapping[str, Mapping[str, Decimal]],
 ) -> list[str]:
-    """The nodes a pod may go to with room left for what it asks, those it fills most closely
-    first (by the share of each short resource it would leave, the largest share counting); nodes
-    short of nothing last, so that what they have goes to the pods that will not fit elsewhere.
-    Best fit over CPU and memory as over MIG slices. On 20 random variants of a 104-GPU snapshot
-    (`bench snapshot`) with CPU and memory short on 80 % of the nodes, the online plan scheduled
-    95 % of the exact plan's slices (92 % with every node short); offering each pod all nodes with
-    room, in no order and largest pods first regardless of what they ask, it scheduled 60 % (50 %)."""
+    """Of the `candidates`, the nodes with room left for what the pod asks, those it fills most
+    closely first (by the share of each short resource it would leave, the largest share counting);
+    nodes short of nothing last, so that what they have goes to the pods that fit nowhere else.
+    Best fit over CPU and memory as over MIG slices: with `SHORT_WEIGHT`'s order it is what brought
+    the online plan from 50-60 % to 92-97 % of the exact plan's slices where nodes run short
+    (`bench/bench_planner.py --scenario short`, docs/planner.md)."""
 
     def leaves(node: str) -> tuple[int, Decimal]:
         if node not in left:
@@ -493,8 +492,7 @@ def _tightest_first(
         ]
         return (0, max(shares))
 
-    allowed = every_node if request.nodes is None else sorted(request.nodes)
-    fitting = [node for node in allowed if node not in left or cluster.fits_on(request, left[node])]
+    fitting = [node for node in candidates if node not in left or cluster.fits_on(request, left[node])]
     return sorted(fitting, key=leaves)
 
 
@@ -547,18 +545,28 @@ class OnlinePlanner:
         assignments: dict[str, list[Slot]] = {}
         left = {node: dict(free) for node, free in cluster.free.items()}
         every_node = sorted({gpu.node for gpu in cluster.gpus})
+        node_of: dict[str, str] = {}  # pod placed -> its node
         for _, request in order:
+            allowed: Collection[str] | None = request.nodes
+            if request.apart:  # not where a pod it must keep apart from went already
+                allowed = [
+                    node
+                    for node in (every_node if allowed is None else sorted(allowed))
+                    if not cluster.conflicts(request, node, node_of)
+                ]
             if cluster.limits_where(request):
                 placed = None
-                for node in _tightest_first(cluster, request, every_node, left):
+                candidates = every_node if allowed is None else sorted(allowed)
+                for node in _tightest_first(cluster, request, candidates, left):
                     placed = allocator.allocate(request.pod, request.profile, request.count, nodes=(node,))
                     if placed is not None:
                         break
             else:
-                placed = allocator.allocate(request.pod, request.profile, request.count, nodes=request.nodes)
+                placed = allocator.allocate(request.pod, request.profile, request.count, nodes=allowed)
             if placed is not None:
                 slots = [Slot(ids[g].node, ids[g].index, inst) for g, inst in placed]
                 assignments[request.pod] = slots
+                node_of[request.pod] = slots[0].node
                 for name in left.get(slots[0].node, {}):
                     left[slots[0].node][name] -= request.resources.get(name, Decimal(0))
         targets = {gpu.key: allocator.layout(gpu_id) for gpu_id, gpu in ids.items()}

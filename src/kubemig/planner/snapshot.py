@@ -70,13 +70,27 @@ Quantity = str | int | float
 """A Kubernetes quantity: 2, 0.5, "500m", "16Gi"."""
 
 
+HOSTNAME = "kubernetes.io/hostname"
+
+
 class Node(_Strict):
     name: str = Field(min_length=1)
     driver: str | None = None
     gpus: list[GpuState]
+    labels: dict[str, str] = {}
+    """The node's labels that name its topology domains (zone, rack); `kubernetes.io/hostname`
+    defaults to the node's name."""
     free: dict[str, Quantity] | None = None
     """What the node has left for pending pods beyond MIG devices (cpu, memory, pods, ...): the
     pods placed on it together fit in it. None: no limit."""
+
+
+class Apart(_Strict):
+    """Pending pods a pod may not share a topology domain with (required pod anti-affinity)."""
+
+    pods: list[str] = Field(min_length=1)
+    topology: str = HOSTNAME
+    """The node label whose value is the domain; a node without it is in no domain."""
 
 
 class Request(_Strict):
@@ -91,6 +105,8 @@ class Request(_Strict):
     resources: dict[str, Quantity] = {}
     """What the pod asks beyond MIG devices, counted against its node's `free`; every pod also
     takes one of a node's `pods`."""
+    apart: list[Apart] = []
+    """Pending pods it may not share a domain with, either way; names not pending hold nothing."""
 
 
 class Snapshot(_Strict):
