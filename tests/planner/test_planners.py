@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 
+from kubemig.geometry import Layout, resolve_profile
 from kubemig.planner import ExactPlanner, OnlineAllocator, OnlinePlanner, Snapshot, SolverState
 from kubemig.planner.cluster import Cluster
+from kubemig.planner.plan import Slot, SolverStatus, assemble
 from tests.planner.brute import best_objective
 from tests.planner.checks import check_plan
 from tests.planner.strategies import snapshots
@@ -186,6 +188,27 @@ requests:
         "small": "node-b",
         "big": "node-a",
     }
+    check_plan(snapshot, plan)
+
+
+def test_a_plan_never_destroys_a_free_instance_that_fits_beside_its_target() -> None:
+    """A solve cut short can pick a layout that drops a free instance for nothing; the plan keeps it."""
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- {name: node-a, gpus: [{index: 0, model: A100-SXM4-40GB, instances: [{profile: 1g.5gb, start: 6}, {profile: 1g.5gb, start: 5}]}]}
+requests:
+- {pod: p, profile: 4g.20gb}
+"""
+    )
+    cluster = Cluster.of(snapshot)
+    gpu = cluster.gpus[0]
+    new = resolve_profile(gpu.geo, "4g.20gb").at(0)
+    # a target that holds the new instance and drops both free ones, though only slices 0-3 are needed
+    status = SolverStatus(SolverState.TIME_LIMIT, "exact", 1.0)
+    plan = assemble(cluster, {gpu.key: Layout.of([new])}, {"p": [Slot("node-a", 0, new)]}, status)
+    assert sorted(str(i) for i in plan.gpus[gpu.key].target) == ["1g.5gb@5", "1g.5gb@6", "4g.20gb@0"]
+    assert plan.objective.free_destroyed == 0
     check_plan(snapshot, plan)
 
 

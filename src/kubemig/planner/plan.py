@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple, Protocol
 
-from kubemig.geometry import Instance, Layout, TransitionPlan, gi_id, plan_transition
+from kubemig.geometry import Instance, Layout, TransitionPlan, can_add, gi_id, plan_transition
 from kubemig.planner.cluster import Cluster, ClusterGpu
 from kubemig.planner.snapshot import Snapshot
 
@@ -132,6 +132,17 @@ class Planner(Protocol):
     def plan(self, snapshot: Snapshot) -> Plan: ...
 
 
+def _keep_free(gpu: ClusterGpu, target: Layout) -> Layout:
+    """`target` with each free instance it would destroy kept where it still fits beside the rest:
+    destroying it gains nothing. (A solve cut short by its time limit may leave such destructions;
+    an optimal one never does.)"""
+    kept = list(target)
+    for inst in gpu.current:
+        if inst not in target.instances and can_add(gpu.geo, kept, gpu.geo.shape(inst.profile_id), inst.start):
+            kept.append(inst)
+    return target if len(kept) == len(target.instances) else Layout.of(kept)
+
+
 def assemble(
     cluster: Cluster,
     targets: Mapping[tuple[str, int], Layout],
@@ -147,7 +158,7 @@ def assemble(
             assigned.setdefault((slot.node, slot.gpu), {})[slot.instance] = pod
     destroyed = touched = 0
     for gpu in cluster.gpus:
-        target = targets.get(gpu.key, gpu.current)
+        target = _keep_free(gpu, targets.get(gpu.key, gpu.current))
         if target == gpu.current:  # checked when the snapshot was read: nothing to plan
             transition = TransitionPlan(gpu.current, target, target.instances, (), (), ())
         else:
