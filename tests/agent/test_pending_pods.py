@@ -192,3 +192,16 @@ def test_without_the_nodes_no_pod_is_held() -> None:
     # kubemig pending lists no nodes: its requests carry no `nodes`
     pods = [_pod("zoned", _mig("2g.10gb", 1), nodeSelector={"zone": "b"})]
     assert all("nodes" not in r for r in pending_requests(pods).requests)
+
+
+def test_gated_and_deleted_pods_wait_for_no_plan_and_other_pods_raise_no_note() -> None:
+    gated = _pod("gated", _mig("2g.10gb", 1), schedulingGates=[{"name": "quota.example.com/ok"}])
+    leaving = _pod("leaving", _mig("2g.10gb", 1))
+    leaving["metadata"]["deletionTimestamp"] = "2026-12-07T05:00:00Z"
+    # fits no node, but asks no MIG device: no plan is about it
+    cpu_only = _pod("cpu-only", {"requests": {"cpu": "1"}}, nodeSelector={"zone": "nowhere"})
+    found = pending_requests([gated, leaving, cpu_only], SchedulingView(NODES))
+    assert found.requests == []
+    assert found.notes == [
+        "ml/gated left out: the scheduler holds it back until its gates go (quota.example.com/ok)"
+    ]

@@ -1,7 +1,8 @@
 """The pods that wait for MIG devices, read from the Kubernetes API, as the `requests` of a cluster
 snapshot (`docs/snapshot.md`): what `kubemig plan` places.
 
-A pod counts when it is Pending and not yet bound to a node, and asks for MIG devices of one profile
+A pod counts when it is Pending and not yet bound to a node, not being deleted and not held back by
+scheduling gates (said so), and asks for MIG devices of one profile
 (`nvidia.com/mig-<profile>`, summed over its containers; an init container's request counts when it
 is larger, as the scheduler counts it). A pod asking for two profiles at once cannot be one planner
 request; it is left out and said so. Given the nodes a plan may use (a `SchedulingView`), a pod
@@ -46,6 +47,16 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
             continue
         name = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
         wanted = _mig_requests(spec)
+        if not wanted:
+            continue
+        if meta.get("deletionTimestamp"):
+            continue  # being deleted: it will never run
+        gates = [str(gate.get("name")) for gate in spec.get("schedulingGates") or []]
+        if gates:
+            notes.append(
+                f"{name} left out: the scheduler holds it back until its gates go ({', '.join(gates)})"
+            )
+            continue
         if len(wanted) > 1:
             asked = ", ".join(f"{count} x {profile}" for profile, count in sorted(wanted.items()))
             notes.append(
