@@ -170,6 +170,31 @@ requests:
         check_plan(snapshot, plan)
 
 
+@pytest.mark.parametrize(("cpu", "short", "placed"), [("8", False, 3), ("5", True, 2)])
+def test_a_node_is_short_only_of_what_the_pods_it_can_hold_could_ask(
+    cpu: str, short: bool, placed: int
+) -> None:
+    """Six pods of 2 CPUs ask 12, but the node's one GPU has four free units (a 4g.20gb is busy),
+    so at most four pods land there: 8 CPUs at most."""
+    pods = "\n".join(f"- {{pod: p{n}, profile: 1g.5gb, resources: {{cpu: '2'}}}}" for n in range(6))
+    snapshot = Snapshot.parse(
+        f"""
+nodes:
+- name: node-a
+  free: {{cpu: "{cpu}"}}
+  gpus: [{{index: 0, model: A100-SXM4-40GB, instances: [{{profile: 4g.20gb, start: 0, in_use: true}}]}}]
+requests:
+{pods}
+"""
+    )
+    assert (Cluster.of(snapshot).free == {"node-a": {"cpu": Decimal(cpu)}}) is short
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        # three 1g.5gb fit beside the 4g.20gb; 5 CPUs are enough for two
+        assert len(plan.assignments) == placed
+
+
 def test_the_online_planner_gives_a_pod_the_node_it_fills_most_closely() -> None:
     snapshot = Snapshot.parse(
         """

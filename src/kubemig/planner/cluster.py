@@ -21,34 +21,6 @@ from kubemig.geometry import (
 from kubemig.planner.snapshot import HOSTNAME, Snapshot, quantities
 
 
-def _apart_pairs(snapshot: Snapshot) -> dict[str, frozenset[tuple[str, str]]]:
-    """Per pending pod, (topology key, pod) for each pending pod it must keep apart from, made
-    symmetric: a pod that keeps another away is kept away from it."""
-    pending = {request.pod for request in snapshot.requests}
-    pairs: dict[str, set[tuple[str, str]]] = {}
-    for request in snapshot.requests:
-        for apart in request.apart:
-            for other in apart.pods:
-                if other in pending and other != request.pod:
-                    pairs.setdefault(request.pod, set()).add((apart.topology, other))
-                    pairs.setdefault(other, set()).add((apart.topology, request.pod))
-    return {pod: frozenset(found) for pod, found in pairs.items()}
-
-
-def _short(snapshot: Snapshot, requests: list[PendingPod]) -> dict[str, dict[str, Decimal]]:
-    """The nodes' free resources that the pending pods allowed there ask more of, together, than is
-    left: only those can bind a plan (each constraint kept costs the exact planner a node choice)."""
-    short: dict[str, dict[str, Decimal]] = {}
-    for node in snapshot.nodes:
-        for name, amount in quantities(node.free or {}).items():
-            asked = sum(
-                (r.resources.get(name, Decimal(0)) for r in requests if r.may_go_to(node.name)), Decimal(0)
-            )
-            if asked > amount:
-                short.setdefault(node.name, {})[name] = amount
-    return short
-
-
 GeometryKey = tuple[str, int]
 """(model key, driver branch): GPUs with the same key share profiles, placements and rules."""
 
@@ -200,4 +172,39 @@ class Cluster:
                 )
             )
         labels = {node.name: dict(node.labels) for node in snapshot.nodes}
-        return Cluster(tuple(gpus), tuple(requests), _short(snapshot, requests), labels)
+        return Cluster(tuple(gpus), tuple(requests), _short(snapshot, requests, gpus), labels)
+
+
+def _apart_pairs(snapshot: Snapshot) -> dict[str, frozenset[tuple[str, str]]]:
+    """Per pending pod, (topology key, pod) for each pending pod it must keep apart from, made
+    symmetric: a pod that keeps another away is kept away from it."""
+    pending = {request.pod for request in snapshot.requests}
+    pairs: dict[str, set[tuple[str, str]]] = {}
+    for request in snapshot.requests:
+        for apart in request.apart:
+            for other in apart.pods:
+                if other in pending and other != request.pod:
+                    pairs.setdefault(request.pod, set()).add((apart.topology, other))
+                    pairs.setdefault(other, set()).add((apart.topology, request.pod))
+    return {pod: frozenset(found) for pod, found in pairs.items()}
+
+
+def _short(
+    snapshot: Snapshot, requests: list[PendingPod], gpus: list[ClusterGpu]
+) -> dict[str, dict[str, Decimal]]:
+    """The nodes' free resources that the pending pods allowed there could ask more of, together,
+    than is left: only those can bind a plan (each constraint kept costs the exact planner a node
+    choice). A node holds at most as many new pods as its GPUs have free placement units (every
+    instance takes one at least), so only that many of the largest asks count."""
+    room: dict[str, int] = {}
+    for gpu in gpus:
+        taken = sum(inst.size for inst in gpu.busy)
+        room[gpu.node] = room.get(gpu.node, 0) + gpu.geo.units - taken
+    short: dict[str, dict[str, Decimal]] = {}
+    for node in snapshot.nodes:
+        allowed = [r for r in requests if r.may_go_to(node.name)]
+        for name, amount in quantities(node.free or {}).items():
+            asks = sorted((r.resources.get(name, Decimal(0)) for r in allowed), reverse=True)
+            if sum(asks[: room.get(node.name, 0)], Decimal(0)) > amount:
+                short.setdefault(node.name, {})[name] = amount
+    return short

@@ -138,7 +138,9 @@ def _keep_free(gpu: ClusterGpu, target: Layout) -> Layout:
     an optimal one never does.)"""
     kept = list(target)
     for inst in gpu.current:
-        if inst not in target.instances and can_add(gpu.geo, kept, gpu.geo.shape(inst.profile_id), inst.start):
+        if inst not in target.instances and can_add(
+            gpu.geo, kept, gpu.geo.shape(inst.profile_id), inst.start
+        ):
             kept.append(inst)
     return target if len(kept) == len(target.instances) else Layout.of(kept)
 
