@@ -78,16 +78,17 @@ def cluster_snapshot(
         parts.append(part)
         planned_nodes.append(node)
     view = SchedulingView(planned_nodes, nodes, pods, namespace_labels)
-    for part, node in zip(parts, planned_nodes):
-        free = view.free(str((node.get("metadata") or {}).get("name")))
-        if free is not None and isinstance(part, dict):
-            part["free"] = quantity_text(free)  # the pods the plan puts there must fit in it together
     pending = pending_requests(pods, view)
-    # the labels that name the domains pending pods are kept apart in
     for part, node in zip(parts, planned_nodes):
-        labels = (node.get("metadata") or {}).get("labels") or {}
-        named = sorted(pending.topologies & set(labels))
-        if isinstance(part, dict) and named:
+        if not isinstance(part, dict):
+            continue
+        meta = node.get("metadata") or {}
+        free = view.free(str(meta.get("name")))
+        if free is not None:
+            part["free"] = quantity_text(free)  # the pods the plan puts there must fit in it together
+        labels = meta.get("labels") or {}
+        named = sorted(pending.topologies & set(labels))  # the domains pending pods are kept apart in
+        if named:
             part["labels"] = {key: labels[key] for key in named}
     notes.extend(pending.notes)
     planned = _document(parts, [], SOURCE)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from kubemig.agent.kube_client import kubernetes_api
@@ -29,7 +28,8 @@ MIG_RESOURCE = "nvidia.com/mig-"
 @dataclass(frozen=True, slots=True)
 class PendingPods:
     requests: list[dict[str, object]]
-    """`{pod: namespace/name, profile, count, priority}`, as a snapshot's `requests` holds them."""
+    """`{pod: namespace/name, profile, count, priority}` and, where they apply, `nodes`, `resources`
+    and `apart`, as a snapshot's `requests` holds them."""
     notes: list[str]
     topologies: frozenset[str] = frozenset()
     """The node labels whose domains some pods are kept apart in (`apart`)."""
@@ -71,7 +71,7 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
                 held["nodes"] = sorted(allowed)
             if reasons and not allowed:
                 notes.append(f"{name} may go to no planned node: {_reasons(reasons)}")
-        others = {k: v for k, v in quantity_text(pod_requests(spec)).items() if Decimal(v) > 0}
+        others = quantity_text({key: amount for key, amount in pod_requests(spec).items() if amount > 0})
         if others:
             held["resources"] = others
         for profile, count in wanted.items():

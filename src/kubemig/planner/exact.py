@@ -9,8 +9,9 @@ A pod with k > 1 instances picks one node (binary per node that could hold it) a
 there; its node's capacity is counted separately, which is exact because one-instance pods can go to
 any node. So does a pod held to some nodes, one whose other resources (CPU, memory) could run
 short on some node (there the picks of the pods weigh against what the node has left), and one kept
-apart from other pending pods (two such pods pick nodes in one domain at most once). The objective is lexicographic and solved in stages, each fixing the best value of the one
-before: compute slices scheduled, then priority, then (free instances destroyed, GPUs touched).
+apart from other pending pods (two such pods pick nodes in one domain at most once). The objective
+is lexicographic and solved in stages, each fixing the best value of the one before: compute slices
+scheduled, then priority, then (free instances destroyed, GPUs touched).
 """
 
 from __future__ import annotations
@@ -323,9 +324,7 @@ class _Builder:
     def _apart_rows(self) -> None:
         """Two pods kept apart pick nodes in different domains: per pair and domain, one at most."""
         cluster = self.cluster
-        pairs = {
-            (key, *sorted((r.pod, other))) for r in self.multis for key, other in r.apart if r.pod != other
-        }
+        pairs = {(key, *sorted((r.pod, other))) for r in self.multis for key, other in r.apart}
         for key, first, second in sorted(pairs):
             row_by_domain: dict[str, dict[int, float]] = defaultdict(dict)
             for pod in (first, second):

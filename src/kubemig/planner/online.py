@@ -60,8 +60,8 @@ the GPU for nothing (it lowered `bench fill` by 0.01-0.03 point on tuning seeds 
 SHORT_WEIGHT = 4.0
 """How much a pod's slices are discounted per average short node's worth of CPU or memory it asks,
 in the online plan's order. Chosen on the `short` scenario of bench/bench_planner.py (seeds 0-2)
-and random variants of `busy` with 20 to 80 % of the nodes short (online / exact slices: 0.94 to
-0.99; 0 weight, largest first: 0.87 to 0.97, 1: 0.93 to 0.97, pure density: 0.94 to 0.98). On
+and random variants of `busy` with 20, 50 and 80 % of the nodes short (online / exact slices: 0.94
+to 1.00; 0 weight, largest first: 0.87 to 0.97; 1: 0.93 to 0.97; pure density: 0.94 to 0.98). On
 held-out seeds 10-19 of `short` at 64 GPUs: 0.970, against 0.918 largest first."""
 _LOOK_AT = 17
 """GPUs (or nodes) of one pattern looked at when picking where a move goes: equal patterns are
@@ -547,16 +547,12 @@ class OnlinePlanner:
         every_node = sorted({gpu.node for gpu in cluster.gpus})
         node_of: dict[str, str] = {}  # pod placed -> its node
         for _, request in order:
-            allowed: Collection[str] | None = request.nodes
+            candidates = every_node if request.nodes is None else sorted(request.nodes)
             if request.apart:  # not where a pod it must keep apart from went already
-                allowed = [
-                    node
-                    for node in (every_node if allowed is None else sorted(allowed))
-                    if not cluster.conflicts(request, node, node_of)
-                ]
+                candidates = [node for node in candidates if not cluster.conflicts(request, node, node_of)]
+            allowed = None if request.nodes is None and not request.apart else candidates
             if cluster.limits_where(request):
                 placed = None
-                candidates = every_node if allowed is None else sorted(allowed)
                 for node in _tightest_first(cluster, request, candidates, left):
                     placed = allocator.allocate(request.pod, request.profile, request.count, nodes=(node,))
                     if placed is not None:
