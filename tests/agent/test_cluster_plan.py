@@ -306,6 +306,7 @@ def test_plan_cluster_weighs_the_pods_bound_to_nodes_and_says_where_a_pod_cannot
         f"note: ml/noisy may go to no planned node: node-a: a pod in {zone}=a refuses it by its anti-affinity; "
         f"node-b: a pod in {zone}=b refuses it by its anti-affinity"
     )
+    assert result["notes"] == [note.removeprefix("note: ") for note in notes]  # --json carries them too
     listed = [path for method, path, _ in api.requests if path.startswith("/api/v1/pods")]
     assert listed and all("status.phase%21%3DSucceeded" in path for path in listed)
 

@@ -95,11 +95,12 @@ def plan(
         raise KubemigError("give --snapshot FILE (one or more) or --cluster, one of the two")
     if publish and not cluster:
         raise KubemigError("--publish hands a plan to the cluster's agents: use it with --cluster")
+    notes: list[str] = []
     if cluster:
         read = read_cluster(kubernetes_api(kubeconfig))
         for note in read.notes:
             click.echo(f"note: {note}", err=True)
-        snapshot, snapshot_path = read.snapshot, "the cluster"
+        snapshot, snapshot_path, notes = read.snapshot, "the cluster", list(read.notes)
     else:
         snapshot = Snapshot.load_all(snapshot_paths)
         snapshot_path = ", ".join(map(str, snapshot_paths))
@@ -121,6 +122,8 @@ def plan(
         )
         if publish:
             extra["published"] = {"config": published_name, "nodes": published}
+        if cluster:
+            extra["notes"] = notes  # what was left out of the plan, and why
         echo_json({"snapshot": snapshot_path, "solver": solver, **result.to_json(), **extra})
         return
     print_plan(snapshot_path, snapshot, result)
