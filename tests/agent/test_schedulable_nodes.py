@@ -255,3 +255,61 @@ def test_binding_one_more_pod_never_opens_a_node_to_a_pod_without_affinity(
     after, _ = SchedulingView(nodes, nodes, [*before_pods, placed(*extra)]).admitting(pod)
     assert set(after) <= set(before)
     assert sorted([*before, *reasons]) == sorted(names) and not set(before) & set(reasons)
+
+
+def _spread(key: str, max_skew: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "maxSkew": max_skew,
+        "topologyKey": key,
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "web"}},
+        **extra,
+    }
+
+
+def _spreading(*constraints: dict[str, Any], namespace: str = "ml") -> dict[str, Any]:
+    pod = _pod("new", labels={"app": "web"}, namespace=namespace)
+    pod["spec"]["topologySpreadConstraints"] = list(constraints)
+    return pod
+
+
+def test_topology_spread_keeps_each_domain_within_max_skew_of_the_emptiest() -> None:
+    # zone a runs two web pods, zone b none: with maxSkew 1 only zone b may take the next one
+    bound = [_pod("w0", "a1", {"app": "web"}), _pod("w1", "a2", {"app": "web"})]
+    assert _allowed(_spreading(_spread(ZONE)), bound) == ["b1"]
+    assert _allowed(_spreading(_spread(ZONE, max_skew=3)), bound) == ["a1", "a2", "b1"]
+    _, reasons = SchedulingView(ZONES, ZONES, bound).admitting(_spreading(_spread(ZONE)))
+    assert (
+        reasons["a1"]
+        == f"topology spread: {ZONE}=a would be 3 pods ahead of the emptiest domain, more than maxSkew 1"
+    )
+    assert reasons["nozone"] == f"topology spread: the node has no {ZONE} label"
+    # pods of other namespaces, other apps, or being deleted do not count
+    others = [
+        _pod("w0", "a1", {"app": "web"}, namespace="other"),
+        _pod("db", "a2", {"app": "db"}),
+        {
+            **_pod("w1", "a2", {"app": "web"}),
+            "metadata": {"name": "w1", "namespace": "ml", "labels": {"app": "web"}, "deletionTimestamp": "x"},
+        },
+    ]
+    assert _allowed(_spreading(_spread(ZONE)), others) == ["a1", "a2", "b1"]
+    # preferences restrict nothing
+    assert _allowed(_spreading(_spread(ZONE, whenUnsatisfiable="ScheduleAnyway")), bound) == NAMES
+
+
+def test_topology_spread_counts_only_eligible_domains_and_min_domains() -> None:
+    bound = [_pod("w0", "a1", {"app": "web"})]
+    # zone b is out of reach of the pod's node selector, so zone a is the emptiest eligible domain
+    pod = _spreading(_spread(ZONE))
+    pod["spec"]["nodeSelector"] = {ZONE: "a"}
+    allowed, _ = SchedulingView(ZONES, ZONES, bound).admitting(pod)
+    assert allowed == ["a1", "a2"]
+    # with nodeAffinityPolicy Ignore zone b counts (0 pods), and zone a would be 2 ahead
+    pod["spec"]["topologySpreadConstraints"] = [_spread(ZONE, nodeAffinityPolicy="Ignore")]
+    allowed, _ = SchedulingView(ZONES, ZONES, bound).admitting(pod)
+    assert allowed == []
+    # fewer eligible domains than minDomains: the floor is 0, so even the emptiest zone may not reach 2
+    two = [_pod("w0", "a1", {"app": "web"}), _pod("w1", "b1", {"app": "web"})]
+    assert _allowed(_spreading(_spread(ZONE, minDomains=3)), two) == []
+    assert _allowed(_spreading(_spread(ZONE, max_skew=2, minDomains=3)), two) == ["a1", "a2", "b1"]

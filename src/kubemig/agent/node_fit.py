@@ -20,6 +20,11 @@ def fits(spec: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
 
 def refusal(spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
     """Why a pod with this spec may not be scheduled to `node` by its required rules; None if it may."""
+    return selector_refusal(spec, node) or taint_refusal(spec, node)
+
+
+def selector_refusal(spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
+    """Why the pod's node selector or required node affinity refuses `node`; None if they allow it."""
     meta = node.get("metadata") or {}
     labels = meta.get("labels") or {}
     selector = spec.get("nodeSelector") or {}
@@ -33,6 +38,11 @@ def refusal(spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
         _term_matches(term, labels, str(meta.get("name"))) for term in required.get("nodeSelectorTerms") or []
     ):
         return "required node affinity unmatched"
+    return None
+
+
+def taint_refusal(spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
+    """The NoSchedule or NoExecute taint of `node` the pod does not tolerate; None if there is none."""
     for taint in _taints(node):
         if not _tolerated(taint, spec.get("tolerations") or []):
             value = f"={taint['value']}" if taint.get("value") else ""

@@ -1,7 +1,8 @@
 """Which of the nodes kubemig plans a pending pod may go to, by the scheduler's filters that do not
 depend on MIG devices: its node selector, node affinity and tolerations (`node_fit`), its requests
-other than MIG devices against what each node has left (`node_resources`), and required inter-pod
-affinity and anti-affinity against the pods already bound (`pod_affinity`).
+other than MIG devices against what each node has left (`node_resources`), required inter-pod
+affinity and anti-affinity against the pods already bound (`pod_affinity`), and the topology spread
+constraints it must keep (`topology_spread`).
 
 Each pending pod is checked on its own, as the scheduler binds them one by one: two pods that each
 fit in a node's free CPU may not fit there together.
@@ -15,6 +16,7 @@ from typing import Any
 from kubemig.agent.node_fit import refusal
 from kubemig.agent.node_resources import Resources, free_resources, pod_requests, shortfall
 from kubemig.agent.pod_affinity import InterPodAffinity
+from kubemig.agent.topology_spread import TopologySpread
 
 ENDED = ("Succeeded", "Failed")
 
@@ -46,6 +48,7 @@ class SchedulingView:
             _name(node): free_resources(node, by_node.get(_name(node), [])) for node in self.candidates
         }
         self._affinity = InterPodAffinity(labels, bound, namespace_labels)
+        self._spread = TopologySpread(every_node, bound)
 
     def kept_apart(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[str, int]]]:
         """Which of the pending `pods` (by position) their anti-affinity keeps apart, and by which key."""
@@ -66,6 +69,8 @@ class SchedulingView:
                 reasons[_name(node)] = reason
         rest = [_name(node) for node in self.candidates if _name(node) not in reasons]
         reasons.update(self._affinity.refusal_by_node(pod, rest))
+        rest = [node for node in rest if node not in reasons]
+        reasons.update(self._spread.refusal_by_node(pod, rest))
         return [_name(node) for node in self.candidates if _name(node) not in reasons], reasons
 
 

@@ -1,0 +1,123 @@
+"""Pod topology spread constraints that the scheduler enforces (`whenUnsatisfiable: DoNotSchedule`),
+read as its PodTopologySpread filter reads them against the pods already bound to nodes.
+
+For each constraint, the matching pods of the pod's namespace (label selector, with `matchLabelKeys`
+taken from the pod; pods being deleted do not count) are counted per domain, the value of the
+constraint's `topologyKey`, over the eligible nodes: those with every key of the pod's constraints
+that its node selector and affinity allow (`nodeAffinityPolicy: Honor`, the default) and, with
+`nodeTaintsPolicy: Honor`, whose taints it tolerates. A node may take the pod when it has every key
+and, for each constraint, its domain's count plus one (if the pod matches the selector itself) less
+the smallest count of any eligible domain (0 while there are fewer domains than `minDomains`) stays
+within `maxSkew`. Constraints that only prefer (`ScheduleAnyway`) restrict nothing, and pending pods
+are not weighed against each other: the scheduler binds them one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from kubemig.agent.node_fit import selector_refusal, taint_refusal
+from kubemig.agent.pod_affinity import selector_matches
+
+
+class TopologySpread:
+    def __init__(self, nodes: Iterable[Mapping[str, Any]], bound: Iterable[Mapping[str, Any]]) -> None:
+        """`nodes`: every node (API objects); `bound`: the pods bound to nodes that have not ended."""
+        self._nodes = {_name(node): node for node in nodes}
+        self._bound = [
+            pod
+            for pod in bound
+            if not (pod.get("metadata") or {}).get("deletionTimestamp")
+            and (pod.get("spec") or {}).get("nodeName") in self._nodes
+        ]
+
+    def refusal_by_node(self, pod: Mapping[str, Any], nodes: Sequence[str]) -> dict[str, str]:
+        """Why `pod` may not go to each of `nodes` that its spread constraints keep it from."""
+        spec = pod.get("spec") or {}
+        constraints = [
+            c
+            for c in spec.get("topologySpreadConstraints") or []
+            if c.get("whenUnsatisfiable") == "DoNotSchedule"
+        ]
+        if not constraints:
+            return {}
+        keys = [str(c.get("topologyKey")) for c in constraints]
+        counts = [self._counts(pod, constraint, keys) for constraint in constraints]
+        reasons: dict[str, str] = {}
+        for node in nodes:
+            labels = _labels(self._nodes[node]) if node in self._nodes else {}
+            missing = next((key for key in keys if key not in labels), None)
+            if missing is not None:
+                reasons[node] = f"topology spread: the node has no {missing} label"
+                continue
+            for constraint, (by_domain, floor, self_match) in zip(constraints, counts):
+                key = str(constraint.get("topologyKey"))
+                skew = by_domain.get(labels[key], 0) + self_match - floor
+                if skew > int(constraint.get("maxSkew") or 1):
+                    reasons[node] = (
+                        f"topology spread: {key}={labels[key]} would be {skew} pods ahead of the "
+                        f"emptiest domain, more than maxSkew {constraint.get('maxSkew')}"
+                    )
+                    break
+        return reasons
+
+    def _counts(
+        self, pod: Mapping[str, Any], constraint: Mapping[str, Any], keys: Sequence[str]
+    ) -> tuple[dict[str, int], int, int]:
+        """Matching pods per eligible domain, the smallest count, and 1 if the pod matches itself."""
+        spec = pod.get("spec") or {}
+        key = str(constraint.get("topologyKey"))
+        selector = _selector(constraint, pod)
+        by_domain: dict[str, int] = {}
+        for node in self._nodes.values():
+            labels = _labels(node)
+            if any(k not in labels for k in keys):
+                continue
+            if constraint.get("nodeAffinityPolicy", "Honor") == "Honor" and selector_refusal(spec, node):
+                continue
+            if constraint.get("nodeTaintsPolicy", "Ignore") == "Honor" and taint_refusal(spec, node):
+                continue
+            by_domain.setdefault(labels[key], 0)
+        namespace = _namespace(pod)
+        for other in self._bound:
+            node = self._nodes[other["spec"]["nodeName"]]
+            domain = _labels(node).get(key)
+            if domain in by_domain and _namespace(other) == namespace and _matches(selector, other):
+                by_domain[domain] += 1
+        floor = min(by_domain.values(), default=0)
+        if len(by_domain) < int(constraint.get("minDomains") or 1):
+            floor = 0
+        return by_domain, floor, int(_matches(selector, pod))
+
+
+def _selector(constraint: Mapping[str, Any], pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The constraint's label selector with `matchLabelKeys` from the pod; None matches no pod."""
+    selector = constraint.get("labelSelector")
+    if selector is None:
+        return None
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    extra = [
+        {"key": key, "operator": "In", "values": [labels[key]]}
+        for key in constraint.get("matchLabelKeys") or []
+        if key in labels
+    ]
+    return {**selector, "matchExpressions": [*(selector.get("matchExpressions") or []), *extra]}
+
+
+def _matches(selector: Mapping[str, Any] | None, pod: Mapping[str, Any]) -> bool:
+    return selector is not None and selector_matches(
+        selector, (pod.get("metadata") or {}).get("labels") or {}
+    )
+
+
+def _labels(node: Mapping[str, Any]) -> Mapping[str, str]:
+    return (node.get("metadata") or {}).get("labels") or {}
+
+
+def _name(node: Mapping[str, Any]) -> str:
+    return str((node.get("metadata") or {}).get("name"))
+
+
+def _namespace(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("namespace") or "default")
