@@ -370,3 +370,21 @@ def test_replicas_that_keep_apart_are_planned_one_per_node() -> None:
         plan = planner.plan(read.snapshot)
         placed = sorted(slots[0].node for slots in plan.assignments.values())
         assert placed == ["node-a", "node-b"] and len(plan.unscheduled) == 1, planner
+
+
+def test_the_cluster_is_read_in_pages(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubemig.agent import cluster_plan
+    from kubemig.agent.kube_client import kubernetes_api
+
+    monkeypatch.setattr(cluster_plan, "PAGE", 2)
+    api = ApiServerStandIn()
+    for n in range(5):
+        api.add_node(f"node-{n}")
+        api.nodes[f"node-{n}"]["metadata"]["annotations"][SNAPSHOT_ANNOTATION] = _part(f"node-{n}", [])
+    api.pods = [_pod(f"p{n}", _mig("1g.5gb", 1)) for n in range(5)]
+    with api.serving() as port:
+        read = cluster_plan.read_cluster(kubernetes_api(str(api.kubeconfig(root / "kubeconfig", port))))
+    assert [node.name for node in read.snapshot.nodes] == [f"node-{n}" for n in range(5)]
+    assert [request.pod for request in read.snapshot.requests] == [f"ml/p{n}" for n in range(5)]
+    pages = [path for _, path, _ in api.requests if path.startswith("/api/v1/pods")]
+    assert len(pages) == 3 and "limit=2" in pages[0] and "continue=4" in pages[2]

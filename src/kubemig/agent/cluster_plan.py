@@ -32,6 +32,8 @@ from kubemig.partition.spec import ConfigFile, config_from_entries, dump_config
 from kubemig.planner import Plan, Snapshot, SnapshotError
 
 NOT_ENDED = "status.phase!=Succeeded,status.phase!=Failed"
+PAGE = 500
+"""Items per list call: a large cluster's pods come in pages, not in one answer."""
 SOURCE = "the cluster (node annotations kubemig.io/mig.snapshot, pending pods)"
 
 
@@ -110,8 +112,13 @@ def read_cluster(api: KubeApi) -> ClusterRead:
     ended (the pending ones to plan, the bound ones for the nodes' free resources and inter-pod
     affinity), and the namespaces' labels. Without leave to list namespaces, a namespace selector
     sees only each namespace's name label, and a note says so."""
-    nodes = api.call("nodes", lambda core: core.list_node())
-    pods = api.call("pods", lambda core: core.list_pod_for_all_namespaces(field_selector=NOT_ENDED))
+    nodes = api.list_all("nodes", lambda core, token: core.list_node(limit=PAGE, _continue=token))
+    pods = api.list_all(
+        "pods",
+        lambda core, token: core.list_pod_for_all_namespaces(
+            field_selector=NOT_ENDED, limit=PAGE, _continue=token
+        ),
+    )
     notes: list[str] = []
     try:
         listed = api.call("namespaces", lambda core: core.list_namespace()).items
@@ -121,9 +128,7 @@ def read_cluster(api: KubeApi) -> ClusterRead:
     except KubemigError as exc:
         namespaces = None
         notes.append(f"{exc}: namespace selectors see only each namespace's name label")
-    read = cluster_snapshot(
-        [api.to_dict(node) for node in nodes.items], [api.to_dict(pod) for pod in pods.items], namespaces
-    )
+    read = cluster_snapshot(nodes, pods, namespaces)
     return ClusterRead(read.snapshot, (*notes, *read.notes))
 
 

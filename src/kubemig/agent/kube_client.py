@@ -27,6 +27,19 @@ class KubeApi:
         except HTTPError as exc:
             raise KubemigError(f"Kubernetes API unreachable: {exc}") from None
 
+    def list_all(self, what: str, request: Callable[[Any, str | None], Any], page: int = 500) -> list[Any]:
+        """Every item of a list, in pages of `page` (`request(CoreV1Api, continue_token)` passes
+        `limit=page` and `_continue=token`), so that no single answer from a large cluster is huge;
+        each item in its JSON form."""
+        items: list[Any] = []
+        token: str | None = None
+        while True:
+            listed = self.call(what, lambda core: request(core, token))
+            items += [self.to_dict(item) for item in listed.items]
+            token = getattr(listed.metadata, "_continue", None)
+            if not token:
+                return items
+
     def to_dict(self, value: Any) -> Any:
         """An API object in its JSON form (camelCase keys), as the API server sends it."""
         return self._client.sanitize_for_serialization(value)

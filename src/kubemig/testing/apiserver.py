@@ -1,7 +1,7 @@
 """A stand-in for the Kubernetes API server over HTTP, for tests and the demo: Nodes (GET one or all,
 PATCH) for the agent and the cluster planner, the list of pods across namespaces (with `status.phase`
 field selectors, `=` and `!=`) and the list of namespaces, for `kubemig pending` and
-`kubemig plan --cluster`.
+`kubemig plan --cluster`; lists come in pages when asked (`limit`, `continue`).
 
 It speaks the real wire protocol (paths, JSON bodies, merge-patch semantics for metadata maps, Status
 objects for errors), so the official client talks to it unchanged through a kubeconfig.
@@ -92,6 +92,15 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = value
 
 
+def _page(kind: str, items: list[dict[str, Any]], query: str) -> dict[str, Any]:
+    """A list answer, one page of it when the query has `limit`; `continue` names where the next starts."""
+    asked = parse_qs(query)
+    start = int(asked.get("continue", ["0"])[0])
+    limit = int(asked.get("limit", [str(len(items) or 1)])[0])
+    metadata = {"continue": str(start + limit)} if start + limit < len(items) else {}
+    return {"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": items[start : start + limit]}
+
+
 def _phase_selected(selector: str, phase: str) -> bool:
     """A field selector of `status.phase=X` / `status.phase!=X` requirements, all of which must hold."""
     for requirement in filter(None, selector.split(",")):
@@ -144,9 +153,7 @@ def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
             if path == "/api/v1/pods":
                 selector = parse_qs(query).get("fieldSelector", [""])[0]
                 items = [p for p in api.pods if _phase_selected(selector, p["status"]["phase"])]
-                return self._send(
-                    200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
-                )
+                return self._send(200, _page("PodList", items, query))
             if path == "/api/v1/namespaces":
                 names = set(api.namespaces) | {p["metadata"].get("namespace", "default") for p in api.pods}
                 spaces = [
@@ -164,9 +171,7 @@ def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
             if path == "/api/v1/nodes":
                 with api.lock:
                     items = [json.loads(json.dumps(node)) for node in api.nodes.values()]
-                return self._send(
-                    200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items}
-                )
+                return self._send(200, _page("NodeList", items, query))
             name = self._node()
             with api.lock:
                 if name is None or name not in api.nodes:
