@@ -376,7 +376,7 @@ def test_the_cluster_is_read_in_pages(root: Path, monkeypatch: pytest.MonkeyPatc
     from kubemig.agent import cluster_plan
     from kubemig.agent.kube_client import kubernetes_api
 
-    monkeypatch.setattr(cluster_plan, "PAGE", 2)
+    monkeypatch.setattr(cluster_plan, "PAGE", 2)  # as cluster_plan names it
     api = ApiServerStandIn()
     for n in range(5):
         api.add_node(f"node-{n}")

@@ -70,7 +70,7 @@ def test_pending_reads_the_cluster_and_plan_places_what_it_found(tmp_path: Path)
     assert yaml.safe_load(listed.stdout)["requests"] == [
         {"pod": "ml/infer", "profile": "mig-4g.20gb", "count": 1, "priority": 0, "resources": {"cpu": "1"}}
     ]
-    assert ("GET", "/api/v1/pods?fieldSelector=status.phase%3DPending", "") in api.requests
+    assert ("GET", "/api/v1/pods?fieldSelector=status.phase%3DPending&limit=500", "") in api.requests
     (tmp_path / "pending.yaml").write_text(listed.stdout)
     planned = run_kubemig(
         "plan",

@@ -23,7 +23,7 @@ from kubemig.agent.kube_client import KubeApi
 from kubemig.agent.mig_config_agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION
 from kubemig.agent.node_labels import NodeStore
 from kubemig.agent.node_resources import quantity_text
-from kubemig.agent.pending_pods import pending_requests
+from kubemig.agent.pending_pods import PAGE, pending_requests
 from kubemig.agent.schedulable_nodes import SchedulingView
 from kubemig.errors import KubemigError
 from kubemig.geometry import GpuGeometry, Layout
@@ -32,8 +32,6 @@ from kubemig.partition.spec import ConfigFile, config_from_entries, dump_config
 from kubemig.planner import Plan, Snapshot, SnapshotError
 
 NOT_ENDED = "status.phase!=Succeeded,status.phase!=Failed"
-PAGE = 500
-"""Items per list call: a large cluster's pods come in pages, not in one answer."""
 SOURCE = "the cluster (node annotations kubemig.io/mig.snapshot, pending pods)"
 
 

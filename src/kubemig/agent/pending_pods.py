@@ -23,6 +23,8 @@ from kubemig.agent.node_resources import pod_requests, quantity_text
 from kubemig.agent.schedulable_nodes import SchedulingView
 
 MIG_RESOURCE = "nvidia.com/mig-"
+PAGE = 500
+"""Pods per list call: a large cluster's pods come in pages, not in one answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,10 @@ def _mig_requests(spec: Mapping[str, Any]) -> dict[str, int]:
 def read_pending(kubeconfig: str | None = None) -> PendingPods:
     """The cluster's pending pods (all namespaces) through the Kubernetes API."""
     api = kubernetes_api(kubeconfig)
-    listed = api.call(
-        "pods", lambda core: core.list_pod_for_all_namespaces(field_selector="status.phase=Pending")
+    pods = api.list_all(
+        "pods",
+        lambda core, token: core.list_pod_for_all_namespaces(
+            field_selector="status.phase=Pending", limit=PAGE, _continue=token
+        ),
     )
-    return pending_requests(api.to_dict(pod) for pod in listed.items)
+    return pending_requests(pods)
