@@ -34,7 +34,8 @@ class KubeApi:
         items: list[Any] = []
         token: str | None = None
         while True:
-            listed = self.call(what, lambda core: request(core, token))
+            # called at once, in this pass of the loop: it sees this pass's token
+            listed = self.call(what, lambda core: request(core, token))  # noqa: B023
             items += [self.to_dict(item) for item in listed.items]
             token = getattr(listed.metadata, "_continue", None)
             if not token:

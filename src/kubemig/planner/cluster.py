@@ -20,7 +20,6 @@ from kubemig.geometry import (
 )
 from kubemig.planner.snapshot import HOSTNAME, Snapshot, quantities
 
-
 GeometryKey = tuple[str, int]
 """(model key, driver branch): GPUs with the same key share profiles, placements and rules."""
 
