@@ -164,8 +164,9 @@ class Snapshot(_Strict):
 
     def offers(self, profile: str | int) -> bool:
         """Whether some GPU of the (checked) snapshot has `profile`, so that a request for it can be planned."""
-        geometries, _ = self._check_nodes("<snapshot>")
-        return any(_resolves(geo, profile) for geo in geometries.values())
+        # each model and driver once: a cluster's thousands of GPUs are a handful of kinds
+        kinds = {(gpu.model, node.driver or DEFAULT_DRIVER) for node in self.nodes for gpu in node.gpus}
+        return any(_resolves(geometry_for(find_model(model), driver), profile) for model, driver in kinds)
 
     @staticmethod
     def load_all(paths: Sequence[str | Path]) -> Snapshot:
