@@ -9,7 +9,8 @@ allocator.allocate("pod-a", "3g.20gb")                   # [("node-0/0", Instanc
 from __future__ import annotations
 
 from kubemig.planner.exact import ExactPlanner
-from kubemig.planner.online import OnlineAllocator, OnlinePlanner
+from kubemig.planner.online import OnlineAllocator
+from kubemig.planner.online_plan import OnlinePlanner
 from kubemig.planner.plan import GpuPlan, Objective, Plan, Planner, Slot, SolverState, SolverStatus
 from kubemig.planner.snapshot import GpuState, Node, Request, Snapshot, SnapshotError, SnapshotInstance
 
