@@ -205,3 +205,13 @@ def test_gated_and_deleted_pods_wait_for_no_plan_and_other_pods_raise_no_note() 
     assert found.notes == [
         "ml/gated left out: the scheduler holds it back until its gates go (quota.example.com/ok)"
     ]
+
+
+def test_a_pod_nominated_to_a_node_is_held_there() -> None:
+    # the scheduler preempted pods on node_b for it: its devices come free there
+    pod = _pod("urgent", _mig("2g.10gb", 1), tolerations=EVERYTHING)
+    pod["status"]["nominatedNodeName"] = "node_b"
+    assert _held(pod) == ["node_b"]
+    # a nomination to a node its rules refuse (or that is not planned) holds nothing more
+    pod["status"]["nominatedNodeName"] = "node_x"
+    assert _held(pod) is None

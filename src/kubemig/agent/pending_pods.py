@@ -8,7 +8,8 @@ is larger, as the scheduler counts it). A pod asking for two profiles at once ca
 request; it is left out and said so. Given the nodes a plan may use (a `SchedulingView`), a pod
 that may not go to all of them (its node selector, node affinity, taints it does not tolerate, its
 other requests, inter-pod affinity: `schedulable_nodes`) is held to those it may go to, in the
-request's `nodes`; one that may go to none is said so, with each node's reason; pods whose
+request's `nodes`; one that may go to none is said so, with each node's reason; one the
+scheduler has nominated a node for (after preempting pods there) is held to that node; pods whose
 required anti-affinity keeps them from each other get `apart`.
 """
 
@@ -73,6 +74,11 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
                 held["nodes"] = sorted(allowed)
             if reasons and not allowed:
                 notes.append(f"{name} may go to no planned node: {_reasons(reasons)}")
+            nominated = (pod.get("status") or {}).get("nominatedNodeName")
+            if nominated in allowed:
+                # the scheduler has preempted pods there for it: it waits for their devices, and a
+                # new instance elsewhere would only duplicate the room being made
+                held["nodes"] = [nominated]
         others = quantity_text({key: amount for key, amount in pod_requests(spec).items() if amount > 0})
         if others:
             held["resources"] = others
