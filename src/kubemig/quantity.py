@@ -3,7 +3,7 @@ parser, for the resources a pod asks beyond MIG devices and what a node has left
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 
@@ -19,3 +19,8 @@ def parse_quantity(value: object) -> Decimal:
         return Decimal(parse(value))
     except (ValueError, TypeError, ArithmeticError):
         raise ValueError(f"{value!r} is not a quantity: write a number such as 2, 500m or 16Gi") from None
+
+
+def quantities(values: Mapping[str, object]) -> dict[str, Decimal]:
+    """Each named quantity's value; ValueError for the first that is not one."""
+    return {str(name): parse_quantity(value) for name, value in values.items()}

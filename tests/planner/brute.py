@@ -11,7 +11,7 @@ from kubemig.errors import KubemigError
 from kubemig.geometry import Instance, resolve_profile
 from kubemig.planner import Snapshot
 from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod
-from kubemig.planner.snapshot import quantities
+from kubemig.quantity import quantities
 from tests.geometry.oracle import all_layouts
 
 Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per profile, destroyed, touched)

@@ -8,7 +8,8 @@ from kubemig.errors import KubemigError
 from kubemig.geometry import Action, GpuGeometry, Layout, resolve_profile
 from kubemig.planner import Plan, Snapshot
 from kubemig.planner.cluster import Cluster
-from kubemig.planner.snapshot import HOSTNAME, quantities
+from kubemig.planner.snapshot import HOSTNAME
+from kubemig.quantity import quantities
 from tests.geometry.oracle import is_valid
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubemig.agent.api_objects import labels_of, name_of
 from kubemig.agent.kube_client import KubeApi
 from kubemig.agent.mig_config_agent import CONFIG_LABEL, PLAN_ANNOTATION, SNAPSHOT_ANNOTATION
 from kubemig.agent.node_labels import NodeStore
@@ -82,11 +83,10 @@ def cluster_snapshot(
     for part, node in zip(parts, planned_nodes):
         if not isinstance(part, dict):
             continue
-        meta = node.get("metadata") or {}
-        free = view.free(str(meta.get("name")))
+        free = view.free(name_of(node))
         if free is not None:
             part["free"] = quantity_text(free)  # the pods the plan puts there must fit in it together
-        labels = meta.get("labels") or {}
+        labels = labels_of(node)
         named = sorted(pending.topologies & set(labels))  # the domains pending pods are kept apart in
         if named:
             part["labels"] = {key: labels[key] for key in named}

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from kubemig.quantity import parse_quantity
+from kubemig.quantity import quantities
 
 MIG_RESOURCE = "nvidia.com/mig-"
 BYTE_RESOURCES = ("memory", "ephemeral-storage")
@@ -43,7 +43,7 @@ def pod_requests(spec: Mapping[str, Any]) -> Resources:
         name: max(regular.get(name, Decimal(0)), init_peak.get(name, Decimal(0)))
         for name in regular.keys() | init_peak.keys()
     }
-    _add(total, _quantities(spec.get("overhead") or {}))
+    _add(total, quantities(spec.get("overhead") or {}))
     return total
 
 
@@ -53,7 +53,7 @@ def free_resources(node: Mapping[str, Any], bound: Iterable[Mapping[str, Any]]) 
     allocatable = (node.get("status") or {}).get("allocatable")
     if not allocatable:
         return None
-    free = _quantities(allocatable)
+    free = quantities(allocatable)
     for pod in bound:
         free["pods"] = free.get("pods", Decimal(0)) - 1
         for name, quantity in pod_requests(pod.get("spec") or {}).items():
@@ -88,11 +88,7 @@ def quantity_text(resources: Mapping[str, Decimal]) -> dict[str, str]:
 def _container_requests(container: Mapping[str, Any]) -> Resources:
     resources = container.get("resources") or {}
     # the API server defaults a missing request to its limit; pods read from files may lack that
-    return _quantities({**(resources.get("limits") or {}), **(resources.get("requests") or {})})
-
-
-def _quantities(values: Mapping[str, Any]) -> Resources:
-    return {str(name): parse_quantity(value) for name, value in values.items()}
+    return quantities({**(resources.get("limits") or {}), **(resources.get("requests") or {})})
 
 
 def _add(total: Resources, more: Mapping[str, Decimal]) -> None:

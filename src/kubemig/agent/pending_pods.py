@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubemig.agent.kube_client import kubernetes_api
-from kubemig.agent.node_resources import pod_requests, quantity_text
+from kubemig.agent.node_resources import MIG_RESOURCE, pod_requests, quantity_text
 from kubemig.agent.schedulable_nodes import SchedulingView
 
-MIG_RESOURCE = "nvidia.com/mig-"
 PAGE = 500
 """Pods per list call: a large cluster's pods come in pages, not in one answer."""
 
@@ -102,23 +101,13 @@ def _reasons(reasons: Mapping[str, str], shown: int = 3) -> str:
 
 
 def _mig_requests(spec: Mapping[str, Any]) -> dict[str, int]:
-    def summed(containers: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for container in containers:
-            resources = container.get("resources") or {}
-            # a request for an extended resource must equal its limit; either may be written alone
-            asked = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
-            for key, quantity in asked.items():
-                if key.startswith(MIG_RESOURCE):
-                    profile = key.removeprefix("nvidia.com/")
-                    total[profile] = total.get(profile, 0) + int(str(quantity))
-        return total
-
-    regular = summed(spec.get("containers") or [])
-    for container in spec.get("initContainers") or []:
-        for profile, count in summed([container]).items():
-            regular[profile] = max(regular.get(profile, 0), count)
-    return {profile: count for profile, count in regular.items() if count > 0}
+    """The MIG devices a pod asks for, per profile (`mig-1g.5gb`), counted as the scheduler counts
+    any of its requests (`node_resources.pod_requests`)."""
+    return {
+        name.removeprefix("nvidia.com/"): int(amount)
+        for name, amount in pod_requests(spec).items()
+        if name.startswith(MIG_RESOURCE) and amount > 0
+    }
 
 
 def read_pending(kubeconfig: str | None = None) -> PendingPods:

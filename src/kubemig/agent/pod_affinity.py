@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kubemig.agent.api_objects import labels_of, namespace_of
+
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 NAME_LABEL = "kubernetes.io/metadata.name"  # every namespace carries its own name as this label
 
@@ -33,9 +35,9 @@ class _Term:
     def matches(self, pod: Mapping[str, Any]) -> bool:
         if self.selector is None:
             return False
-        if self.namespaces is not None and _namespace(pod) not in self.namespaces:
+        if self.namespaces is not None and namespace_of(pod) not in self.namespaces:
             return False
-        return selector_matches(self.selector, (pod.get("metadata") or {}).get("labels") or {})
+        return selector_matches(self.selector, labels_of(pod))
 
 
 class InterPodAffinity:
@@ -111,25 +113,16 @@ class InterPodAffinity:
         return [self._resolve(term, pod) for term in affinity.get(REQUIRED) or []]
 
     def _resolve(self, term: Mapping[str, Any], owner: Mapping[str, Any]) -> _Term:
-        owner_labels = (owner.get("metadata") or {}).get("labels") or {}
-        selector = term.get("labelSelector")
-        if selector is not None:
-            extra = [
-                {"key": key, "operator": operator, "values": [owner_labels[key]]}
-                for field, operator in (("matchLabelKeys", "In"), ("mismatchLabelKeys", "NotIn"))
-                for key in term.get(field) or []
-                if key in owner_labels
-            ]
-            selector = {**selector, "matchExpressions": [*(selector.get("matchExpressions") or []), *extra]}
+        selector = owner_selector(term, owner)
         names = set(term.get("namespaces") or [])
         namespace_selector = term.get("namespaceSelector")
         namespaces: frozenset[str] | None
         if namespace_selector is None:
-            namespaces = frozenset(names or {_namespace(owner)})
+            namespaces = frozenset(names or {namespace_of(owner)})
         elif not namespace_selector:
             namespaces = None  # {} selects every namespace
         else:
-            known = {_namespace(pod) for pod in self._bound} | set(self._namespaces) | {_namespace(owner)}
+            known = {namespace_of(pod) for pod in self._bound} | set(self._namespaces) | {namespace_of(owner)}
             chosen = {
                 name
                 for name in known
@@ -153,6 +146,23 @@ def _affinity_refusal(
     return None
 
 
+def owner_selector(term: Mapping[str, Any], owner: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The label selector of an affinity term or a spread constraint, its `matchLabelKeys` (In) and
+    `mismatchLabelKeys` (NotIn) taking their values from the pod that owns it; None where it has
+    no selector, which matches no pod."""
+    selector = term.get("labelSelector")
+    if selector is None:
+        return None
+    labels = labels_of(owner)
+    extra = [
+        {"key": key, "operator": operator, "values": [labels[key]]}
+        for field, operator in (("matchLabelKeys", "In"), ("mismatchLabelKeys", "NotIn"))
+        for key in term.get(field) or []
+        if key in labels
+    ]
+    return {**selector, "matchExpressions": [*(selector.get("matchExpressions") or []), *extra]}
+
+
 def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     """A Kubernetes label selector (matchLabels, matchExpressions In/NotIn/Exists/DoesNotExist)."""
     if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
@@ -171,7 +181,3 @@ def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> 
         if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
             return False  # the API server refuses any other; match nothing rather than guess
     return True
-
-
-def _namespace(pod: Mapping[str, Any]) -> str:
-    return str((pod.get("metadata") or {}).get("namespace") or "default")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kubemig.agent.api_objects import labels_of, name_of
 from kubemig.agent.node_fit import refusal
 from kubemig.agent.node_resources import Resources, free_resources, pod_requests, shortfall
 from kubemig.agent.pod_affinity import InterPodAffinity
@@ -35,7 +36,7 @@ class SchedulingView:
         namespace selectors."""
         self.candidates = list(candidates)
         every_node = list(nodes) if nodes is not None else self.candidates
-        labels = {_name(node): dict((node.get("metadata") or {}).get("labels") or {}) for node in every_node}
+        labels = {name_of(node): dict(labels_of(node)) for node in every_node}
         bound = [
             pod
             for pod in pods
@@ -45,7 +46,7 @@ class SchedulingView:
         for pod in bound:
             by_node.setdefault(str(pod["spec"]["nodeName"]), []).append(pod)
         self._free = {
-            _name(node): free_resources(node, by_node.get(_name(node), [])) for node in self.candidates
+            name_of(node): free_resources(node, by_node.get(name_of(node), [])) for node in self.candidates
         }
         self._affinity = InterPodAffinity(labels, bound, namespace_labels)
         self._spread = TopologySpread(every_node, bound)
@@ -64,15 +65,11 @@ class SchedulingView:
         asked = pod_requests(spec)
         reasons: dict[str, str] = {}
         for node in self.candidates:
-            reason = refusal(spec, node) or shortfall(asked, self._free[_name(node)])
+            reason = refusal(spec, node) or shortfall(asked, self._free[name_of(node)])
             if reason is not None:
-                reasons[_name(node)] = reason
-        rest = [_name(node) for node in self.candidates if _name(node) not in reasons]
+                reasons[name_of(node)] = reason
+        rest = [name_of(node) for node in self.candidates if name_of(node) not in reasons]
         reasons.update(self._affinity.refusal_by_node(pod, rest))
         rest = [node for node in rest if node not in reasons]
         reasons.update(self._spread.refusal_by_node(pod, rest))
-        return [_name(node) for node in self.candidates if _name(node) not in reasons], reasons
-
-
-def _name(node: Mapping[str, Any]) -> str:
-    return str((node.get("metadata") or {}).get("name"))
+        return [name_of(node) for node in self.candidates if name_of(node) not in reasons], reasons

@@ -17,14 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kubemig.agent.api_objects import labels_of, name_of, namespace_of
 from kubemig.agent.node_fit import selector_refusal, taint_refusal
-from kubemig.agent.pod_affinity import selector_matches
+from kubemig.agent.pod_affinity import owner_selector, selector_matches
 
 
 class TopologySpread:
     def __init__(self, nodes: Iterable[Mapping[str, Any]], bound: Iterable[Mapping[str, Any]]) -> None:
         """`nodes`: every node (API objects); `bound`: the pods bound to nodes that have not ended."""
-        self._nodes = {_name(node): node for node in nodes}
+        self._nodes = {name_of(node): node for node in nodes}
         self._bound = [
             pod
             for pod in bound
@@ -46,7 +47,7 @@ class TopologySpread:
         counts = [self._counts(pod, constraint, keys) for constraint in constraints]
         reasons: dict[str, str] = {}
         for node in nodes:
-            labels = _labels(self._nodes[node]) if node in self._nodes else {}
+            labels = labels_of(self._nodes[node]) if node in self._nodes else {}
             missing = next((key for key in keys if key not in labels), None)
             if missing is not None:
                 reasons[node] = f"topology spread: the node has no {missing} label"
@@ -68,10 +69,10 @@ class TopologySpread:
         """Matching pods per eligible domain, the smallest count, and 1 if the pod matches itself."""
         spec = pod.get("spec") or {}
         key = str(constraint.get("topologyKey"))
-        selector = _selector(constraint, pod)
+        selector = owner_selector(constraint, pod)
         by_domain: dict[str, int] = {}
         for node in self._nodes.values():
-            labels = _labels(node)
+            labels = labels_of(node)
             if any(k not in labels for k in keys):
                 continue
             if constraint.get("nodeAffinityPolicy", "Honor") == "Honor" and selector_refusal(spec, node):
@@ -79,11 +80,11 @@ class TopologySpread:
             if constraint.get("nodeTaintsPolicy", "Ignore") == "Honor" and taint_refusal(spec, node):
                 continue
             by_domain.setdefault(labels[key], 0)
-        namespace = _namespace(pod)
+        namespace = namespace_of(pod)
         for other in self._bound:
             node = self._nodes[other["spec"]["nodeName"]]
-            domain = _labels(node).get(key)
-            if domain in by_domain and _namespace(other) == namespace and _matches(selector, other):
+            domain = labels_of(node).get(key)
+            if domain in by_domain and namespace_of(other) == namespace and _matches(selector, other):
                 by_domain[domain] += 1
         floor = min(by_domain.values(), default=0)
         if len(by_domain) < int(constraint.get("minDomains") or 1):
@@ -91,33 +92,5 @@ class TopologySpread:
         return by_domain, floor, int(_matches(selector, pod))
 
 
-def _selector(constraint: Mapping[str, Any], pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The constraint's label selector with `matchLabelKeys` from the pod; None matches no pod."""
-    selector = constraint.get("labelSelector")
-    if selector is None:
-        return None
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    extra = [
-        {"key": key, "operator": "In", "values": [labels[key]]}
-        for key in constraint.get("matchLabelKeys") or []
-        if key in labels
-    ]
-    return {**selector, "matchExpressions": [*(selector.get("matchExpressions") or []), *extra]}
-
-
 def _matches(selector: Mapping[str, Any] | None, pod: Mapping[str, Any]) -> bool:
-    return selector is not None and selector_matches(
-        selector, (pod.get("metadata") or {}).get("labels") or {}
-    )
-
-
-def _labels(node: Mapping[str, Any]) -> Mapping[str, str]:
-    return (node.get("metadata") or {}).get("labels") or {}
-
-
-def _name(node: Mapping[str, Any]) -> str:
-    return str((node.get("metadata") or {}).get("name"))
-
-
-def _namespace(pod: Mapping[str, Any]) -> str:
-    return str((pod.get("metadata") or {}).get("namespace") or "default")
+    return selector is not None and selector_matches(selector, labels_of(pod))

@@ -18,7 +18,8 @@ from kubemig.geometry import (
     geometry_for,
     resolve_profile,
 )
-from kubemig.planner.snapshot import HOSTNAME, Snapshot, quantities
+from kubemig.planner.snapshot import HOSTNAME, Snapshot
+from kubemig.quantity import quantities
 
 GeometryKey = tuple[str, int]
 """(model key, driver branch): GPUs with the same key share profiles, placements and rules."""

@@ -10,7 +10,6 @@ file, the path inside the document and what to do about it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -288,11 +287,6 @@ class Snapshot(_Strict):
                     f"profile {request.profile!r} exists on no GPU of this snapshot (models: {models}): "
                     f"use one of {', '.join(offered) or 'nothing'}",
                 )
-
-
-def quantities(values: Mapping[str, Quantity]) -> dict[str, Decimal]:
-    """Checked quantities as exact numbers (cores, bytes, counts)."""
-    return {name: parse_quantity(value) for name, value in values.items()}
 
 
 def _check_quantities(source: str, where: str, values: Mapping[str, Quantity]) -> None:
