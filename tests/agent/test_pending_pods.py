@@ -215,3 +215,10 @@ def test_a_pod_nominated_to_a_node_is_held_there() -> None:
     # a nomination to a node its rules refuse (or that is not planned) holds nothing more
     pod["status"]["nominatedNodeName"] = "node_x"
     assert _held(pod) is None
+
+
+def test_a_sidecars_mig_devices_add_to_the_pods_as_the_scheduler_adds_them() -> None:
+    sidecar = {"name": "s", "image": "x", "restartPolicy": "Always", "resources": _mig("1g.5gb", 1)}
+    pod = _pod("with-sidecar", _mig("1g.5gb", 1), initContainers=[sidecar])
+    [request] = pending_requests([pod]).requests
+    assert request["count"] == 2  # the sidecar keeps running beside the main container
