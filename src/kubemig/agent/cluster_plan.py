@@ -91,7 +91,8 @@ def cluster_snapshot(
         if named:
             part["labels"] = {key: labels[key] for key in named}
     notes.extend(pending.notes)
-    planned = _document(parts, [], SOURCE)
+    # each part passed its own check above; which profiles they offer needs no second one
+    planned = Snapshot.model_validate({"nodes": parts})
     requests = []
     for request in pending.requests:
         if planned.offers(str(request["profile"])):
