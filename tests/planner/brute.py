@@ -13,6 +13,7 @@ from kubemig.planner import Snapshot
 from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod
 from kubemig.quantity import quantities
 from tests.geometry.oracle import all_layouts
+from tests.planner.checks import spread_violation
 
 Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per profile, destroyed, touched)
 
@@ -64,7 +65,13 @@ def best_objective(snapshot: Snapshot) -> tuple[int, int, int, int]:
                 break
             chosen_requests = [requests[r] for r in chosen]
             if _feasible(
-                chosen_requests, [profile_of[r] for r in chosen], gpus, capacity, free, (cluster, {})
+                chosen_requests,
+                [profile_of[r] for r in chosen],
+                gpus,
+                capacity,
+                free,
+                (cluster, {}),
+                snapshot,
             ):
                 key = (slices, priority, *changes)
                 if best is None or key > best:
@@ -87,12 +94,13 @@ def _feasible(
     capacity: list[dict[int, int]],
     free: dict[str, dict[str, Decimal]],
     apart: tuple[Cluster, dict[str, str]],
+    snapshot: Snapshot,
 ) -> bool:
     """Whether these pods (all of them) get their instances, each pod within one node, the pods on a
     node within what it has left beyond MIG devices, pods kept apart in different domains (`apart`:
-    the cluster, and the node of each pod placed so far)."""
+    the cluster, and the node of each pod placed so far), spread groups within their skew."""
     if not requests:
-        return True
+        return spread_violation(snapshot, apart[1]) is None
     request, row = requests[0], rows[0]
     nodes = sorted({gpu.node for gpu in gpus})
     for node in nodes:
@@ -115,7 +123,7 @@ def _feasible(
 
         def spread(left: int, first: int) -> bool:
             if left == 0:
-                return _feasible(requests[1:], rows[1:], gpus, capacity, free, apart)
+                return _feasible(requests[1:], rows[1:], gpus, capacity, free, apart, snapshot)
             for i in range(first, len(places)):
                 g = places[i]
                 pid = row[g]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from kubemig.errors import KubemigError
@@ -71,6 +72,8 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
                         for n in (node_of[request.pod], node_of[other])
                     )
                     assert here is None or here != there, f"{request.pod} and {other} share {apart.topology}"
+    problem = spread_violation(snapshot, node_of)
+    assert problem is None, problem
     asked = {r.pod: {"pods": Decimal(1), **quantities(r.resources)} for r in snapshot.requests}
     for node in snapshot.nodes:
         on_node = [pod for pod, slots in plan.assignments.items() if slots and slots[0].node == node.name]
@@ -81,3 +84,32 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
     touched = sum(1 for p in plan.gpus.values() if p.transition.steps)
     assert (plan.objective.scheduled_slices, plan.objective.priority) == (slices, priority)
     assert (plan.objective.free_destroyed, plan.objective.gpus_touched) == (destroyed, touched)
+
+
+def spread_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | None:
+    """What breaks a spread group, with pods placed on nodes as `node_of` says; None when nothing
+    does. The final counts decide: where pods were added, at most max skew above the emptiest
+    eligible domain (0 below min domains), which some binding order then keeps at every step."""
+    labels = {node.name: node.labels for node in snapshot.nodes}
+    for spread in snapshot.spread:
+
+        def domain(node: str) -> str | None:
+            return labels.get(node, {}).get(spread.topology, node if spread.topology == HOSTNAME else None)
+
+        if spread.domains is not None:
+            counts = dict(spread.domains)
+        else:
+            counts = {d: 0 for node in snapshot.nodes if (d := domain(node.name)) is not None}
+        added: dict[str, int] = {}
+        for pod in set(spread.pods):
+            if pod in node_of:
+                here = domain(node_of[pod])
+                if here not in counts:
+                    return f"{pod} went to {node_of[pod]}, in no domain of its spread group"
+                counts[here] += 1
+                added[here] = added.get(here, 0) + 1
+        floor = 0 if len(counts) < spread.min_domains else min(counts.values(), default=0)
+        for here in added:
+            if counts[here] - floor > spread.max_skew:
+                return f"{spread.topology}={here} holds {counts[here]} pods, {floor} in the emptiest domain"
+    return None

@@ -88,6 +88,21 @@ def snapshots(
             topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
             request["apart"] = [{"pods": others, "topology": topology}]
         requests.append(request)
-    snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests})
+    # some pods spread over nodes or zones (topology spread), counted with pods already bound,
+    # possibly in a zone no node of the snapshot is in
+    spread = []
+    if len(requests) > 1 and draw(st.integers(0, 2)) == 0:
+        pods = draw(
+            st.lists(st.sampled_from([r["pod"] for r in requests] + ["gone"]), min_size=2, unique=True)
+        )
+        topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
+        group: dict[str, Any] = {"pods": pods, "topology": topology, "max_skew": draw(st.integers(1, 2))}
+        if draw(st.booleans()):
+            names = node_names if topology == "kubernetes.io/hostname" else ["a", "b", "c"]
+            group["domains"] = draw(st.dictionaries(st.sampled_from(names), st.integers(0, 2), min_size=1))
+        if draw(st.integers(0, 3)) == 0:
+            group["min_domains"] = draw(st.integers(2, 3))
+        spread.append(group)
+    snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests, "spread": spread})
     snapshot.check()
     return snapshot

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import pytest
@@ -241,3 +242,53 @@ def test_the_allocator_needs_nodes_to_hold_a_pod_to_some() -> None:
     allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")])
     with pytest.raises(ValueError, match="node_of"):
         allocator.allocate("p", "1g.5gb", nodes=["node-a"])
+
+
+_ZONES = """
+nodes:
+- {name: a-1, labels: {zone: a}, gpus: [{index: 0, model: A100-SXM4-40GB}, {index: 1, model: A100-SXM4-40GB}]}
+- {name: b-1, labels: {zone: b}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+"""
+
+
+def _zones_by_pod(plan_assignments: Mapping[str, list[Slot]]) -> dict[str, str]:
+    return {pod: slots[0].node[0] for pod, slots in plan_assignments.items()}
+
+
+def test_replicas_spread_over_zones_stay_within_the_skew() -> None:
+    # zone b has room for one 7g.40gb, zone a for two: with skew 1, a third replica in a would be
+    # two ahead of b, and the scheduler would refuse it
+    requests = "".join(f"- {{pod: r{i}, profile: 7g.40gb}}\n" for i in range(4))
+    spread = "spread: [{pods: [r0, r1, r2, r3], topology: zone}]\n"
+    snapshot = Snapshot.parse(_ZONES + requests + spread)
+    unspread = Snapshot.parse(_ZONES + requests)
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        assert len(planner.plan(unspread).assignments) == 3
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        assert sorted(_zones_by_pod(plan.assignments).values()) == ["a", "a", "b"], planner
+        assert len(plan.unscheduled) == 1
+
+
+def test_a_domain_already_ahead_gets_pods_once_the_others_catch_up() -> None:
+    # zone a holds 2 matching pods and zone c (no MIG node) 3: with skew 1, b may reach 4 and a 4,
+    # each one above c, so 6 of the 7 replicas go (b first: a may grow only once b has caught up)
+    requests = "".join(f"- {{pod: r{i}, profile: 1g.5gb}}\n" for i in range(7))
+    spread = "spread: [{pods: [r0, r1, r2, r3, r4, r5, r6], topology: zone, domains: {a: 2, b: 0, c: 3}}]\n"
+    snapshot = Snapshot.parse(_ZONES + requests + spread)
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        assert sorted(_zones_by_pod(plan.assignments).values()) == ["a"] * 2 + ["b"] * 4, planner
+
+
+def test_below_min_domains_the_emptiest_domain_counts_as_empty() -> None:
+    requests = "".join(f"- {{pod: r{i}, profile: 1g.5gb}}\n" for i in range(3))
+    spread = "spread: [{pods: [r0, r1, r2], topology: zone, max_skew: 2, domains: {a: 0}, min_domains: 2}]\n"
+    snapshot = Snapshot.parse(_ZONES + requests + spread)
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        # zone b is not one of the group's domains, and zone a may hold max_skew pods above 0
+        assert sorted(_zones_by_pod(plan.assignments).values()) == ["a", "a"], planner

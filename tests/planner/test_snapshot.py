@@ -146,6 +146,16 @@ BAD = [
         "requests[0].apart[0].pods: list should have at least 1 item after validation, not 0",
     ),
     (
+        "spread with no skew",
+        "nodes: []\nspread: [{pods: [a, b], max_skew: 0}]\n",
+        "spread[0].max_skew: input should be greater than or equal to 1",
+    ),
+    (
+        "spread over a negative count",
+        "nodes: []\nspread: [{pods: [a, b], topology: zone, domains: {z1: -1}}]\n",
+        "spread[0]: domain 'z1' holds -1 pods: give 0 or more",
+    ),
+    (
         "boolean quantity",
         "nodes: [{name: n, gpus: [], free: {pods: yes}}]\n",
         "nodes[0].free.pods: ",
@@ -193,10 +203,12 @@ def test_parts_join_into_one_cluster_with_requests_checked_against_every_part(tm
         b=NODE_PART.format(name="n2")
         .replace("A100-SXM4-40GB", "H100-80GB-HBM3")
         .replace("3g.20gb", "3g.40gb"),
-        pending="nodes: []\nrequests:\n- {pod: x, profile: 3g.40gb}\n- {pod: y, profile: 1g.5gb}\n",
+        pending="nodes: []\nrequests:\n- {pod: x, profile: 3g.40gb}\n- {pod: y, profile: 1g.5gb}\n"
+        "spread: [{pods: [x, y]}]\n",
     )
     joined = Snapshot.load_all(paths)
     assert [n.name for n in joined.nodes] == ["n1", "n2"] and [r.pod for r in joined.requests] == ["x", "y"]
+    assert [group.pods for group in joined.spread] == [["x", "y"]]
     with pytest.raises(
         SnapshotError, match=r"pending\.yaml: requests\[1\]\.profile: profile '1g\.5gb' exists on no GPU"
     ):

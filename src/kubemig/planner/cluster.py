@@ -63,12 +63,37 @@ class PendingPod:
     """What it asks beyond MIG devices, `pods: 1` included."""
     apart: frozenset[tuple[str, str]] = frozenset()
     """(topology key, pending pod): the pods it may not share a domain with, both ways."""
+    spread: tuple[int, ...] = ()
+    """The spread groups it belongs to (positions in `Cluster.spreads`)."""
 
     def may_go_to(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
 
     def slices_on(self, key: GeometryKey) -> int:
         return self.shapes[key].compute_slices * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadGroup:
+    """Pending pods spread over the domains of `key`: at most `max_skew` more of them and the matching
+    pods already bound (`counts`, every eligible domain) in a domain they go to than in the emptiest
+    (0 while there are fewer domains than `min_domains`)."""
+
+    pods: tuple[str, ...]
+    key: str
+    max_skew: int
+    counts: Mapping[str, int]
+    min_domains: int = 1
+
+    def floor(self, counts: Mapping[str, int]) -> int:
+        """The emptiest domain's count, as the scheduler takes it."""
+        return 0 if len(counts) < self.min_domains else min(counts.values(), default=0)
+
+    def allows(self, domain: str, placed: Mapping[str, int]) -> bool:
+        """Whether one more pod may go to `domain`, with `placed` pods of the group already planned
+        per domain: the scheduler's check as it binds the pods one by one."""
+        counts = {d: n + placed.get(d, 0) for d, n in self.counts.items()}
+        return domain in counts and counts[domain] + 1 - self.floor(counts) <= self.max_skew
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +105,11 @@ class Cluster:
     there ask more of together than it has. Any other resource, and any node absent, binds no plan."""
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Per node, its labels (`kubernetes.io/hostname` its name unless given)."""
+    spreads: tuple[SpreadGroup, ...] = ()
 
     def domain(self, node: str, key: str) -> str | None:
         """The node's topology domain for `key`; None when it has no such label."""
-        labels = self.labels.get(node, {})
-        return labels.get(key, node if key == HOSTNAME else None)
+        return _domain(self.labels, node, key)
 
     def conflicts(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
         """Whether a pod on `node` would share a domain with a pod it must keep apart from, given
@@ -96,6 +121,21 @@ class Cluster:
                 if domain is not None and domain == self.domain(there, key):
                     return True
         return False
+
+    def spread_allows(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
+        """Whether the pod may go to `node` with the pods of its spread groups `placed` so far (pod ->
+        node), as the scheduler would bind it next."""
+        for g in request.spread:
+            group = self.spreads[g]
+            domain = self.domain(node, group.key)
+            planned: dict[str, int] = {}
+            for pod in group.pods:
+                there = placed.get(pod)
+                if there is not None and (d := self.domain(there, group.key)) is not None:
+                    planned[d] = planned.get(d, 0) + 1
+            if domain is None or not group.allows(domain, planned):
+                return False
+        return True
 
     def limits_where(self, request: PendingPod) -> bool:
         """Whether some node the pod may go to is short of a resource it asks: where the pod goes
@@ -149,6 +189,15 @@ class Cluster:
                 )
         requests = []
         apart_pairs = _apart_pairs(snapshot)
+        labels = {node.name: dict(node.labels) for node in snapshot.nodes}
+        spreads = _spread_groups(snapshot, labels)
+        groups_of: dict[str, list[int]] = {}
+        inside: list[frozenset[str]] = []  # per group, the nodes in its domains
+        for g, group in enumerate(spreads):
+            for pod in group.pods:
+                groups_of.setdefault(pod, []).append(g)
+            names = (node.name for node in snapshot.nodes)
+            inside.append(frozenset(n for n in names if _domain(labels, n, group.key) in group.counts))
         for request in snapshot.requests:
             shapes = {}
             for key, geo in geometries.items():
@@ -157,6 +206,9 @@ class Cluster:
                 except KubemigError:
                     continue
             allowed = None if request.nodes is None else frozenset(request.nodes)
+            member = tuple(groups_of.get(request.pod, ()))
+            for g in member:  # only to nodes in the group's domains
+                allowed = inside[g] if allowed is None else allowed & inside[g]
             asked = {"pods": Decimal(1), **quantities(request.resources)}
             apart = apart_pairs.get(request.pod, frozenset())
             requests.append(
@@ -169,10 +221,33 @@ class Cluster:
                     allowed,
                     asked,
                     apart,
+                    member,
                 )
             )
-        labels = {node.name: dict(node.labels) for node in snapshot.nodes}
-        return Cluster(tuple(gpus), tuple(requests), _short(snapshot, requests, gpus), labels)
+        short = _short(snapshot, requests, gpus)
+        return Cluster(tuple(gpus), tuple(requests), short, labels, tuple(spreads))
+
+
+def _domain(labels: Mapping[str, Mapping[str, str]], node: str, key: str) -> str | None:
+    return labels.get(node, {}).get(key, node if key == HOSTNAME else None)
+
+
+def _spread_groups(snapshot: Snapshot, labels: Mapping[str, Mapping[str, str]]) -> list[SpreadGroup]:
+    """The snapshot's spread groups, each with its pending pods only and every eligible domain
+    counted; a group with no pending pod is dropped."""
+    pending = {request.pod for request in snapshot.requests}
+    groups = []
+    for spread in snapshot.spread:
+        pods = tuple(dict.fromkeys(pod for pod in spread.pods if pod in pending))
+        if not pods:
+            continue
+        if spread.domains is None:
+            found = (_domain(labels, node.name, spread.topology) for node in snapshot.nodes)
+            counts = {domain: 0 for domain in found if domain is not None}
+        else:
+            counts = dict(spread.domains)
+        groups.append(SpreadGroup(pods, spread.topology, spread.max_skew, counts, spread.min_domains))
+    return groups
 
 
 def _apart_pairs(snapshot: Snapshot) -> dict[str, frozenset[tuple[str, str]]]:

@@ -9,7 +9,8 @@ A pod with k > 1 instances picks one node (binary per node that could hold it) a
 there; its node's capacity is counted separately, which is exact because one-instance pods can go to
 any node. So does a pod held to some nodes, one whose other resources (CPU, memory) could run
 short on some node (there the picks of the pods weigh against what the node has left), and one kept
-apart from other pending pods (two such pods pick nodes in one domain at most once). The objective
+apart from other pending pods (two such pods pick nodes in one domain at most once), and one spread
+over topology domains with others (each domain's picks within the skew of the emptiest). The objective
 is lexicographic and solved in stages, each fixing the best value of the one before: compute slices
 scheduled, then priority, then (free instances destroyed, GPUs touched).
 """
@@ -169,11 +170,12 @@ class _Builder:
         for request in cluster.requests:
             # a pod held to some nodes picks one of them, as a pod of several instances picks its node,
             # and so does a pod whose node could run short of what it asks beyond MIG devices, and a
-            # pod kept apart from others
+            # pod kept apart from others, and one spread over domains with others
             if (
                 request.count == 1
                 and request.nodes is None
                 and not request.apart
+                and not request.spread
                 and not cluster.limits_where(request)
             ):
                 self.singles[(request.profile, request.priority)].append(request)
@@ -320,6 +322,7 @@ class _Builder:
                 if asks:  # in the resource's own unit (bytes, cores): HiGHS scales rows itself
                     m.row(asks, -np.inf, float(amount))
         self._apart_rows()
+        self._spread_rows()
 
     def _apart_rows(self) -> None:
         """Two pods kept apart pick nodes in different domains: per pair and domain, one at most."""
@@ -336,9 +339,43 @@ class _Builder:
                 if len(row) > 1:
                     self.model.row(row, -np.inf, 1)
 
+    def _spread_rows(self) -> None:
+        """Per spread group, the pods it places in a domain (n), with those already there (c), stay
+        within max skew of the emptiest domain (m <= every c + n, a variable) where n > 0. The
+        scheduler binds them one by one, and keeping this for the final counts is enough: binding
+        into the emptiest domain that still gets pods first keeps it at every step. A domain
+        already further ahead than the skew allows gets pods only once m has risen: there a binary
+        turns the row on."""
+        m = self.model
+        cluster = self.cluster
+        for group in cluster.spreads:
+            by_domain: dict[str, dict[int, float]] = defaultdict(dict)
+            for pod in group.pods:
+                for node in self.multi_nodes.get(pod, []):
+                    domain = cluster.domain(node, group.key)
+                    if domain is not None and (pod, node) in self.picks:
+                        by_domain[domain][self.picks[(pod, node)]] = 1.0
+            if not by_domain:
+                continue
+            floor = group.floor(group.counts)
+            fixed = len(group.counts) < group.min_domains  # the floor stays 0
+            low = min(group.counts.values(), default=0) if not fixed else 0
+            e = m.var(0.0 if fixed else low + len(group.pods), floor)
+            for domain, count in group.counts.items():
+                if not fixed:
+                    m.row({e: 1.0, **{j: -1.0 for j in by_domain.get(domain, {})}}, -np.inf, count)
+            for domain, picks in by_domain.items():
+                count = group.counts[domain]
+                if count - floor <= group.max_skew:
+                    m.row({**picks, e: -1.0}, -np.inf, group.max_skew - count)
+                else:
+                    on = m.var(1)
+                    m.row({**picks, on: -float(len(picks))}, -np.inf, 0)
+                    m.row({**picks, e: -1.0, on: float(count)}, -np.inf, group.max_skew)
+
     def start_solution(self) -> npt.NDArray[np.float64]:
         """Nothing scheduled, nothing changed: feasible, used when the solver finds nothing in time."""
-        x = np.zeros(len(self.model.lower))
+        x = np.array(self.model.lower)  # a spread group's emptiest-domain count starts at its floor
         for cls, layout, j in self.x:
             if layout == cls.gpus[0].current:
                 x[j] = len(cls.gpus)

@@ -1,7 +1,8 @@
 """The online planner: a whole snapshot planned by the online allocator's rule, pending pods largest
 first, each placed as if it arrived alone. Where nodes run short of CPU or memory, a pod's slices
 are discounted by what it asks of them and it goes to the node it fills most closely; pods kept
-apart skip the domains their partners took."""
+apart skip the domains their partners took, and pods spread over domains go only where the scheduler
+would bind them next."""
 
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ class OnlinePlanner:
             candidates = every_node if request.nodes is None else sorted(request.nodes)
             if request.apart:  # not where a pod it must keep apart from went already
                 candidates = [node for node in candidates if not cluster.conflicts(request, node, node_of)]
+            if request.spread:  # where the scheduler would bind it next, given its group's pods so far
+                candidates = [node for node in candidates if cluster.spread_allows(request, node, node_of)]
             allowed = None if request.nodes is None and not request.apart else candidates
             if cluster.limits_where(request):
                 placed = None

@@ -108,10 +108,36 @@ class Request(_Strict):
     """Pending pods it may not share a domain with, either way; names not pending hold nothing."""
 
 
+class Spread(_Strict):
+    """Pending pods spread over a topology's domains (a topology spread constraint they share,
+    `whenUnsatisfiable: DoNotSchedule`): the pods a plan places in a domain, with the matching pods
+    already there, stay within `max_skew` of the emptiest domain, as the scheduler binds them."""
+
+    pods: list[str] = Field(min_length=1)
+    """The pending pods that carry the constraint and match its selector; names not pending hold nothing."""
+    topology: str = HOSTNAME
+    """The node label whose value is the domain."""
+    max_skew: int = Field(default=1, ge=1)
+    domains: dict[str, int] | None = None
+    """Every domain the pods are counted in (eligible), with the matching pods already bound there;
+    the pods go only to nodes in these domains. None: the domains of the snapshot's nodes, empty."""
+    min_domains: int = Field(default=1, ge=1)
+    """With fewer domains than this, the emptiest counts as 0 pods."""
+
+    @model_validator(mode="after")
+    def _counts_not_negative(self) -> Spread:
+        for domain, count in (self.domains or {}).items():
+            if count < 0:
+                raise ValueError(f"domain {domain!r} holds {count} pods: give 0 or more")
+        return self
+
+
 class Snapshot(_Strict):
     version: Literal[1] = 1
     nodes: list[Node]
     requests: list[Request] = []
+    spread: list[Spread] = []
+    """Groups of pending pods that spread over domains (topology spread constraints)."""
 
     @staticmethod
     def load(path: str | Path) -> Snapshot:
@@ -206,6 +232,7 @@ class Snapshot(_Strict):
         return Snapshot(
             nodes=[node for _, part in parts for node in part.nodes],
             requests=[request for _, part in parts for request in part.requests],
+            spread=[group for _, part in parts for group in part.spread],
         )
 
     def _check_nodes(self, source: str) -> tuple[dict[tuple[str, int], GpuGeometry], set[str]]:
