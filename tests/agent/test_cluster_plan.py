@@ -372,6 +372,47 @@ def test_replicas_that_keep_apart_are_planned_one_per_node() -> None:
         assert placed == ["node-a", "node-b"] and len(plan.unscheduled) == 1, planner
 
 
+def test_replicas_spread_over_zones_are_planned_within_the_skew() -> None:
+    """Four pending replicas spread over zones (maxSkew 1); each alone may go anywhere. A CPU node
+    with no agent makes zone z3 an eligible domain that stays empty, so each MIG zone may take one
+    replica: without the group the plan would place all four, and the scheduler bind two."""
+    labelled = [("node-a", "z1", True), ("node-b", "z2", True), ("cpu", "z3", False)]
+    nodes = [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"kubernetes.io/hostname": name, "zone": zone},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, [])} if mig else {},
+            }
+        }
+        for name, zone, mig in labelled
+    ]
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}},
+        }
+    ]
+    pods = []
+    for n in range(4):
+        pod = _pod(f"web-{n}", _mig("3g.20gb", 1), topologySpreadConstraints=spread)
+        pod["metadata"]["labels"] = {"app": "web"}
+        pods.append(pod)
+    pods.append(_pod("other", _mig("3g.20gb", 1), topologySpreadConstraints=spread))  # not app=web
+    read = cluster_snapshot(nodes, pods)
+    assert [r.nodes for r in read.snapshot.requests] == [None] * 5
+    (group,) = read.snapshot.spread
+    assert (group.pods, group.topology, group.max_skew) == ([f"ml/web-{n}" for n in range(4)], "zone", 1)
+    assert group.domains == {"z1": 0, "z2": 0, "z3": 0}
+    assert read.snapshot.nodes[0].labels == {"zone": "z1"}
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        plan = planner.plan(read.snapshot)
+        webs = sorted(slots[0].node for pod, slots in plan.assignments.items() if "web" in pod)
+        assert webs == ["node-a", "node-b"] and "ml/other" in plan.assignments, planner
+
+
 def test_the_cluster_is_read_in_pages(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kubemig.agent import cluster_plan
     from kubemig.agent.kube_client import kubernetes_api

@@ -313,3 +313,22 @@ def test_topology_spread_counts_only_eligible_domains_and_min_domains() -> None:
     two = [_pod("w0", "a1", {"app": "web"}), _pod("w1", "b1", {"app": "web"})]
     assert _allowed(_spreading(_spread(ZONE, minDomains=3)), two) == []
     assert _allowed(_spreading(_spread(ZONE, max_skew=2, minDomains=3)), two) == ["a1", "a2", "b1"]
+
+
+def test_pending_pods_count_alike_only_where_their_spread_reads_alike() -> None:
+    """One view for several pending pods: each is counted by its own namespace and node selector,
+    and the two that share a constraint and its counts are given together to the planner."""
+    bound = [_pod("w0", "a1", {"app": "web"}), _pod("w1", "a2", {"app": "web"})]
+    view = SchedulingView(ZONES, ZONES, bound)
+    here = _spreading(_spread(ZONE))
+    elsewhere = _spreading(_spread(ZONE), namespace="other")  # no web pod runs in its namespace
+    pinned = _spreading(_spread(ZONE))
+    pinned["spec"]["nodeSelector"] = {ZONE: "a"}  # zone a is its only domain, and the emptiest
+    assert view.admitting(here)[0] == ["b1"]
+    assert view.admitting(elsewhere)[0] == ["a1", "a2", "b1"]
+    assert view.admitting(pinned)[0] == ["a1", "a2"]
+    groups = view.spread_together([here, elsewhere, pinned, _spreading(_spread(ZONE))])
+    assert groups == [([0, 3], {"topology": ZONE, "max_skew": 1, "domains": {"a": 2, "b": 0}})]
+    # alike counts in two namespaces are still two constraints: each counts only its own pods
+    fresh = [_spreading(_spread(ZONE), namespace=ns) for ns in ("x", "y")]
+    assert SchedulingView(ZONES, ZONES, []).spread_together(fresh) == []

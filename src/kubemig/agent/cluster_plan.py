@@ -87,7 +87,9 @@ def cluster_snapshot(
         if free is not None:
             part["free"] = quantity_text(free)  # the pods the plan puts there must fit in it together
         labels = labels_of(node)
-        named = sorted(pending.topologies & set(labels))  # the domains pending pods are kept apart in
+        named = sorted(
+            pending.topologies & set(labels)
+        )  # the domains pending pods are kept apart or spread in
         if named:
             part["labels"] = {key: labels[key] for key in named}
     notes.extend(pending.notes)
@@ -99,11 +101,17 @@ def cluster_snapshot(
             requests.append(request)
         else:
             notes.append(f"{request['pod']} left out: no node kubemig plans has {request['profile']}")
-    return ClusterRead(_document(parts, requests, SOURCE), tuple(notes))
+    return ClusterRead(_document(parts, requests, SOURCE, pending.spread), tuple(notes))
 
 
-def _document(nodes: list[object], requests: list[dict[str, object]], source: str) -> Snapshot:
-    return Snapshot.parse(json.dumps({"version": 1, "nodes": nodes, "requests": requests}), source)
+def _document(
+    nodes: list[object],
+    requests: list[dict[str, object]],
+    source: str,
+    spread: list[dict[str, object]] | None = None,
+) -> Snapshot:
+    document = {"version": 1, "nodes": nodes, "requests": requests, "spread": spread or []}
+    return Snapshot.parse(json.dumps(document), source)
 
 
 def read_cluster(api: KubeApi) -> ClusterRead:

@@ -10,13 +10,14 @@ that may not go to all of them (its node selector, node affinity, taints it does
 other requests, inter-pod affinity: `schedulable_nodes`) is held to those it may go to, in the
 request's `nodes`; one that may go to none is said so, with each node's reason; one the
 scheduler has nominated a node for (after preempting pods there) is held to that node; pods whose
-required anti-affinity keeps them from each other get `apart`.
+required anti-affinity keeps them from each other get `apart`, and pods that share a topology spread
+constraint are listed together in `spread`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubemig.agent.kube_client import kubernetes_api
@@ -34,7 +35,9 @@ class PendingPods:
     and `apart`, as a snapshot's `requests` holds them."""
     notes: list[str]
     topologies: frozenset[str] = frozenset()
-    """The node labels whose domains some pods are kept apart in (`apart`)."""
+    """The node labels whose domains some pods are kept apart (`apart`) or spread (`spread`) in."""
+    spread: list[dict[str, object]] = field(default_factory=list)
+    """Pods that spread over domains together, as a snapshot's `spread` holds them."""
 
 
 def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | None = None) -> PendingPods:
@@ -92,7 +95,12 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
                 by_key.setdefault(key, []).append(str(requests[j]["pod"]))
             requests[i]["apart"] = [{"pods": names, "topology": key} for key, names in sorted(by_key.items())]
             topologies |= set(by_key)
-    return PendingPods(requests, notes, frozenset(topologies))
+    spread: list[dict[str, object]] = []
+    if view is not None:
+        for members, constraint in view.spread_together(planned):
+            spread.append({"pods": [requests[i]["pod"] for i in members], **constraint})
+            topologies.add(str(constraint["topology"]))
+    return PendingPods(requests, notes, frozenset(topologies), spread)
 
 
 def _reasons(reasons: Mapping[str, str], shown: int = 3) -> str:

@@ -5,7 +5,8 @@ affinity and anti-affinity against the pods already bound (`pod_affinity`), and 
 constraints it must keep (`topology_spread`).
 
 Each pending pod is checked on its own, as the scheduler binds them one by one: two pods that each
-fit in a node's free CPU may not fit there together.
+fit in a node's free CPU may not fit there together. What pending pods ask of each other, the
+planner weighs: those kept apart (`kept_apart`) and those spread together (`spread_together`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class SchedulingView:
     def kept_apart(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[str, int]]]:
         """Which of the pending `pods` (by position) their anti-affinity keeps apart, and by which key."""
         return self._affinity.kept_apart(pods)
+
+    def spread_together(self, pods: Sequence[Mapping[str, Any]]) -> list[tuple[list[int], dict[str, object]]]:
+        """Which of the pending `pods` (by position) share a topology spread constraint, with it."""
+        return self._spread.shared(pods)
 
     def free(self, node: str) -> Resources | None:
         """What a candidate node has left beyond its bound pods; None when it reports nothing."""

@@ -8,12 +8,17 @@ that its node selector and affinity allow (`nodeAffinityPolicy: Honor`, the defa
 `nodeTaintsPolicy: Honor`, whose taints it tolerates. A node may take the pod when it has every key
 and, for each constraint, its domain's count plus one (if the pod matches the selector itself) less
 the smallest count of any eligible domain (0 while there are fewer domains than `minDomains`) stays
-within `maxSkew`. Constraints that only prefer (`ScheduleAnyway`) restrict nothing, and pending pods
-are not weighed against each other: the scheduler binds them one by one.
+within `maxSkew`. Constraints that only prefer (`ScheduleAnyway`) restrict nothing.
+
+Pending pods that share a constraint (same namespace, selector, key, skew and eligible domains) and
+match it themselves weigh on each other as the scheduler binds them one by one: `shared` gives
+them as one group with the domains' counts, for the planner to keep within the skew together.
+Pending pods that match a constraint they do not carry are not counted in its group.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,18 +37,36 @@ class TopologySpread:
             if not (pod.get("metadata") or {}).get("deletionTimestamp")
             and (pod.get("spec") or {}).get("nodeName") in self._nodes
         ]
+        self._memo: dict[str, tuple[dict[str, int], int]] = {}
+
+    def shared(self, pods: Sequence[Mapping[str, Any]]) -> list[tuple[list[int], dict[str, object]]]:
+        """The pending `pods` (by position) that share a constraint and match it, two at least, each
+        group with its constraint as a snapshot's `spread` holds it (`topology`, `max_skew`,
+        `domains`: every eligible domain with the matching pods bound there, `min_domains`)."""
+        groups: dict[str, tuple[list[int], dict[str, object]]] = {}
+        for i, pod in enumerate(pods):
+            constraints, keys = _required(pod)
+            for constraint in constraints:
+                by_domain, _, self_match = self._counts(pod, constraint, keys)
+                if not self_match:
+                    continue  # placing it adds to no count
+                group: dict[str, object] = {
+                    "topology": str(constraint.get("topologyKey")),
+                    "max_skew": int(constraint.get("maxSkew") or 1),
+                    "domains": by_domain,
+                }
+                if int(constraint.get("minDomains") or 1) > 1:
+                    group["min_domains"] = int(constraint["minDomains"])
+                selector = owner_selector(constraint, pod)
+                same = json.dumps([namespace_of(pod), selector, group], sort_keys=True)
+                groups.setdefault(same, ([], group))[0].append(i)
+        return [(members, group) for members, group in groups.values() if len(members) > 1]
 
     def refusal_by_node(self, pod: Mapping[str, Any], nodes: Sequence[str]) -> dict[str, str]:
         """Why `pod` may not go to each of `nodes` that its spread constraints keep it from."""
-        spec = pod.get("spec") or {}
-        constraints = [
-            c
-            for c in spec.get("topologySpreadConstraints") or []
-            if c.get("whenUnsatisfiable") == "DoNotSchedule"
-        ]
+        constraints, keys = _required(pod)
         if not constraints:
             return {}
-        keys = [str(c.get("topologyKey")) for c in constraints]
         counts = [self._counts(pod, constraint, keys) for constraint in constraints]
         reasons: dict[str, str] = {}
         for node in nodes:
@@ -70,6 +93,25 @@ class TopologySpread:
         spec = pod.get("spec") or {}
         key = str(constraint.get("topologyKey"))
         selector = owner_selector(constraint, pod)
+        self_match = int(_matches(selector, pod))
+        # replicas of one workload count alike: what decides the count is read once for them
+        affinity = (spec.get("affinity") or {}).get("nodeAffinity")
+        asked = [namespace_of(pod), selector, constraint, keys, spec.get("nodeSelector"), affinity]
+        same = json.dumps([*asked, spec.get("tolerations")], sort_keys=True, default=str)
+        if same not in self._memo:
+            self._memo[same] = self._count(pod, constraint, keys, selector)
+        by_domain, floor = self._memo[same]
+        return dict(by_domain), floor, self_match
+
+    def _count(
+        self,
+        pod: Mapping[str, Any],
+        constraint: Mapping[str, Any],
+        keys: Sequence[str],
+        selector: Mapping[str, Any] | None,
+    ) -> tuple[dict[str, int], int]:
+        spec = pod.get("spec") or {}
+        key = str(constraint.get("topologyKey"))
         by_domain: dict[str, int] = {}
         for node in self._nodes.values():
             labels = labels_of(node)
@@ -89,7 +131,17 @@ class TopologySpread:
         floor = min(by_domain.values(), default=0)
         if len(by_domain) < int(constraint.get("minDomains") or 1):
             floor = 0
-        return by_domain, floor, int(_matches(selector, pod))
+        return by_domain, floor
+
+
+def _required(pod: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The pod's spread constraints that the scheduler enforces, and the keys of all of them."""
+    constraints = [
+        c
+        for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or []
+        if c.get("whenUnsatisfiable") == "DoNotSchedule"
+    ]
+    return constraints, [str(c.get("topologyKey")) for c in constraints]
 
 
 def _matches(selector: Mapping[str, Any] | None, pod: Mapping[str, Any]) -> bool:
