@@ -413,6 +413,41 @@ def test_replicas_spread_over_zones_are_planned_within_the_skew() -> None:
         assert webs == ["node-a", "node-b"] and "ml/other" in plan.assignments, planner
 
 
+def test_replicas_spread_over_zones_may_follow_each_other_into_a_zone_ahead() -> None:
+    """Zone z1 already runs a replica: alone, each pending one would be held to z2. Together, once
+    one is bound in z2 the zones are level and z1 may take the next, so the plan places all four,
+    two per zone, where holding each to z2 would have placed two."""
+    nodes = [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"zone": zone},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, [])},
+            }
+        }
+        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
+    ]
+    spread = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}},
+        }
+    ]
+    pods = [_pod("web-old", {"requests": {"cpu": "1"}}, node="node-a", phase="Running")]
+    for n in range(4):
+        pods.append(_pod(f"web-{n}", _mig("3g.20gb", 1), topologySpreadConstraints=spread))
+    for pod in pods:
+        pod["metadata"]["labels"] = {"app": "web"}
+    read = cluster_snapshot(nodes, pods)
+    assert [r.nodes for r in read.snapshot.requests] == [None] * 4
+    assert read.snapshot.spread[0].domains == {"z1": 1, "z2": 0}
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        plan = planner.plan(read.snapshot)
+        assert sorted(slots[0].node for slots in plan.assignments.values()) == ["node-a"] * 2 + ["node-b"] * 2
+
+
 def test_the_cluster_is_read_in_pages(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kubemig.agent import cluster_plan
     from kubemig.agent.kube_client import kubernetes_api

@@ -328,7 +328,9 @@ def test_pending_pods_count_alike_only_where_their_spread_reads_alike() -> None:
     assert view.admitting(elsewhere)[0] == ["a1", "a2", "b1"]
     assert view.admitting(pinned)[0] == ["a1", "a2"]
     groups = view.spread_together([here, elsewhere, pinned, _spreading(_spread(ZONE))])
-    assert groups == [([0, 3], {"topology": ZONE, "max_skew": 1, "domains": {"a": 2, "b": 0}})]
+    assert groups == [([(0, 0), (3, 0)], {"topology": ZONE, "max_skew": 1, "domains": {"a": 2, "b": 0}})]
+    # their skew is the plan's to keep, together: each alone would be held to zone b
+    assert view.admitting(here, planned_spread={0})[0] == ["a1", "a2", "b1"]
     # alike counts in two namespaces are still two constraints: each counts only its own pods
     fresh = [_spreading(_spread(ZONE), namespace=ns) for ns in ("x", "y")]
     assert SchedulingView(ZONES, ZONES, []).spread_together(fresh) == []

@@ -43,9 +43,8 @@ class PendingPods:
 def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | None = None) -> PendingPods:
     """From pods in the API's JSON form (`metadata`, `spec`, `status`); with `view`, each pod is held
     to the nodes the scheduler would allow it, where that is not all."""
-    requests: list[dict[str, object]] = []
     notes: list[str] = []
-    planned: list[Mapping[str, Any]] = []  # the pod object of each request
+    planned: list[tuple[Mapping[str, Any], str, str, int]] = []  # (pod, name, profile, count)
     for pod in pods:
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
         if (pod.get("status") or {}).get("phase") != "Pending" or spec.get("nodeName"):
@@ -68,10 +67,22 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
                 f"{name} left out: it asks for two MIG profiles at once ({asked}); a plan places one"
             )
             continue
-        priority = int(spec.get("priority") or 0)
+        ((profile, count),) = wanted.items()
+        planned.append((pod, name, profile, count))
+    objects = [pod for pod, _, _, _ in planned]
+    # a spread constraint pending pods share is the plan's to keep, for them together: each pod's
+    # own check against the bound pods alone would shut domains that its group's first pods open
+    shared = view.spread_together(objects) if view is not None else []
+    left_to_plan: dict[int, set[int]] = {}
+    for members, _ in shared:
+        for i, k in members:
+            left_to_plan.setdefault(i, set()).add(k)
+    requests: list[dict[str, object]] = []
+    for i, (pod, name, profile, count) in enumerate(planned):
+        spec = pod.get("spec") or {}
         held: dict[str, object] = {}
         if view is not None:
-            allowed, reasons = view.admitting(pod)
+            allowed, reasons = view.admitting(pod, left_to_plan.get(i, ()))
             if reasons:
                 held["nodes"] = sorted(allowed)
             if reasons and not allowed:
@@ -84,22 +95,20 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
         others = quantity_text({key: amount for key, amount in pod_requests(spec).items() if amount > 0})
         if others:
             held["resources"] = others
-        for profile, count in wanted.items():
-            requests.append({"pod": name, "profile": profile, "count": count, "priority": priority, **held})
-            planned.append(pod)
+        priority = int(spec.get("priority") or 0)
+        requests.append({"pod": name, "profile": profile, "count": count, "priority": priority, **held})
     topologies: set[str] = set()
     if view is not None:
-        for i, kept in view.kept_apart(planned).items():
+        for i, kept in view.kept_apart(objects).items():
             by_key: dict[str, list[str]] = {}
             for key, j in kept:
                 by_key.setdefault(key, []).append(str(requests[j]["pod"]))
             requests[i]["apart"] = [{"pods": names, "topology": key} for key, names in sorted(by_key.items())]
             topologies |= set(by_key)
     spread: list[dict[str, object]] = []
-    if view is not None:
-        for members, constraint in view.spread_together(planned):
-            spread.append({"pods": [requests[i]["pod"] for i in members], **constraint})
-            topologies.add(str(constraint["topology"]))
+    for members, constraint in shared:
+        spread.append({"pods": [requests[i]["pod"] for i, _ in members], **constraint})
+        topologies.add(str(constraint["topology"]))
     return PendingPods(requests, notes, frozenset(topologies), spread)
 
 

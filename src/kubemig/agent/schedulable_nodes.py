@@ -11,7 +11,7 @@ planner weighs: those kept apart (`kept_apart`) and those spread together (`spre
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from kubemig.agent.api_objects import labels_of, name_of
@@ -56,16 +56,23 @@ class SchedulingView:
         """Which of the pending `pods` (by position) their anti-affinity keeps apart, and by which key."""
         return self._affinity.kept_apart(pods)
 
-    def spread_together(self, pods: Sequence[Mapping[str, Any]]) -> list[tuple[list[int], dict[str, object]]]:
-        """Which of the pending `pods` (by position) share a topology spread constraint, with it."""
+    def spread_together(
+        self, pods: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[list[tuple[int, int]], dict[str, object]]]:
+        """Which of the pending `pods` share a topology spread constraint, with it: (pod position,
+        constraint position) per member."""
         return self._spread.shared(pods)
 
     def free(self, node: str) -> Resources | None:
         """What a candidate node has left beyond its bound pods; None when it reports nothing."""
         return self._free[node]
 
-    def admitting(self, pod: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
-        """The candidates `pod` may go to, and why it may not go to each of the others."""
+    def admitting(
+        self, pod: Mapping[str, Any], planned_spread: Collection[int] = ()
+    ) -> tuple[list[str], dict[str, str]]:
+        """The candidates `pod` may go to, and why it may not go to each of the others. The skew of
+        its spread constraints at `planned_spread` (positions) is left to the plan, which weighs
+        the pods that share them together."""
         spec = pod.get("spec") or {}
         asked = pod_requests(spec)
         reasons: dict[str, str] = {}
@@ -76,5 +83,5 @@ class SchedulingView:
         rest = [name_of(node) for node in self.candidates if name_of(node) not in reasons]
         reasons.update(self._affinity.refusal_by_node(pod, rest))
         rest = [node for node in rest if node not in reasons]
-        reasons.update(self._spread.refusal_by_node(pod, rest))
+        reasons.update(self._spread.refusal_by_node(pod, rest, planned_spread))
         return [name_of(node) for node in self.candidates if name_of(node) not in reasons], reasons

@@ -19,7 +19,7 @@ Pending pods that match a constraint they do not carry are not counted in its gr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from kubemig.agent.api_objects import labels_of, name_of, namespace_of
@@ -39,14 +39,17 @@ class TopologySpread:
         ]
         self._memo: dict[str, tuple[dict[str, int], int]] = {}
 
-    def shared(self, pods: Sequence[Mapping[str, Any]]) -> list[tuple[list[int], dict[str, object]]]:
-        """The pending `pods` (by position) that share a constraint and match it, two at least, each
-        group with its constraint as a snapshot's `spread` holds it (`topology`, `max_skew`,
-        `domains`: every eligible domain with the matching pods bound there, `min_domains`)."""
-        groups: dict[str, tuple[list[int], dict[str, object]]] = {}
+    def shared(
+        self, pods: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[list[tuple[int, int]], dict[str, object]]]:
+        """The pending `pods` that share a constraint and match it, two at least, as (pod position,
+        constraint position) pairs, each group with its constraint as a snapshot's `spread` holds
+        it (`topology`, `max_skew`, `domains`: every eligible domain with the matching pods bound
+        there, `min_domains`)."""
+        groups: dict[str, tuple[list[tuple[int, int]], dict[str, object]]] = {}
         for i, pod in enumerate(pods):
             constraints, keys = _required(pod)
-            for constraint in constraints:
+            for k, constraint in enumerate(constraints):
                 by_domain, _, self_match = self._counts(pod, constraint, keys)
                 if not self_match:
                     continue  # placing it adds to no count
@@ -59,11 +62,14 @@ class TopologySpread:
                     group["min_domains"] = int(constraint["minDomains"])
                 selector = owner_selector(constraint, pod)
                 same = json.dumps([namespace_of(pod), selector, group], sort_keys=True)
-                groups.setdefault(same, ([], group))[0].append(i)
+                groups.setdefault(same, ([], group))[0].append((i, k))
         return [(members, group) for members, group in groups.values() if len(members) > 1]
 
-    def refusal_by_node(self, pod: Mapping[str, Any], nodes: Sequence[str]) -> dict[str, str]:
-        """Why `pod` may not go to each of `nodes` that its spread constraints keep it from."""
+    def refusal_by_node(
+        self, pod: Mapping[str, Any], nodes: Sequence[str], unskewed: Collection[int] = ()
+    ) -> dict[str, str]:
+        """Why `pod` may not go to each of `nodes` that its spread constraints keep it from; those
+        at positions `unskewed` only by the key a node lacks (their skew is weighed elsewhere)."""
         constraints, keys = _required(pod)
         if not constraints:
             return {}
@@ -75,7 +81,9 @@ class TopologySpread:
             if missing is not None:
                 reasons[node] = f"topology spread: the node has no {missing} label"
                 continue
-            for constraint, (by_domain, floor, self_match) in zip(constraints, counts):
+            for k, (constraint, (by_domain, floor, self_match)) in enumerate(zip(constraints, counts)):
+                if k in unskewed:
+                    continue
                 key = str(constraint.get("topologyKey"))
                 skew = by_domain.get(labels[key], 0) + self_match - floor
                 if skew > int(constraint.get("maxSkew") or 1):
