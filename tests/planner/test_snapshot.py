@@ -9,6 +9,7 @@ import pytest
 from kubemig.geometry import Instance, Numbering
 from kubemig.planner import Snapshot, SnapshotError
 from kubemig.planner.cluster import Cluster
+from kubemig.yamlstrict import load_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "snapshot.yaml"
 
@@ -170,6 +171,19 @@ def test_bad_snapshot_is_one_precise_line(text: str, expected: str) -> None:
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"cluster.yaml: {expected}"), message
+
+
+TEXT_ONLY = ("yaml syntax", "duplicate key")  # what only a text can get wrong
+IN_MEMORY = [case for case in BAD if case[0] not in TEXT_ONLY]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [(t, e) for _, t, e in IN_MEMORY], ids=[n for n, _, _ in IN_MEMORY]
+)
+def test_a_document_built_in_memory_is_checked_as_its_text_is(text: str, expected: str) -> None:
+    with pytest.raises(SnapshotError) as caught:
+        Snapshot.of_data(load_yaml(text), "cluster.yaml")
+    assert str(caught.value).startswith(f"cluster.yaml: {expected}"), str(caught.value)
 
 
 def test_missing_file_names_it(tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def _document(
     spread: list[dict[str, object]] | None = None,
 ) -> Snapshot:
     document = {"version": 1, "nodes": nodes, "requests": requests, "spread": spread or []}
-    return Snapshot.parse(json.dumps(document), source)
+    return Snapshot.of_data(document, source)
 
 
 def read_cluster(api: KubeApi) -> ClusterRead:

@@ -164,6 +164,14 @@ class Snapshot(_Strict):
         return snapshot
 
     @staticmethod
+    def of_data(data: object, source: str = "<snapshot>") -> Snapshot:
+        """A document already read into JSON-shaped data (mappings, lists, strings, numbers),
+        checked as `parse` checks text: what builds a snapshot in memory need not write it out."""
+        snapshot = Snapshot._validated(data, source)
+        snapshot.check(source)
+        return snapshot
+
+    @staticmethod
     def _shape(text: str, source: str) -> Snapshot:
         """The document read and its shape checked; its meaning is `check`'s."""
         try:
@@ -171,6 +179,10 @@ class Snapshot(_Strict):
         except yaml.YAMLError as exc:
             where, problem = yaml_problem(exc)
             raise SnapshotError(source, where, f"not valid YAML ({problem}): fix it there") from exc
+        return Snapshot._validated(data, source)
+
+    @staticmethod
+    def _validated(data: object, source: str) -> Snapshot:
         if not isinstance(data, dict):
             raise SnapshotError(
                 source, "", "a snapshot is a mapping with `nodes` (and `requests`): see docs/snapshot.md"
