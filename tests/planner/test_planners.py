@@ -271,24 +271,23 @@ def test_replicas_spread_over_zones_stay_within_the_skew() -> None:
         assert len(plan.unscheduled) == 1
 
 
-def test_a_domain_already_ahead_gets_pods_once_the_others_catch_up() -> None:
-    # zone a holds 2 matching pods and zone c (no MIG node) 3: with skew 1, b may reach 4 and a 4,
-    # each one above c, so 6 of the 7 replicas go (b first: a may grow only once b has caught up)
-    requests = "".join(f"- {{pod: r{i}, profile: 1g.5gb}}\n" for i in range(7))
-    spread = "spread: [{pods: [r0, r1, r2, r3, r4, r5, r6], topology: zone, domains: {a: 2, b: 0, c: 3}}]\n"
-    snapshot = Snapshot.parse(_ZONES + requests + spread)
+@pytest.mark.parametrize(
+    ("replicas", "group", "zones"),
+    [
+        # zone a holds 2 matching pods and zone c (no MIG node) 3: with skew 1, b may reach 4 and a
+        # 4, each one above c, so 6 of the 7 go (b first: a may grow only once b has caught up)
+        (7, "{topology: zone, domains: {a: 2, b: 0, c: 3}}", "aabbbb"),
+        # zone b is not one of the group's domains, and below min_domains the emptiest counts as
+        # 0: zone a may hold max_skew pods
+        (3, "{topology: zone, max_skew: 2, domains: {a: 0}, min_domains: 2}", "aa"),
+    ],
+    ids=["domain-ahead-catches-up", "below-min-domains"],
+)
+def test_spread_counts_the_pods_already_there_and_min_domains(replicas: int, group: str, zones: str) -> None:
+    requests = "".join(f"- {{pod: r{i}, profile: 1g.5gb}}\n" for i in range(replicas))
+    pods = ", ".join(f"r{i}" for i in range(replicas))
+    snapshot = Snapshot.parse(_ZONES + requests + f"spread: [{{pods: [{pods}], {group[1:]}]\n")
     for planner in (ExactPlanner(5), OnlinePlanner()):
         plan = planner.plan(snapshot)
         check_plan(snapshot, plan)
-        assert sorted(_zones_by_pod(plan.assignments).values()) == ["a"] * 2 + ["b"] * 4, planner
-
-
-def test_below_min_domains_the_emptiest_domain_counts_as_empty() -> None:
-    requests = "".join(f"- {{pod: r{i}, profile: 1g.5gb}}\n" for i in range(3))
-    spread = "spread: [{pods: [r0, r1, r2], topology: zone, max_skew: 2, domains: {a: 0}, min_domains: 2}]\n"
-    snapshot = Snapshot.parse(_ZONES + requests + spread)
-    for planner in (ExactPlanner(5), OnlinePlanner()):
-        plan = planner.plan(snapshot)
-        check_plan(snapshot, plan)
-        # zone b is not one of the group's domains, and zone a may hold max_skew pods above 0
-        assert sorted(_zones_by_pod(plan.assignments).values()) == ["a", "a"], planner
+        assert "".join(sorted(_zones_by_pod(plan.assignments).values())) == zones, planner
