@@ -6,9 +6,9 @@ constraints allow it alone, against the bound pods).
 
 Nodes of 8 A100-SXM4-40GB in four zones, 96 CPUs each. Each GPU starts from a random maximal layout
 whose instances are each in use by a bound pod (1 to 8 CPUs; a tenth keep their app off each other's
-nodes) with probability 0.5, or empty. The pending pods come in workloads of 4 to 8 replicas, each
-workload one of: plain, kept one per node (required anti-affinity), or spread over zones
-(`maxSkew` 1); a spread workload already has 0 to 4 replicas bound (CPU only), in zones drawn at
+nodes) with probability 0.5, or empty. The pending pods come in workloads of 4 to 8 replicas
+that ask alike (a MIG device and 1 to 8 CPUs), each workload one of: plain, kept one per node
+(required anti-affinity), or spread over zones (`maxSkew` 1); a spread workload already has 0 to 4 replicas bound (CPU only), in zones drawn at
 random. A plan's spread replicas are then bound as the scheduler binds them, one by one, each into
 a zone within the skew of the emptiest; those it never can are counted as refused.
 
@@ -103,8 +103,11 @@ def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]],
             for b in range(rng.randint(0, 4)):  # replicas already bound, zones unevenly
                 node = rng.choice(node_objects)["metadata"]["name"]
                 pods.append(_pod(f"{app}-bound-{b}", {"app": app}, {"cpu": "1"}, nodeName=node))
+        asks = {
+            f"nvidia.com/mig-{profile}": "1",
+            "cpu": str(rng.randint(1, 8)),
+        }  # a workload's replicas ask alike
         for r in range(min(rng.randint(4, 8), pending - made)):
-            asks = {f"nvidia.com/mig-{profile}": "1", "cpu": str(rng.randint(1, 8))}
             pods.append(_pod(f"{app}-{r}", {"app": app}, asks, **extra))
             made += 1
         w += 1

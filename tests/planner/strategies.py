@@ -88,6 +88,18 @@ def snapshots(
             topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
             request["apart"] = [{"pods": others, "topology": topology}]
         requests.append(request)
+    # replicas: copies of a pod without pods to keep apart from, some kept apart from each other
+    plain = [r for r in requests if "apart" not in r]
+    if plain and draw(st.integers(0, 2)) == 0:
+        original = draw(st.sampled_from(plain))
+        copies = [{**original, "pod": f"{original['pod']}-copy-{c}"} for c in range(draw(st.integers(1, 2)))]
+        requests.extend(copies)
+        if draw(st.booleans()):
+            replicas = [original, *copies]
+            topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
+            for replica in replicas:
+                others = [r["pod"] for r in replicas if r is not replica]
+                replica["apart"] = [{"pods": others, "topology": topology}]
     # some pods spread over nodes or zones (topology spread), counted with pods already bound,
     # possibly in a zone no node of the snapshot is in
     spread = []

@@ -6,7 +6,7 @@ of its busy instances by its free instances and the requested profiles, plus "le
 Pods with one instance are grouped by (profile, priority): an integer per group and GPU model says how
 many of them are scheduled there, bounded by the free instances of that profile in the chosen layouts.
 A pod with k > 1 instances picks one node (binary per node that could hold it) and takes k instances
-there; its node's capacity is counted separately, which is exact because one-instance pods can go to
+there (pods alike, such as a workload's replicas, pick together: an integer per node counts them); its node's capacity is counted separately, which is exact because one-instance pods can go to
 any node. So does a pod held to some nodes, one whose other resources (CPU, memory) could run
 short on some node (there the picks of the pods weigh against what the node has left), and one kept
 apart from other pending pods (two such pods pick nodes in one domain at most once), and one spread
@@ -166,7 +166,7 @@ class _Builder:
         self.cluster = cluster
         self.model = _Model()
         self.singles: dict[tuple[str, int], list[PendingPod]] = defaultdict(list)
-        self.multis: list[PendingPod] = []
+        picking: list[PendingPod] = []
         for request in cluster.requests:
             # a pod held to some nodes picks one of them, as a pod of several instances picks its node,
             # and so does a pod whose node could run short of what it asks beyond MIG devices, and a
@@ -180,7 +180,11 @@ class _Builder:
             ):
                 self.singles[(request.profile, request.priority)].append(request)
             else:
-                self.multis.append(request)
+                picking.append(request)
+        # pods alike (replicas) pick nodes together: an integer per node counts them, not a binary per pod
+        self.members, self.apart_key = _alike(picking)
+        self.multis = [pods[0] for pods in self.members.values()]  # one pod standing for each kind
+        self.head_of = {pod.pod: head for head, pods in self.members.items() for pod in pods}
         self.wanted: dict[GeometryKey, set[int]] = defaultdict(set)  # profile IDs requested per model
         for request in cluster.requests:
             for key, shape in request.shapes.items():
@@ -189,7 +193,7 @@ class _Builder:
         self.x: list[tuple[_Class, Layout, int]] = []  # (class, layout, variable)
         self.single_vars: dict[tuple[tuple[str, int], GeometryKey], int] = {}
         self.multi_vars: dict[tuple[str, str, GeometryKey], int] = {}  # (pod, node, model) -> instances there
-        self.picks: dict[tuple[str, str], int] = {}  # (pod, node) -> 1 if the pod goes there
+        self.picks: dict[tuple[str, str], int] = {}  # (pod, node) -> how many of its kind go there
         self.scheduled_multi: dict[str, int] = {}
         self._columns()
         self._requests()
@@ -279,21 +283,22 @@ class _Builder:
             nodes = self.multi_nodes.get(request.pod, [])
             if not nodes:
                 continue
-            s = m.var(1)
+            alike = len(self.members[request.pod])
+            s = m.var(alike)
             self.scheduled_multi[request.pod] = s
             if request.priority:
                 m.priority[s] = request.priority
             pick: dict[int, float] = {s: -1.0}
             node_models = {(gpu.node, geometry_key(gpu.geo)) for gpu in self.cluster.gpus}
             for node in nodes:
-                u = m.var(1)
+                u = m.var(alike)
                 self.picks[(request.pod, node)] = u
                 pick[u] = 1.0
                 take: dict[int, float] = {u: -float(request.count)}
                 for key, shape in request.shapes.items():
                     if (node, key) not in node_models:
                         continue
-                    a = m.var(request.count)
+                    a = m.var(request.count * alike)
                     self.multi_vars[(request.pod, node, key)] = a
                     take[a] = 1.0
                     m.slices[a] = shape.compute_slices
@@ -325,9 +330,23 @@ class _Builder:
         self._spread_rows()
 
     def _apart_rows(self) -> None:
-        """Two pods kept apart pick nodes in different domains: per pair and domain, one at most."""
+        """Two pods kept apart pick nodes in different domains: per pair and domain, one at most;
+        replicas kept apart from each other (and nobody else): one of them per domain."""
         cluster = self.cluster
-        pairs = {(key, *sorted((r.pod, other))) for r in self.multis for key, other in r.apart}
+        for head, key in self.apart_key.items():
+            one_each: dict[str, dict[int, float]] = defaultdict(dict)
+            for node in self.multi_nodes.get(head, []):
+                domain = cluster.domain(node, key)
+                if domain is not None and (head, node) in self.picks:
+                    one_each[domain][self.picks[(head, node)]] = 1.0
+            for row in one_each.values():
+                self.model.row(row, -np.inf, 1)
+        pairs = {
+            (key, *sorted((r.pod, other)))
+            for r in self.multis
+            if r.pod not in self.apart_key
+            for key, other in r.apart
+        }
         for key, first, second in sorted(pairs):
             row_by_domain: dict[str, dict[int, float]] = defaultdict(dict)
             for pod in (first, second):
@@ -350,11 +369,11 @@ class _Builder:
         cluster = self.cluster
         for group in cluster.spreads:
             by_domain: dict[str, dict[int, float]] = defaultdict(dict)
-            for pod in group.pods:
-                for node in self.multi_nodes.get(pod, []):
+            for head in {self.head_of[pod] for pod in group.pods if pod in self.head_of}:
+                for node in self.multi_nodes.get(head, []):
                     domain = cluster.domain(node, group.key)
-                    if domain is not None and (pod, node) in self.picks:
-                        by_domain[domain][self.picks[(pod, node)]] = 1.0
+                    if domain is not None and (head, node) in self.picks:
+                        by_domain[domain][self.picks[(head, node)]] = 1.0
             if not by_domain:
                 continue
             floor = group.floor(group.counts)
@@ -370,7 +389,7 @@ class _Builder:
                     m.row({**picks, e: -1.0}, -np.inf, group.max_skew - count)
                 else:
                     on = m.var(1)
-                    m.row({**picks, on: -float(len(picks))}, -np.inf, 0)
+                    m.row({**picks, on: -float(len(group.pods))}, -np.inf, 0)
                     m.row({**picks, e: -1.0, on: float(count)}, -np.inf, group.max_skew)
 
     def start_solution(self) -> npt.NDArray[np.float64]:
@@ -410,11 +429,18 @@ class _Builder:
             s = self.scheduled_multi.get(request.pod)
             if s is None or x[s] < 0.5:
                 continue
-            slots: list[Slot] = []
-            for (pod, node, key), a in self.multi_vars.items():
-                if pod == request.pod:
-                    slots += self._take(pool[(node, key, request.shapes[key].id)], int(x[a]))
-            assignments[request.pod] = slots
+            todo = iter(self.members[request.pod])
+            for node in self.multi_nodes[request.pod]:
+                going = int(x[self.picks[(request.pod, node)]])
+                if not going:
+                    continue
+                slots: list[Slot] = []
+                for key, shape in request.shapes.items():
+                    a = self.multi_vars.get((request.pod, node, key))
+                    if a is not None:
+                        slots += self._take(pool[(node, key, shape.id)], int(x[a]))
+                for n in range(going):
+                    assignments[next(todo).pod] = slots[n * request.count : (n + 1) * request.count]
         # one-instance pods may go to any node: merge what the multi-instance pods left
         merged: dict[tuple[GeometryKey, int], list[tuple[bool, str, int, Instance]]] = defaultdict(list)
         for (_, key, pid), items in pool.items():
@@ -440,6 +466,33 @@ class _Builder:
         taken = items[:count]
         del items[:count]
         return [Slot(node, index, inst) for _, node, index, inst in taken]
+
+
+def _alike(pods: list[PendingPod]) -> tuple[dict[str, list[PendingPod]], dict[str, str]]:
+    """The pods that pick nodes, in kinds the program may count together (the first pod's name ->
+    the pods of its kind): same profile, count, priority, nodes, resources and spread groups, and
+    either kept apart from nobody or from each other alone, in one topology (the second mapping
+    gives that topology). A pod kept apart from pods of other kinds is a kind of its own."""
+    kinds: dict[tuple[object, ...], list[PendingPod]] = defaultdict(list)
+    for pod in pods:
+        circle = frozenset({other for _, other in pod.apart} | {pod.pod}) if pod.apart else frozenset()
+        keys = tuple(sorted({key for key, _ in pod.apart}))
+        resources = tuple(sorted(pod.resources.items()))
+        kinds[(pod.profile, pod.count, pod.priority, pod.nodes, resources, pod.spread, keys, circle)].append(
+            pod
+        )
+    members: dict[str, list[PendingPod]] = {}
+    apart_key: dict[str, str] = {}
+    for kind, alike in kinds.items():
+        keys, circle = kind[-2], kind[-1]
+        assert isinstance(keys, tuple) and isinstance(circle, frozenset)
+        if circle and (len(keys) != 1 or len(alike) != len(circle)):
+            members.update((pod.pod, [pod]) for pod in alike)  # pairs of pods, row by row
+            continue
+        members[alike[0].pod] = alike
+        if circle:
+            apart_key[alike[0].pod] = str(keys[0])
+    return members, apart_key
 
 
 def _free_count(gpu: ClusterGpu, layout: Layout, profile_id: int) -> int:
