@@ -98,7 +98,7 @@ def snapshots(
             replicas = [original, *copies]
             topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
             for replica in replicas:
-                others = [r["pod"] for r in replicas if r is not replica]
+                others = [str(r["pod"]) for r in replicas if r is not replica]
                 replica["apart"] = [{"pods": others, "topology": topology}]
     # some pods spread over nodes or zones (topology spread), counted with pods already bound,
     # possibly in a zone no node of the snapshot is in

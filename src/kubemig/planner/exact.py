@@ -473,25 +473,29 @@ def _alike(pods: list[PendingPod]) -> tuple[dict[str, list[PendingPod]], dict[st
     the pods of its kind): same profile, count, priority, nodes, resources and spread groups, and
     either kept apart from nobody or from each other alone, in one topology (the second mapping
     gives that topology). A pod kept apart from pods of other kinds is a kind of its own."""
+
+    def circle(pod: PendingPod) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The topologies it is kept apart in, and the pods it is kept apart from, itself included."""
+        if not pod.apart:
+            return (), frozenset()
+        return tuple(sorted({key for key, _ in pod.apart})), frozenset({o for _, o in pod.apart} | {pod.pod})
+
     kinds: dict[tuple[object, ...], list[PendingPod]] = defaultdict(list)
     for pod in pods:
-        circle = frozenset({other for _, other in pod.apart} | {pod.pod}) if pod.apart else frozenset()
-        keys = tuple(sorted({key for key, _ in pod.apart}))
         resources = tuple(sorted(pod.resources.items()))
-        kinds[(pod.profile, pod.count, pod.priority, pod.nodes, resources, pod.spread, keys, circle)].append(
+        kinds[(pod.profile, pod.count, pod.priority, pod.nodes, resources, pod.spread, circle(pod))].append(
             pod
         )
     members: dict[str, list[PendingPod]] = {}
     apart_key: dict[str, str] = {}
-    for kind, alike in kinds.items():
-        keys, circle = kind[-2], kind[-1]
-        assert isinstance(keys, tuple) and isinstance(circle, frozenset)
-        if circle and (len(keys) != 1 or len(alike) != len(circle)):
+    for alike in kinds.values():
+        keys, together = circle(alike[0])
+        if together and (len(keys) != 1 or len(alike) != len(together)):
             members.update((pod.pod, [pod]) for pod in alike)  # pairs of pods, row by row
             continue
         members[alike[0].pod] = alike
-        if circle:
-            apart_key[alike[0].pod] = str(keys[0])
+        if together:
+            apart_key[alike[0].pod] = keys[0]
     return members, apart_key
 
 
