@@ -13,7 +13,7 @@ from kubemig.planner import Snapshot
 from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod
 from kubemig.quantity import quantities
 from tests.geometry.oracle import all_layouts
-from tests.planner.checks import spread_violation
+from tests.planner.checks import spread_violation, together_violation
 
 Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per profile, destroyed, touched)
 
@@ -98,9 +98,9 @@ def _feasible(
 ) -> bool:
     """Whether these pods (all of them) get their instances, each pod within one node, the pods on a
     node within what it has left beyond MIG devices, pods kept apart in different domains (`apart`:
-    the cluster, and the node of each pod placed so far), spread groups within their skew."""
+    the cluster, and the node of each pod placed so far), spread groups within their skew, together groups in one domain."""
     if not requests:
-        return spread_violation(snapshot, apart[1]) is None
+        return spread_violation(snapshot, apart[1]) is None and together_violation(snapshot, apart[1]) is None
     request, row = requests[0], rows[0]
     nodes = sorted({gpu.node for gpu in gpus})
     for node in nodes:

@@ -72,7 +72,7 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
                         for n in (node_of[request.pod], node_of[other])
                     )
                     assert here is None or here != there, f"{request.pod} and {other} share {apart.topology}"
-    problem = spread_violation(snapshot, node_of)
+    problem = spread_violation(snapshot, node_of) or together_violation(snapshot, node_of)
     assert problem is None, problem
     asked = {r.pod: {"pods": Decimal(1), **quantities(r.resources)} for r in snapshot.requests}
     for node in snapshot.nodes:
@@ -112,4 +112,22 @@ def spread_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | No
         for here in added:
             if counts[here] - floor > spread.max_skew:
                 return f"{spread.topology}={here} holds {counts[here]} pods, {floor} in the emptiest domain"
+    return None
+
+
+def together_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | None:
+    """Which group of pods that must share a domain the pods placed as `node_of` says split, or put
+    on a node without the group's key; None when none."""
+    labels = {node.name: node.labels for node in snapshot.nodes}
+    for group in snapshot.together:
+        domains = set()
+        for pod in set(group.pods):
+            if pod in node_of:
+                node = node_of[pod]
+                here = labels[node].get(group.topology, node if group.topology == HOSTNAME else None)
+                if here is None:
+                    return f"{pod} went to {node}, which has no {group.topology}"
+                domains.add(here)
+        if len(domains) > 1:
+            return f"{sorted(group.pods)} split over {group.topology} {sorted(domains)}"
     return None

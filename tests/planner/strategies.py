@@ -50,11 +50,11 @@ def snapshots(
     gpu_count = draw(st.integers(1, max_gpus))
     node_count = draw(st.integers(1, min(2, gpu_count)))
     running: list[str] = []
-    # nodes in zones: node-0 in zone a, the others drawn
-    nodes: list[dict[str, Any]] = [
-        {"name": f"node-{n}", "gpus": [], "labels": {"zone": draw(st.sampled_from("ab")) if n else "a"}}
-        for n in range(node_count)
-    ]
+    # nodes in zones: node-0 in zone a, the others drawn, or in none (no zone label)
+    nodes: list[dict[str, Any]] = []
+    for n in range(node_count):
+        zone = draw(st.sampled_from(["a", "b", None])) if n else "a"
+        nodes.append({"name": f"node-{n}", "gpus": [], "labels": {"zone": zone} if zone else {}})
     used_models = []
     for g in range(gpu_count):
         model = draw(st.sampled_from(models))
@@ -115,6 +115,15 @@ def snapshots(
         if draw(st.integers(0, 3)) == 0:
             group["min_domains"] = draw(st.integers(2, 3))
         spread.append(group)
-    snapshot = Snapshot.model_validate({"nodes": nodes, "requests": requests, "spread": spread})
+    # some pods must share a node or a zone (pod affinity among themselves)
+    together = []
+    if len(requests) > 1 and draw(st.integers(0, 2)) == 0:
+        pods = draw(
+            st.lists(st.sampled_from([r["pod"] for r in requests] + ["gone"]), min_size=2, unique=True)
+        )
+        topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
+        together.append({"pods": pods, "topology": topology})
+    document = {"nodes": nodes, "requests": requests, "spread": spread, "together": together}
+    snapshot = Snapshot.model_validate(document)
     snapshot.check()
     return snapshot

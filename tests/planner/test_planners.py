@@ -291,3 +291,21 @@ def test_spread_counts_the_pods_already_there_and_min_domains(replicas: int, gro
         plan = planner.plan(snapshot)
         check_plan(snapshot, plan)
         assert "".join(sorted(_zones_by_pod(plan.assignments).values())) == zones, planner
+
+
+def test_pods_that_must_share_a_zone_go_where_most_of_them_fit() -> None:
+    # zone a has room for one 3g.20gb, zone b for two: apart they would place three, together two
+    text = """
+nodes:
+- name: a-1
+  labels: {zone: a}
+  gpus: [{index: 0, model: A100-SXM4-40GB, instances: [{profile: 4g.20gb, start: 0, in_use: true}]}]
+- {name: b-1, labels: {zone: b}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests: [{pod: r0, profile: 3g.20gb}, {pod: r1, profile: 3g.20gb}, {pod: r2, profile: 3g.20gb}]
+"""
+    snapshot = Snapshot.parse(text + "together: [{pods: [r0, r1, r2], topology: zone}]\n")
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        assert len(planner.plan(Snapshot.parse(text)).assignments) == 3
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        assert sorted(_zones_by_pod(plan.assignments).values()) == ["b", "b"], planner

@@ -157,6 +157,11 @@ BAD = [
         "spread[0]: domain 'z1' holds -1 pods: give 0 or more",
     ),
     (
+        "together with nobody",
+        "nodes: []\ntogether: [{pods: [], topology: zone}]\n",
+        "together[0].pods: list should have at least 1 item after validation, not 0",
+    ),
+    (
         "boolean quantity",
         "nodes: [{name: n, gpus: [], free: {pods: yes}}]\n",
         "nodes[0].free.pods: ",
@@ -218,11 +223,13 @@ def test_parts_join_into_one_cluster_with_requests_checked_against_every_part(tm
         .replace("A100-SXM4-40GB", "H100-80GB-HBM3")
         .replace("3g.20gb", "3g.40gb"),
         pending="nodes: []\nrequests:\n- {pod: x, profile: 3g.40gb}\n- {pod: y, profile: 1g.5gb}\n"
-        "spread: [{pods: [x, y]}]\n",
+        "spread: [{pods: [x, y]}]\ntogether: [{pods: [x, y], topology: zone}]\n",
     )
     joined = Snapshot.load_all(paths)
     assert [n.name for n in joined.nodes] == ["n1", "n2"] and [r.pod for r in joined.requests] == ["x", "y"]
-    assert [group.pods for group in joined.spread] == [["x", "y"]]
+    assert (
+        [group.pods for group in joined.spread] == [["x", "y"]] == [group.pods for group in joined.together]
+    )
     with pytest.raises(
         SnapshotError, match=r"pending\.yaml: requests\[1\]\.profile: profile '1g\.5gb' exists on no GPU"
     ):

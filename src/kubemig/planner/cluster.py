@@ -65,6 +65,8 @@ class PendingPod:
     """(topology key, pending pod): the pods it may not share a domain with, both ways."""
     spread: tuple[int, ...] = ()
     """The spread groups it belongs to (positions in `Cluster.spreads`)."""
+    together: tuple[tuple[str, frozenset[str]], ...] = ()
+    """(topology key, the other pending pods): groups that must share one domain of the key with it."""
 
     def may_go_to(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
@@ -121,6 +123,17 @@ class Cluster:
                 if domain is not None and domain == self.domain(there, key):
                     return True
         return False
+
+    def joins(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
+        """Whether `node` is in the domain the pods it must share one with took, given where those
+        already `placed` are (pod -> node); any node with the key when none is placed yet."""
+        for key, others in request.together:
+            domain = self.domain(node, key)
+            if domain is None:
+                return False
+            if any(self.domain(placed[o], key) != domain for o in others if o in placed):
+                return False
+        return True
 
     def spread_allows(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
         """Whether the pod may go to `node` with the pods of its spread groups `placed` so far (pod ->
@@ -191,6 +204,16 @@ class Cluster:
         apart_pairs = _apart_pairs(snapshot)
         labels = {node.name: dict(node.labels) for node in snapshot.nodes}
         spreads = _spread_groups(snapshot, labels)
+        pending = {request.pod for request in snapshot.requests}
+        groups = [
+            (group.topology, frozenset(group.pods) & pending)
+            for group in snapshot.together
+            if frozenset(group.pods) & pending
+        ]
+        labelled = {  # per key of such a group, the nodes that have it
+            key: frozenset(n.name for n in snapshot.nodes if _domain(labels, n.name, key) is not None)
+            for key in {key for key, _ in groups}
+        }
         groups_of: dict[str, list[int]] = {}
         inside: list[frozenset[str]] = []  # per group, the nodes in its domains
         for g, group in enumerate(spreads):
@@ -209,6 +232,9 @@ class Cluster:
             member = tuple(groups_of.get(request.pod, ()))
             for g in member:  # only to nodes in the group's domains
                 allowed = inside[g] if allowed is None else allowed & inside[g]
+            together = tuple((label, pods - {request.pod}) for label, pods in groups if request.pod in pods)
+            for label, _ in together:  # only to nodes with the label
+                allowed = labelled[label] if allowed is None else allowed & labelled[label]
             asked = {"pods": Decimal(1), **quantities(request.resources)}
             apart = apart_pairs.get(request.pod, frozenset())
             requests.append(
@@ -222,6 +248,7 @@ class Cluster:
                     asked,
                     apart,
                     member,
+                    together,
                 )
             )
         short = _short(snapshot, requests, gpus)

@@ -10,7 +10,8 @@ there (pods alike, such as a workload's replicas, pick together: an integer per 
 any node. So does a pod held to some nodes, one whose other resources (CPU, memory) could run
 short on some node (there the picks of the pods weigh against what the node has left), and one kept
 apart from other pending pods (two such pods pick nodes in one domain at most once), and one spread
-over topology domains with others (each domain's picks within the skew of the emptiest). The objective
+over topology domains with others (each domain's picks within the skew of the emptiest), and one
+that must share a domain with others (a binary per domain, one chosen). The objective
 is lexicographic and solved in stages, each fixing the best value of the one before: compute slices
 scheduled, then priority, then (free instances destroyed, GPUs touched).
 """
@@ -176,6 +177,7 @@ class _Builder:
                 and request.nodes is None
                 and not request.apart
                 and not request.spread
+                and not request.together
                 and not cluster.limits_where(request)
             ):
                 self.singles[(request.profile, request.priority)].append(request)
@@ -328,6 +330,7 @@ class _Builder:
                     m.row(asks, -np.inf, float(amount))
         self._apart_rows()
         self._spread_rows()
+        self._together_rows()
 
     def _apart_rows(self) -> None:
         """Two pods kept apart pick nodes in different domains: per pair and domain, one at most;
@@ -391,6 +394,27 @@ class _Builder:
                     on = m.var(1)
                     m.row({**picks, on: -float(len(group.pods))}, -np.inf, 0)
                     m.row({**picks, e: -1.0, on: float(count)}, -np.inf, group.max_skew)
+
+    def _together_rows(self) -> None:
+        """Pods that must share a domain: a binary per domain, one at most chosen, and the group's
+        picks only in the chosen one."""
+        m = self.model
+        groups = {(key, others | {r.pod}) for r in self.multis for key, others in r.together if others}
+        for key, pods in sorted(groups, key=lambda g: (g[0], sorted(g[1]))):
+            by_domain: dict[str, dict[int, float]] = defaultdict(dict)
+            for head in {self.head_of[pod] for pod in pods if pod in self.head_of}:
+                for node in self.multi_nodes.get(head, []):
+                    domain = self.cluster.domain(node, key)
+                    if domain is not None and (head, node) in self.picks:
+                        by_domain[domain][self.picks[(head, node)]] = 1.0
+            if len(by_domain) < 2:
+                continue  # one domain at most: nothing to choose
+            chosen: dict[int, float] = {}
+            for picks in by_domain.values():
+                z = m.var(1)
+                chosen[z] = 1.0
+                m.row({**picks, z: -float(len(pods))}, -np.inf, 0)
+            m.row(chosen, -np.inf, 1)
 
     def start_solution(self) -> npt.NDArray[np.float64]:
         """Nothing scheduled, nothing changed: feasible, used when the solver finds nothing in time."""
@@ -470,7 +494,7 @@ class _Builder:
 
 def _alike(pods: list[PendingPod]) -> tuple[dict[str, list[PendingPod]], dict[str, str]]:
     """The pods that pick nodes, in kinds the program may count together (the first pod's name ->
-    the pods of its kind): same profile, count, priority, nodes, resources and spread groups, and
+    the pods of its kind): same profile, count, priority, nodes, resources, spread and together groups, and
     either kept apart from nobody or from each other alone, in one topology (the second mapping
     gives that topology). A pod kept apart from pods of other kinds is a kind of its own."""
 
@@ -483,9 +507,9 @@ def _alike(pods: list[PendingPod]) -> tuple[dict[str, list[PendingPod]], dict[st
     kinds: dict[tuple[object, ...], list[PendingPod]] = defaultdict(list)
     for pod in pods:
         resources = tuple(sorted(pod.resources.items()))
-        kinds[(pod.profile, pod.count, pod.priority, pod.nodes, resources, pod.spread, circle(pod))].append(
-            pod
-        )
+        shared = tuple(sorted((key, tuple(sorted(others | {pod.pod}))) for key, others in pod.together))
+        kind = (pod.profile, pod.count, pod.priority, pod.nodes, resources, pod.spread, shared, circle(pod))
+        kinds[kind].append(pod)
     members: dict[str, list[PendingPod]] = {}
     apart_key: dict[str, str] = {}
     for alike in kinds.values():

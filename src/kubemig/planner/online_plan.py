@@ -1,8 +1,8 @@
 """The online planner: a whole snapshot planned by the online allocator's rule, pending pods largest
 first, each placed as if it arrived alone. Where nodes run short of CPU or memory, a pod's slices
 are discounted by what it asks of them and it goes to the node it fills most closely; pods kept
-apart skip the domains their partners took, and pods spread over domains go only where the scheduler
-would bind them next."""
+apart skip the domains their partners took, pods spread over domains go only where the scheduler
+would bind them next, and pods that must share a domain follow the first of them placed."""
 
 from __future__ import annotations
 
@@ -56,25 +56,35 @@ class OnlinePlanner:
         left = {node: dict(free) for node, free in cluster.free.items()}
         every_node = sorted({gpu.node for gpu in cluster.gpus})
         node_of: dict[str, str] = {}  # pod placed -> its node
+        room: dict[str, int] = {}  # per node, the placement units neither in use nor planned
+        for gpu in cluster.gpus:
+            room[gpu.node] = room.get(gpu.node, 0) + gpu.geo.units - sum(i.size for i in gpu.busy)
         for _, request in order:
             candidates = every_node if request.nodes is None else sorted(request.nodes)
             if request.apart:  # not where a pod it must keep apart from went already
                 candidates = [node for node in candidates if not cluster.conflicts(request, node, node_of)]
             if request.spread:  # where the scheduler would bind it next, given its group's pods so far
                 candidates = [node for node in candidates if cluster.spread_allows(request, node, node_of)]
+            if request.together:  # in the domain the first of its group took
+                candidates = [node for node in candidates if cluster.joins(request, node, node_of)]
             allowed = None if request.nodes is None and not request.apart else candidates
+            tries: list[Sequence[str] | None]
             if cluster.limits_where(request):
-                placed = None
-                for node in _tightest_first(cluster, request, candidates, left):
-                    placed = allocator.allocate(request.pod, request.profile, request.count, nodes=(node,))
-                    if placed is not None:
-                        break
+                tries = [(node,) for node in _tightest_first(cluster, request, candidates, left)]
+            elif request.together and not any(o in node_of for _, others in request.together for o in others):
+                tries = _roomiest_domain_first(cluster, request.together[0][0], candidates, room)
             else:
-                placed = allocator.allocate(request.pod, request.profile, request.count, nodes=allowed)
+                tries = [allowed]
+            placed = None
+            for nodes in tries:
+                placed = allocator.allocate(request.pod, request.profile, request.count, nodes=nodes)
+                if placed is not None:
+                    break
             if placed is not None:
                 slots = [Slot(ids[g].node, ids[g].index, inst) for g, inst in placed]
                 assignments[request.pod] = slots
                 node_of[request.pod] = slots[0].node
+                room[slots[0].node] -= sum(slot.instance.size for slot in slots)
                 for name in left.get(slots[0].node, {}):
                     left[slots[0].node][name] -= request.resources.get(name, Decimal(0))
         targets = {gpu.key: allocator.layout(gpu_id) for gpu_id, gpu in ids.items()}
@@ -106,3 +116,17 @@ def _tightest_first(
 
     fitting = [node for node in candidates if node not in left or cluster.fits_on(request, left[node])]
     return sorted(fitting, key=leaves)
+
+
+def _roomiest_domain_first(
+    cluster: Cluster, key: str, candidates: Sequence[str], room: Mapping[str, int]
+) -> list[Sequence[str] | None]:
+    """The `candidates` by domain of `key`, the domain with the most room first: the first pod of
+    a group that must share a domain decides it for the rest."""
+    by_domain: dict[str, list[str]] = {}
+    for node in candidates:
+        domain = cluster.domain(node, key)
+        if domain is not None:
+            by_domain.setdefault(domain, []).append(node)
+    ordered = sorted(by_domain.items(), key=lambda item: (-sum(room[n] for n in item[1]), item[0]))
+    return [nodes for _, nodes in ordered]

@@ -132,12 +132,24 @@ class Spread(_Strict):
         return self
 
 
+class Together(_Strict):
+    """Pending pods that must share one topology domain (required pod affinity that each matches,
+    with no matching pod bound yet): the first the scheduler binds decides it for the rest."""
+
+    pods: list[str] = Field(min_length=1)
+    """The pending pods; names not pending hold nothing."""
+    topology: str = HOSTNAME
+    """The node label whose value is the domain; a node without it takes none of them."""
+
+
 class Snapshot(_Strict):
     version: Literal[1] = 1
     nodes: list[Node]
     requests: list[Request] = []
     spread: list[Spread] = []
     """Groups of pending pods that spread over domains (topology spread constraints)."""
+    together: list[Together] = []
+    """Groups of pending pods that must share a domain (pod affinity among themselves)."""
 
     @staticmethod
     def load(path: str | Path) -> Snapshot:
@@ -245,6 +257,7 @@ class Snapshot(_Strict):
             nodes=[node for _, part in parts for node in part.nodes],
             requests=[request for _, part in parts for request in part.requests],
             spread=[group for _, part in parts for group in part.spread],
+            together=[group for _, part in parts for group in part.together],
         )
 
     def _check_nodes(self, source: str) -> tuple[dict[tuple[str, int], GpuGeometry], set[str]]:
