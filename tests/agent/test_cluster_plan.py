@@ -464,3 +464,51 @@ def test_the_cluster_is_read_in_pages(root: Path, monkeypatch: pytest.MonkeyPatc
     assert [request.pod for request in read.snapshot.requests] == [f"ml/p{n}" for n in range(5)]
     pages = [path for _, path, _ in api.requests if path.startswith("/api/v1/pods")]
     assert len(pages) == 3 and "limit=2" in pages[0] and "continue=4" in pages[2]
+
+
+def test_the_first_replicas_of_a_self_affine_group_are_planned_into_one_zone() -> None:
+    """Three pending replicas that want to share a zone with their own app, none of it bound yet:
+    each alone may start the group anywhere, but the first bound decides the zone for the rest.
+    Zone z1 has room for one 3g.20gb and z2 for two, so the plan puts two in z2."""
+    gpus = {"node-a": [{"profile": "4g.20gb", "start": 0, "in_use": True}], "node-b": []}
+    nodes = [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"zone": zone},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus[name])},
+            }
+        }
+        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
+    ]
+    term = {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "ring"}}}
+    affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    pods = []
+    for n in range(3):
+        pod = _pod(f"ring-{n}", _mig("3g.20gb", 1), affinity=affinity)
+        pod["metadata"]["labels"] = {"app": "ring"}
+        pods.append(pod)
+    # a pod that wants the ring without being part of it waits for a ring pod to run: it starts no
+    # group; nor does a lone pod wanting its own app, with nobody to follow it
+    web = _pod("web-0", _mig("1g.5gb", 1), affinity=affinity)
+    web["metadata"]["labels"] = {"app": "web"}
+    solo_term = {**term, "labelSelector": {"matchLabels": {"app": "solo"}}}
+    solo = _pod(
+        "solo-0",
+        _mig("1g.5gb", 1),
+        affinity={"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [solo_term]}},
+    )
+    solo["metadata"]["labels"] = {"app": "solo"}
+    read = cluster_snapshot(nodes, [*pods, web, solo])
+    assert [(group.pods, group.topology) for group in read.snapshot.together] == [
+        ([f"ml/ring-{n}" for n in range(3)], "zone")
+    ]
+    read = cluster_snapshot(nodes, pods)
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        plan = planner.plan(read.snapshot)
+        assert sorted(slots[0].node for slots in plan.assignments.values()) == ["node-b", "node-b"], planner
+    # once one runs, the others are held to its zone by their own check, and no group is needed
+    pods[0]["spec"]["nodeName"] = "node-a"
+    pods[0]["status"]["phase"] = "Running"
+    read = cluster_snapshot(nodes, pods)
+    assert read.snapshot.together == [] and [r.nodes for r in read.snapshot.requests] == [["node-a"]] * 2

@@ -87,9 +87,7 @@ def cluster_snapshot(
         if free is not None:
             part["free"] = quantity_text(free)  # the pods the plan puts there must fit in it together
         labels = labels_of(node)
-        named = sorted(
-            pending.topologies & set(labels)
-        )  # the domains pending pods are kept apart or spread in
+        named = sorted(pending.topologies & set(labels))  # the labels naming the domains pods are kept in
         if named:
             part["labels"] = {key: labels[key] for key in named}
     notes.extend(pending.notes)
@@ -101,16 +99,18 @@ def cluster_snapshot(
             requests.append(request)
         else:
             notes.append(f"{request['pod']} left out: no node kubemig plans has {request['profile']}")
-    return ClusterRead(_document(parts, requests, SOURCE, pending.spread), tuple(notes))
+    groups = {"spread": pending.spread, "together": pending.together}
+    return ClusterRead(_document(parts, requests, SOURCE, groups), tuple(notes))
 
 
 def _document(
     nodes: list[object],
     requests: list[dict[str, object]],
     source: str,
-    spread: list[dict[str, object]] | None = None,
+    groups: Mapping[str, list[dict[str, object]]] | None = None,
 ) -> Snapshot:
-    document = {"version": 1, "nodes": nodes, "requests": requests, "spread": spread or []}
+    """`groups`: the snapshot's `spread` and `together`, where the pending pods have them."""
+    document = {"version": 1, "nodes": nodes, "requests": requests, **(groups or {})}
     return Snapshot.of_data(document, source)
 
 

@@ -10,8 +10,9 @@ that may not go to all of them (its node selector, node affinity, taints it does
 other requests, inter-pod affinity: `schedulable_nodes`) is held to those it may go to, in the
 request's `nodes`; one that may go to none is said so, with each node's reason; one the
 scheduler has nominated a node for (after preempting pods there) is held to that node; pods whose
-required anti-affinity keeps them from each other get `apart`, and pods that share a topology spread
-constraint are listed together in `spread`.
+required anti-affinity keeps them from each other get `apart`, pods that share a topology spread
+constraint are listed together in `spread`, and the first pods of a group that their required
+affinity must keep in one domain are listed in `together`.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ class PendingPods:
     and `apart`, as a snapshot's `requests` holds them."""
     notes: list[str]
     topologies: frozenset[str] = frozenset()
-    """The node labels whose domains some pods are kept apart (`apart`) or spread (`spread`) in."""
+    """The node labels whose domains some pods are kept apart (`apart`), spread (`spread`) or
+    together (`together`) in."""
     spread: list[dict[str, object]] = field(default_factory=list)
     """Pods that spread over domains together, as a snapshot's `spread` holds them."""
+    together: list[dict[str, object]] = field(default_factory=list)
+    """Pods that must share a domain, as a snapshot's `together` holds them."""
 
 
 def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | None = None) -> PendingPods:
@@ -105,11 +109,16 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
                 by_key.setdefault(key, []).append(str(requests[j]["pod"]))
             requests[i]["apart"] = [{"pods": names, "topology": key} for key, names in sorted(by_key.items())]
             topologies |= set(by_key)
+    together: list[dict[str, object]] = []
+    if view is not None:
+        for positions, key in view.kept_together(objects):
+            together.append({"pods": [requests[i]["pod"] for i in positions], "topology": key})
+            topologies.add(key)
     spread: list[dict[str, object]] = []
     for members, constraint in shared:
         spread.append({"pods": [requests[i]["pod"] for i, _ in members], **constraint})
         topologies.add(str(constraint["topology"]))
-    return PendingPods(requests, notes, frozenset(topologies), spread)
+    return PendingPods(requests, notes, frozenset(topologies), spread, together)
 
 
 def _reasons(reasons: Mapping[str, str], shown: int = 3) -> str:

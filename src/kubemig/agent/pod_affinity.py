@@ -8,12 +8,14 @@ against the pods already bound to nodes:
 - the bound pods' anti-affinity: no bound pod whose term matches this pod may share the domain.
 
 A term matches a pod by its label selector (with `matchLabelKeys` and `mismatchLabelKeys` taken from
-the term's owner), in the namespaces it names or selects, else its owner's. Pending pods are not
-weighed against each other: the scheduler binds them one by one.
+the term's owner), in the namespaces it names or selects, else its owner's. Among pending pods,
+the scheduler binding them one by one, those kept apart (`kept_apart`) and the first pods of a group
+that must follow each other into one domain (`kept_together`) are given to the plan to weigh.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +99,25 @@ class InterPodAffinity:
                     if j != i and term.matches(other):
                         apart.setdefault(i, []).append((term.topology_key, j))
         return apart
+
+    def kept_together(self, pods: Sequence[Mapping[str, Any]]) -> list[tuple[list[int], str]]:
+        """Among pending `pods`, by position: groups that must share one domain of a key, the first
+        pods of a group (each matches its own affinity, and no bound pod matches it yet) that share
+        a term: whichever the scheduler binds first, the others must follow it there."""
+        groups: dict[str, tuple[list[int], str]] = {}
+        for i, pod in enumerate(pods):
+            terms = self._terms(pod, "podAffinity")
+            if (
+                not terms
+                or any(self._domains(term) for term in terms)
+                or not all(t.matches(pod) for t in terms)
+            ):
+                continue
+            for term in terms:
+                namespaces = sorted(term.namespaces) if term.namespaces is not None else None
+                same = json.dumps([term.selector, namespaces, term.topology_key], sort_keys=True)
+                groups.setdefault(same, ([], term.topology_key))[0].append(i)
+        return [(members, key) for members, key in groups.values() if len(members) > 1]
 
     def _domains(self, term: _Term) -> set[str]:
         """The topology values of the nodes running a pod the term matches."""

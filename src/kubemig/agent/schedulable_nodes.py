@@ -6,7 +6,8 @@ constraints it must keep (`topology_spread`).
 
 Each pending pod is checked on its own, as the scheduler binds them one by one: two pods that each
 fit in a node's free CPU may not fit there together. What pending pods ask of each other, the
-planner weighs: those kept apart (`kept_apart`) and those spread together (`spread_together`).
+planner weighs: those kept apart (`kept_apart`) or in one domain (`kept_together`), and those spread
+together (`spread_together`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class SchedulingView:
     def kept_apart(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[str, int]]]:
         """Which of the pending `pods` (by position) their anti-affinity keeps apart, and by which key."""
         return self._affinity.kept_apart(pods)
+
+    def kept_together(self, pods: Sequence[Mapping[str, Any]]) -> list[tuple[list[int], str]]:
+        """Which of the pending `pods` (by position) their affinity keeps in one domain, by which key."""
+        return self._affinity.kept_together(pods)
 
     def spread_together(
         self, pods: Sequence[Mapping[str, Any]]

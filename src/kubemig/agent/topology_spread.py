@@ -99,7 +99,6 @@ class TopologySpread:
     ) -> tuple[dict[str, int], int, int]:
         """Matching pods per eligible domain, the smallest count, and 1 if the pod matches itself."""
         spec = pod.get("spec") or {}
-        key = str(constraint.get("topologyKey"))
         selector = owner_selector(constraint, pod)
         self_match = int(_matches(selector, pod))
         # replicas of one workload count alike: what decides the count is read once for them
