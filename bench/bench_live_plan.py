@@ -1,16 +1,19 @@
 """The live plan (`kubemig plan --cluster`) on a generated cluster, read as the Kubernetes API gives
 it: how long turning nodes and pods into a snapshot takes, how long each planner takes, and how many
-of the pods a plan places the scheduler would then bind, planned with the pending pods' spread
-groups and as kubemig planned before it read them (no groups; each pod held to the nodes its spread
-constraints allow it alone, against the bound pods).
+of the pods a plan places the scheduler would then bind, planned with the pending pods' spread and
+together groups and as kubemig planned before it read them (no groups; each pod held to the nodes
+its spread constraints and pod affinity allow it alone, against the bound pods).
 
 Nodes of 8 A100-SXM4-40GB in four zones, 96 CPUs each. Each GPU starts from a random maximal layout
 whose instances are each in use by a bound pod (1 to 8 CPUs; a tenth keep their app off each other's
 nodes) with probability 0.5, or empty. The pending pods come in workloads of 4 to 8 replicas
 that ask alike (a MIG device and 1 to 8 CPUs), each workload one of: plain, kept one per node
-(required anti-affinity), or spread over zones (`maxSkew` 1); a spread workload already has 0 to 4 replicas bound (CPU only), in zones drawn at
-random. A plan's spread replicas are then bound as the scheduler binds them, one by one, each into
-a zone within the skew of the emptiest; those it never can are counted as refused.
+(required anti-affinity), spread over zones (`maxSkew` 1; 0 to 4 replicas already bound, CPU only,
+in zones drawn at random), or kept in one zone (required pod affinity to their own app, none bound
+yet). A plan's spread replicas are then bound as the scheduler binds them, one by one, each into a
+zone within the skew of the emptiest, and a together workload's replicas into the zone where the
+plan put most of them (the first bound decides, and the count assumes the luckiest first); those it
+never can bind are counted as refused.
 
     PYTHONPATH=src python bench/bench_live_plan.py [--nodes 200] [--pending 100] [--seeds 3] [--time-limit 60] [--json OUT]
 """
@@ -50,6 +53,11 @@ def _apart(app: str) -> dict[str, Any]:
     return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
 
 
+def _together(app: str) -> dict[str, Any]:
+    term = {"topologyKey": ZONE, "labelSelector": {"matchLabels": {"app": app}}}
+    return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
 def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Node and pod objects in the API's JSON form."""
     rng = random.Random(seed)
@@ -86,11 +94,13 @@ def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]],
         )
     made = w = 0
     while made < pending:
-        app, kind = f"work-{w}", rng.choice(["plain", "apart", "spread"])
+        app, kind = f"work-{w}", rng.choice(["plain", "apart", "spread", "together"])
         profile = rng.choices(PROFILES, weights=[4, 10, 12, 20, 10])[0]
         extra: dict[str, Any] = {}
         if kind == "apart":
             extra["affinity"] = _apart(app)
+        elif kind == "together":
+            extra["affinity"] = _together(app)
         elif kind == "spread":
             extra["topologySpreadConstraints"] = [
                 {
@@ -115,8 +125,8 @@ def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]],
 
 
 def checked_alone(snapshot: Snapshot, nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> Snapshot:
-    """The snapshot as kubemig read it before spread groups: no groups, and each pending pod held to
-    the nodes its spread constraints allow it checked alone against the bound pods."""
+    """The snapshot as kubemig read it before spread and together groups: no groups, and each pending
+    pod held to the nodes its spread constraints allow it checked alone against the bound pods."""
     planned = [node for node in nodes if node["metadata"]["name"] in {n.name for n in snapshot.nodes}]
     view = SchedulingView(planned, nodes, pods)
     by_name = {f"{pod['metadata']['namespace']}/{pod['metadata']['name']}": pod for pod in pods}
@@ -125,14 +135,24 @@ def checked_alone(snapshot: Snapshot, nodes: list[dict[str, Any]], pods: list[di
         allowed, reasons = view.admitting(by_name[request.pod])
         held = sorted(allowed) if reasons else None
         requests.append(request.model_copy(update={"nodes": held}))
-    return snapshot.model_copy(update={"spread": [], "requests": requests})
+    return snapshot.model_copy(update={"spread": [], "together": [], "requests": requests})
 
 
 def refused_on_binding(snapshot: Snapshot, plan: Plan) -> int:
-    """How many of the plan's pods in spread groups the scheduler would never bind: it binds them
-    one by one, each into its planned domain once that is within the skew of the emptiest."""
+    """How many of the plan's pods in spread or together groups the scheduler would never bind: it
+    binds them one by one, a spread group's each into its planned domain once that is within the
+    skew of the emptiest, a together group's only into the domain of the first it binds (at best the
+    domain the plan put most of them in)."""
     zone_of = {node.name: node.labels for node in snapshot.nodes}
     refused = 0
+    for kept in snapshot.together:
+        domains = [
+            zone_of[plan.assignments[pod][0].node].get(kept.topology)
+            for pod in kept.pods
+            if pod in plan.assignments
+        ]
+        if domains:
+            refused += len(domains) - max(domains.count(d) for d in set(domains))
     for group in snapshot.spread:
         counts = dict(group.domains or {})
         waiting = [
@@ -164,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     print(
-        f"{'seed':>4} {'bound':>6} {'read s':>7} {'groups':>6} {'planner':>7} {'spread':>7} "
+        f"{'seed':>4} {'bound':>6} {'read s':>7} {'groups':>6} {'planner':>7} {'mode':>7} "
         f"{'placed':>6} {'refused':>7} {'slices':>6} {'plan s':>7}  status"
     )
     for seed in range(args.seeds):
@@ -175,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = read.snapshot
         blind = checked_alone(snapshot, nodes, pods)
         bound = sum(1 for pod in pods if "nodeName" in pod["spec"])
+        groups = len(snapshot.spread) + len(snapshot.together)
         for name, planner in (("exact", ExactPlanner(args.time_limit)), ("online", OnlinePlanner())):
-            for spread, planned in (("groups", snapshot), ("alone", blind)):
+            for mode, planned in (("groups", snapshot), ("alone", blind)):
                 started = time.perf_counter()
                 plan = planner.plan(planned)
                 plan_s = time.perf_counter() - started
@@ -187,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                     "bound_pods": bound,
                     "pending_pods": len(snapshot.requests),
                     "spread_groups": len(snapshot.spread),
+                    "together_groups": len(snapshot.together),
                     "read_s": read_s,
                     "planner": name,
-                    "spread": spread,
+                    "mode": mode,
                     "placed": len(plan.assignments),
                     "refused_on_binding": refused,
                     "objective": plan.objective.to_json(),
@@ -198,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 rows.append(row)
                 print(
-                    f"{seed:>4} {bound:>6} {read_s:>7.2f} {len(snapshot.spread):>6} {name:>7} {spread:>7} "
+                    f"{seed:>4} {bound:>6} {read_s:>7.2f} {groups:>6} {name:>7} {mode:>7} "
                     f"{len(plan.assignments):>6} {refused:>7} {plan.objective.scheduled_slices:>6} "
                     f"{plan_s:>7.2f}  {plan.status}",
                     flush=True,

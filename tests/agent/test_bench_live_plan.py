@@ -17,6 +17,7 @@ nodes:
 requests: [{pod: r0, profile: 1g.5gb}, {pod: r1, profile: 1g.5gb}, {pod: r2, profile: 1g.5gb}]
 spread: [{pods: [r0, r1, r2], topology: zone, domains: {a: 0, b: 1}}]
 """
+REQUESTS = "requests: [{pod: r0, profile: 1g.5gb}, {pod: r1, profile: 1g.5gb}, {pod: r2, profile: 1g.5gb}]\n"
 
 
 def _bench() -> ModuleType:
@@ -37,6 +38,28 @@ def test_binding_one_by_one_refuses_a_zone_that_runs_ahead() -> None:
     assert bench.refused_on_binding(snapshot, blind) == 1
 
 
+def test_binding_a_together_group_refuses_all_but_the_zone_holding_most() -> None:
+    bench = _bench()
+    nodes = SPREAD.split("requests:")[0]
+    kept = "together: [{pods: [r0, r1, r2], topology: zone}]\n"
+    snapshot = Snapshot.parse(nodes + REQUESTS + kept)
+    assert bench.refused_on_binding(snapshot, OnlinePlanner().plan(snapshot)) == 0
+    # a plan that splits them, one in zone a and two in b: whichever binds first, one is refused
+    held = ["a-1", "b-1", "b-1"]
+    split = (
+        "requests: ["
+        + ", ".join(f"{{pod: r{i}, profile: 1g.5gb, nodes: [{n}]}}" for i, n in enumerate(held))
+        + "]\n"
+    )
+    plan = OnlinePlanner().plan(Snapshot.parse(nodes + split))
+    assert {pod: slots[0].node for pod, slots in plan.assignments.items()} == {
+        "r0": "a-1",
+        "r1": "b-1",
+        "r2": "b-1",
+    }
+    assert bench.refused_on_binding(snapshot, plan) == 1
+
+
 def test_a_small_cluster_run_writes_its_table_and_every_spread_plan_binds(tmp_path: Path) -> None:
     bench = _bench()
     out = tmp_path / "live.json"
@@ -47,8 +70,8 @@ def test_a_small_cluster_run_writes_its_table_and_every_spread_plan_binds(tmp_pa
         == 0
     )
     results = json.loads(out.read_text())["results"]
-    assert {(r["planner"], r["spread"]) for r in results} == {
+    assert {(r["planner"], r["mode"]) for r in results} == {
         (p, s) for p in ("exact", "online") for s in ("groups", "alone")
     }
-    assert all(r["refused_on_binding"] == 0 for r in results if r["spread"] == "groups")
+    assert all(r["refused_on_binding"] == 0 for r in results if r["mode"] == "groups")
     assert all(r["placed"] <= r["pending_pods"] for r in results)
