@@ -13,7 +13,7 @@ from kubemig.planner import Snapshot
 from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod
 from kubemig.quantity import quantities
 from tests.geometry.oracle import all_layouts
-from tests.planner.checks import spread_violation, together_violation
+from tests.planner.checks import follow_violation, spread_violation, together_violation
 
 Signature = tuple[tuple[tuple[int, int], ...], int, int]  # (free instances per profile, destroyed, touched)
 
@@ -98,9 +98,12 @@ def _feasible(
 ) -> bool:
     """Whether these pods (all of them) get their instances, each pod within one node, the pods on a
     node within what it has left beyond MIG devices, pods kept apart in different domains (`apart`:
-    the cluster, and the node of each pod placed so far), spread groups within their skew, together groups in one domain."""
+    the cluster, and the node of each pod placed so far), spread groups within their skew, together groups in one domain, followers beside a leader."""
     if not requests:
-        return spread_violation(snapshot, apart[1]) is None and together_violation(snapshot, apart[1]) is None
+        return all(
+            violation(snapshot, apart[1]) is None
+            for violation in (spread_violation, together_violation, follow_violation)
+        )
     request, row = requests[0], rows[0]
     nodes = sorted({gpu.node for gpu in gpus})
     for node in nodes:

@@ -72,7 +72,11 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
                         for n in (node_of[request.pod], node_of[other])
                     )
                     assert here is None or here != there, f"{request.pod} and {other} share {apart.topology}"
-    problem = spread_violation(snapshot, node_of) or together_violation(snapshot, node_of)
+    problem = (
+        spread_violation(snapshot, node_of)
+        or together_violation(snapshot, node_of)
+        or follow_violation(snapshot, node_of)
+    )
     assert problem is None, problem
     asked = {r.pod: {"pods": Decimal(1), **quantities(r.resources)} for r in snapshot.requests}
     for node in snapshot.nodes:
@@ -130,4 +134,23 @@ def together_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | 
                 domains.add(here)
         if len(domains) > 1:
             return f"{sorted(group.pods)} split over {group.topology} {sorted(domains)}"
+    return None
+
+
+def follow_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | None:
+    """Which pod placed as `node_of` says is in a domain that none of a group it follows is in;
+    None when none."""
+    labels = {node.name: node.labels for node in snapshot.nodes}
+    for request in snapshot.requests:
+        if request.pod not in node_of:
+            continue
+        for follow in request.follows:
+
+            def domain(node: str, key: str = follow.topology) -> str | None:
+                return labels[node].get(key, node if key == HOSTNAME else None)
+
+            here = domain(node_of[request.pod])
+            leaders = [domain(node_of[pod]) for pod in follow.pods if pod in node_of and pod != request.pod]
+            if here is None or here not in leaders:
+                return f"{request.pod} went to {follow.topology}={here}, where none of {follow.pods} went"
     return None

@@ -123,6 +123,18 @@ def snapshots(
         )
         topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
         together.append({"pods": pods, "topology": topology})
+    # some pods follow others (pod affinity to pods that are pending, not to themselves)
+    if len(requests) > 1 and draw(st.integers(0, 2)) == 0:
+        follower = draw(st.sampled_from(requests))
+        leaders = draw(
+            st.lists(
+                st.sampled_from([r["pod"] for r in requests if r is not follower] + ["gone"]),
+                min_size=1,
+                unique=True,
+            )
+        )
+        topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
+        follower["follows"] = [{"pods": leaders, "topology": topology}]
     document = {"nodes": nodes, "requests": requests, "spread": spread, "together": together}
     snapshot = Snapshot.model_validate(document)
     snapshot.check()

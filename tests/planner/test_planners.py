@@ -309,3 +309,46 @@ requests: [{pod: r0, profile: 3g.20gb}, {pod: r1, profile: 3g.20gb}, {pod: r2, p
         plan = planner.plan(snapshot)
         check_plan(snapshot, plan)
         assert sorted(_zones_by_pod(plan.assignments).values()) == ["b", "b"], planner
+
+
+def test_a_pod_that_follows_pending_pods_goes_only_into_a_zone_where_one_of_them_goes() -> None:
+    # db may go only to b-1; web follows it into zone b, where its GPU keeps room for a 3g.20gb
+    # beside the db, not for a 7g.40gb; zone a's two empty GPUs take neither follower. A pod
+    # following a pod that is not pending waits for it to be bound.
+    requests = """\
+- {pod: db, profile: 1g.5gb, nodes: [b-1]}
+- {pod: web, profile: 3g.20gb, follows: [{pods: [db], topology: zone}]}
+- {pod: big, profile: 7g.40gb, follows: [{pods: [db], topology: zone}]}
+- {pod: lost, profile: 1g.5gb, follows: [{pods: [gone]}]}
+"""
+    snapshot = Snapshot.parse(_ZONES + requests)
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        assert _zones_by_pod(plan.assignments) == {"db": "b", "web": "b"}, planner
+
+
+def test_replicas_alike_are_told_apart_when_only_one_of_them_is_followed() -> None:
+    # db-0 and db-1 ask alike, but web and web-2 follow db-0 alone: all four fit only with db-0 in
+    # zone b (b-1 has room for three pods) and db-1 in a-1's one free slot
+    text = """
+nodes:
+- name: a-1
+  labels: {zone: a}
+  gpus:
+  - {index: 0, model: A100-SXM4-40GB, instances: [{profile: 4g.20gb, start: 0, in_use: true}, {profile: 2g.10gb, start: 4, in_use: true}]}
+- name: b-1
+  labels: {zone: b}
+  free: {pods: 3}
+  gpus: [{index: 0, model: A100-SXM4-40GB}, {index: 1, model: A100-SXM4-40GB}]
+requests:
+- {pod: db-0, profile: 1g.5gb}
+- {pod: db-1, profile: 1g.5gb}
+- {pod: web, profile: 7g.40gb, follows: [{pods: [db-0], topology: zone}]}
+- {pod: web-2, profile: 3g.20gb, follows: [{pods: [db-0], topology: zone}]}
+"""
+    snapshot = Snapshot.parse(text)
+    plan = ExactPlanner(5).plan(snapshot)
+    check_plan(snapshot, plan)
+    assert _zones_by_pod(plan.assignments) == {"db-0": "b", "db-1": "a", "web": "b", "web-2": "b"}
+    check_plan(snapshot, OnlinePlanner().plan(snapshot))

@@ -147,6 +147,12 @@ BAD = [
         "requests[0].apart[0].pods: list should have at least 1 item after validation, not 0",
     ),
     (
+        "follows nobody",
+        "nodes: [{name: n, gpus: [{index: 0, model: A30}]}]\n"
+        "requests: [{pod: a, profile: 1g.6gb, follows: [{pods: []}]}]\n",
+        "requests[0].follows[0].pods: list should have at least 1 item after validation, not 0",
+    ),
+    (
         "spread with no skew",
         "nodes: []\nspread: [{pods: [a, b], max_skew: 0}]\n",
         "spread[0].max_skew: input should be greater than or equal to 1",

@@ -67,6 +67,8 @@ class PendingPod:
     """The spread groups it belongs to (positions in `Cluster.spreads`)."""
     together: tuple[tuple[str, frozenset[str]], ...] = ()
     """(topology key, the other pending pods): groups that must share one domain of the key with it."""
+    follows: tuple[tuple[str, frozenset[str]], ...] = ()
+    """(topology key, pending pods): per term, the pods one of which must be in its domain of the key."""
 
     def may_go_to(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
@@ -132,6 +134,17 @@ class Cluster:
             if domain is None:
                 return False
             if any(self.domain(placed[o], key) != domain for o in others if o in placed):
+                return False
+        return True
+
+    def near(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
+        """Whether `node` shares, for each pod group the pod follows, a domain with one of the group
+        already `placed` (pod -> node)."""
+        for key, leaders in request.follows:
+            domain = self.domain(node, key)
+            if domain is None or not any(
+                self.domain(placed[p], key) == domain for p in leaders if p in placed
+            ):
                 return False
         return True
 
@@ -212,7 +225,7 @@ class Cluster:
         ]
         labelled = {  # per key of such a group, the nodes that have it
             key: frozenset(n.name for n in snapshot.nodes if _domain(labels, n.name, key) is not None)
-            for key in {key for key, _ in groups}
+            for key in {key for key, _ in groups} | {f.topology for r in snapshot.requests for f in r.follows}
         }
         groups_of: dict[str, list[int]] = {}
         inside: list[frozenset[str]] = []  # per group, the nodes in its domains
@@ -233,8 +246,13 @@ class Cluster:
             for g in member:  # only to nodes in the group's domains
                 allowed = inside[g] if allowed is None else allowed & inside[g]
             together = tuple((label, pods - {request.pod}) for label, pods in groups if request.pod in pods)
-            for label, _ in together:  # only to nodes with the label
+            follows = tuple(
+                (f.topology, frozenset(f.pods) & pending - {request.pod}) for f in request.follows
+            )
+            for label, _ in (*together, *follows):  # only to nodes with the label
                 allowed = labelled[label] if allowed is None else allowed & labelled[label]
+            if any(not leaders for _, leaders in follows):
+                allowed = frozenset()  # it waits for a pod that is not pending to be bound
             asked = {"pods": Decimal(1), **quantities(request.resources)}
             apart = apart_pairs.get(request.pod, frozenset())
             requests.append(
@@ -249,6 +267,7 @@ class Cluster:
                     apart,
                     member,
                     together,
+                    follows,
                 )
             )
         short = _short(snapshot, requests, gpus)

@@ -11,7 +11,8 @@ any node. So does a pod held to some nodes, one whose other resources (CPU, memo
 short on some node (there the picks of the pods weigh against what the node has left), and one kept
 apart from other pending pods (two such pods pick nodes in one domain at most once), and one spread
 over topology domains with others (each domain's picks within the skew of the emptiest), and one
-that must share a domain with others (a binary per domain, one chosen). The objective
+that must share a domain with others (a binary per domain, one chosen), and one that follows
+others, or is followed (a follower's picks in a domain only where its leaders pick). The objective
 is lexicographic and solved in stages, each fixing the best value of the one before: compute slices
 scheduled, then priority, then (free instances destroyed, GPUs touched).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -168,6 +170,8 @@ class _Builder:
         self.model = _Model()
         self.singles: dict[tuple[str, int], list[PendingPod]] = defaultdict(list)
         picking: list[PendingPod] = []
+        followed = {group for request in cluster.requests for group in request.follows}
+        leaders = {pod for _, pods in followed for pod in pods}
         for request in cluster.requests:
             # a pod held to some nodes picks one of them, as a pod of several instances picks its node,
             # and so does a pod whose node could run short of what it asks beyond MIG devices, and a
@@ -178,13 +182,15 @@ class _Builder:
                 and not request.apart
                 and not request.spread
                 and not request.together
+                and not request.follows
+                and request.pod not in leaders
                 and not cluster.limits_where(request)
             ):
                 self.singles[(request.profile, request.priority)].append(request)
             else:
                 picking.append(request)
         # pods alike (replicas) pick nodes together: an integer per node counts them, not a binary per pod
-        self.members, self.apart_key = _alike(picking)
+        self.members, self.apart_key = _alike(picking, followed)
         self.multis = [pods[0] for pods in self.members.values()]  # one pod standing for each kind
         self.head_of = {pod.pod: head for head, pods in self.members.items() for pod in pods}
         self.wanted: dict[GeometryKey, set[int]] = defaultdict(set)  # profile IDs requested per model
@@ -331,6 +337,7 @@ class _Builder:
         self._apart_rows()
         self._spread_rows()
         self._together_rows()
+        self._follow_rows()
 
     def _apart_rows(self) -> None:
         """Two pods kept apart pick nodes in different domains: per pair and domain, one at most;
@@ -416,6 +423,29 @@ class _Builder:
                 m.row({**picks, z: -float(len(pods))}, -np.inf, 0)
             m.row(chosen, -np.inf, 1)
 
+    def _follow_rows(self) -> None:
+        """A pod that follows others goes only to a domain where one of them goes: per group
+        followed and domain, the followers' picks there at most their number times the leaders'."""
+        followers: dict[tuple[str, frozenset[str]], list[str]] = defaultdict(list)
+        for kind in self.multis:
+            for group in kind.follows:
+                followers[group].append(kind.pod)
+        for (key, leaders), heads in sorted(followers.items(), key=lambda g: (g[0][0], sorted(g[0][1]))):
+            most = float(sum(len(self.members[head]) for head in heads))
+            rows: dict[str, dict[int, float]] = defaultdict(dict)
+            for head in heads:
+                for node in self.multi_nodes.get(head, []):
+                    domain = self.cluster.domain(node, key)
+                    if domain is not None and (head, node) in self.picks:
+                        rows[domain][self.picks[(head, node)]] = 1.0
+            for head in {self.head_of[pod] for pod in leaders if pod in self.head_of}:
+                for node in self.multi_nodes.get(head, []):
+                    domain = self.cluster.domain(node, key)
+                    if domain in rows and (head, node) in self.picks:
+                        rows[domain][self.picks[(head, node)]] = -most
+            for row in rows.values():
+                self.model.row(row, -np.inf, 0)
+
     def start_solution(self) -> npt.NDArray[np.float64]:
         """Nothing scheduled, nothing changed: feasible, used when the solver finds nothing in time."""
         x = np.array(self.model.lower)  # a spread group's emptiest-domain count starts at its floor
@@ -492,9 +522,12 @@ class _Builder:
         return [Slot(node, index, inst) for _, node, index, inst in taken]
 
 
-def _alike(pods: list[PendingPod]) -> tuple[dict[str, list[PendingPod]], dict[str, str]]:
+def _alike(
+    pods: list[PendingPod], followed: Collection[tuple[str, frozenset[str]]] = ()
+) -> tuple[dict[str, list[PendingPod]], dict[str, str]]:
     """The pods that pick nodes, in kinds the program may count together (the first pod's name ->
-    the pods of its kind): same profile, count, priority, nodes, resources, spread and together groups, and
+    the pods of its kind): same profile, count, priority, nodes, resources, spread and together
+    groups, groups it follows and groups of `followed` it is in, and
     either kept apart from nobody or from each other alone, in one topology (the second mapping
     gives that topology). A pod kept apart from pods of other kinds is a kind of its own."""
 
@@ -508,7 +541,10 @@ def _alike(pods: list[PendingPod]) -> tuple[dict[str, list[PendingPod]], dict[st
     for pod in pods:
         resources = tuple(sorted(pod.resources.items()))
         shared = tuple(sorted((key, tuple(sorted(others | {pod.pod}))) for key, others in pod.together))
-        kind = (pod.profile, pod.count, pod.priority, pod.nodes, resources, pod.spread, shared, circle(pod))
+        follows = tuple(sorted((key, tuple(sorted(pods))) for key, pods in pod.follows))
+        leads = tuple(sorted((key, tuple(sorted(pods))) for key, pods in followed if pod.pod in pods))
+        groups = (pod.spread, shared, follows, leads)
+        kind = (pod.profile, pod.count, pod.priority, pod.nodes, resources, groups, circle(pod))
         kinds[kind].append(pod)
     members: dict[str, list[PendingPod]] = {}
     apart_key: dict[str, str] = {}

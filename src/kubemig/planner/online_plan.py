@@ -2,7 +2,8 @@
 first, each placed as if it arrived alone. Where nodes run short of CPU or memory, a pod's slices
 are discounted by what it asks of them and it goes to the node it fills most closely; pods kept
 apart skip the domains their partners took, pods spread over domains go only where the scheduler
-would bind them next, and pods that must share a domain follow the first of them placed."""
+would bind them next, pods that must share a domain follow the first of them placed, and pods that
+follow others come last, each into a domain one of its leaders took."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ class OnlinePlanner:
             slices = max(request.slices_on(key) for key in request.shapes)
             return (-slices / (1 + weight * asks), -request.priority, item[0])
 
-        order = sorted(enumerate(cluster.requests), key=rank)
+        # a follower goes where its leaders went: after them
+        order = sorted(enumerate(cluster.requests), key=lambda item: (bool(item[1].follows), rank(item)))
         assignments: dict[str, list[Slot]] = {}
         left = {node: dict(free) for node, free in cluster.free.items()}
         every_node = sorted({gpu.node for gpu in cluster.gpus})
@@ -67,6 +69,8 @@ class OnlinePlanner:
                 candidates = [node for node in candidates if cluster.spread_allows(request, node, node_of)]
             if request.together:  # in the domain the first of its group took
                 candidates = [node for node in candidates if cluster.joins(request, node, node_of)]
+            if request.follows:  # into a domain one of its leaders took
+                candidates = [node for node in candidates if cluster.near(request, node, node_of)]
             allowed = None if request.nodes is None and not request.apart else candidates
             tries: list[Sequence[str] | None]
             if cluster.limits_where(request):

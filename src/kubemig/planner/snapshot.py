@@ -92,6 +92,17 @@ class Apart(_Strict):
     """The node label whose value is the domain; a node without it is in no domain."""
 
 
+class Follow(_Strict):
+    """Pending pods a pod must share a topology domain with, one of them at least (required pod
+    affinity that no bound pod meets yet and these pending pods do): the scheduler binds the pod
+    only once one of them is bound, and only into that one's domain."""
+
+    pods: list[str] = Field(min_length=1)
+    """The pending pods its affinity term matches; names not pending hold nothing."""
+    topology: str = HOSTNAME
+    """The node label whose value is the domain; a node without it takes none of them."""
+
+
 class Request(_Strict):
     """A pending pod: `count` instances of `profile`, all or nothing, all on one node."""
 
@@ -106,6 +117,9 @@ class Request(_Strict):
     takes one of a node's `pods`."""
     apart: list[Apart] = []
     """Pending pods it may not share a domain with, either way; names not pending hold nothing."""
+    follows: list[Follow] = []
+    """Per affinity term, pending pods one of which it must share a domain with: a plan places it
+    only where it places one of those; with none pending, it is not placed."""
 
 
 class Spread(_Strict):
