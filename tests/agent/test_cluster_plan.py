@@ -512,3 +512,43 @@ def test_the_first_replicas_of_a_self_affine_group_are_planned_into_one_zone() -
     pods[0]["status"]["phase"] = "Running"
     read = cluster_snapshot(nodes, pods)
     assert read.snapshot.together == [] and [r.nodes for r in read.snapshot.requests] == [["node-a"]] * 2
+
+
+def test_a_pod_that_wants_a_pending_pod_is_planned_into_its_zone() -> None:
+    """web wants a db pod in its zone and matches none itself; no db runs yet, only db-0 waits,
+    held to zone z1 by its node selector. The scheduler binds web once db-0 is bound, there only, so
+    the plan puts web in z1 too, rather than leaving it for a later round."""
+    gpus = {"node-a": [{"profile": "4g.20gb", "start": 0, "in_use": True}], "node-b": []}
+    nodes = [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"zone": zone},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus[name])},
+            }
+        }
+        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
+    ]
+    db = _pod("db-0", _mig("2g.10gb", 1), nodeSelector={"zone": "z1"})
+    db["metadata"]["labels"] = {"app": "db"}
+    term = {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "db"}}}
+    web = _pod(
+        "web",
+        _mig("1g.5gb", 1),
+        affinity={"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}},
+    )
+    web["metadata"]["labels"] = {"app": "web"}
+    read = cluster_snapshot(nodes, [db, web])
+    follows = {r.pod: [(f.pods, f.topology) for f in r.follows] for r in read.snapshot.requests}
+    assert follows == {"ml/db-0": [], "ml/web": [(["ml/db-0"], "zone")]}
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        plan = planner.plan(read.snapshot)
+        assert {pod: slots[0].node for pod, slots in plan.assignments.items()} == {
+            "ml/db-0": "node-a",
+            "ml/web": "node-a",
+        }, planner
+    # once db-0 runs, web's own check holds it to z1 and it follows nobody pending
+    db["spec"]["nodeName"] = "node-a"
+    db["status"]["phase"] = "Running"
+    (request,) = cluster_snapshot(nodes, [db, web]).snapshot.requests
+    assert (request.pod, request.nodes, request.follows) == ("ml/web", ["node-a"], [])

@@ -11,8 +11,9 @@ other requests, inter-pod affinity: `schedulable_nodes`) is held to those it may
 request's `nodes`; one that may go to none is said so, with each node's reason; one the
 scheduler has nominated a node for (after preempting pods there) is held to that node; pods whose
 required anti-affinity keeps them from each other get `apart`, pods that share a topology spread
-constraint are listed together in `spread`, and the first pods of a group that their required
-affinity must keep in one domain are listed in `together`.
+constraint are listed together in `spread`, the first pods of a group that their required
+affinity must keep in one domain are listed in `together`, and a pod whose required affinity only
+pending pods meet gets `follows`: it goes where one of them goes.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
     # a spread constraint pending pods share is the plan's to keep, for them together: each pod's
     # own check against the bound pods alone would shut domains that its group's first pods open
     shared = view.spread_together(objects) if view is not None else []
+    # so is an affinity term that only pending pods match: the pod follows them where they go
+    near = view.kept_near(objects) if view is not None else {}
     left_to_plan: dict[int, set[int]] = {}
     for members, _ in shared:
         for i, k in members:
@@ -86,7 +89,8 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
         spec = pod.get("spec") or {}
         held: dict[str, object] = {}
         if view is not None:
-            allowed, reasons = view.admitting(pod, left_to_plan.get(i, ()))
+            followed = [k for k, _, _ in near.get(i, ())]
+            allowed, reasons = view.admitting(pod, left_to_plan.get(i, ()), followed)
             if reasons:
                 held["nodes"] = sorted(allowed)
             if reasons and not allowed:
@@ -109,6 +113,11 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
                 by_key.setdefault(key, []).append(str(requests[j]["pod"]))
             requests[i]["apart"] = [{"pods": names, "topology": key} for key, names in sorted(by_key.items())]
             topologies |= set(by_key)
+    for i, terms in near.items():
+        requests[i]["follows"] = [
+            {"pods": [requests[j]["pod"] for j in leaders], "topology": key} for _, key, leaders in terms
+        ]
+        topologies |= {key for _, key, _ in terms}
     together: list[dict[str, object]] = []
     if view is not None:
         for positions, key in view.kept_together(objects):

@@ -9,14 +9,15 @@ against the pods already bound to nodes:
 
 A term matches a pod by its label selector (with `matchLabelKeys` and `mismatchLabelKeys` taken from
 the term's owner), in the namespaces it names or selects, else its owner's. Among pending pods,
-the scheduler binding them one by one, those kept apart (`kept_apart`) and the first pods of a group
-that must follow each other into one domain (`kept_together`) are given to the plan to weigh.
+the scheduler binding them one by one, those kept apart (`kept_apart`), the first pods of a group
+that must follow each other into one domain (`kept_together`) and pods that want pending pods they do
+not match themselves (`kept_near`) are given to the plan to weigh.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +63,11 @@ class InterPodAffinity:
             if (value := node_labels[pod["spec"]["nodeName"]].get(term.topology_key)) is not None
         ]
 
-    def refusal_by_node(self, pod: Mapping[str, Any], nodes: Sequence[str]) -> dict[str, str]:
-        """Why `pod` may not go to each of `nodes` that its affinities keep it from."""
+    def refusal_by_node(
+        self, pod: Mapping[str, Any], nodes: Sequence[str], planned: Collection[int] = ()
+    ) -> dict[str, str]:
+        """Why `pod` may not go to each of `nodes` that its affinities keep it from. Its affinity
+        terms at `planned` (positions) are left to the plan, which places pending pods they match."""
         affinity = self._terms(pod, "podAffinity")
         anti = self._terms(pod, "podAntiAffinity")
         wanted = [self._domains(term) for term in affinity]
@@ -73,7 +77,7 @@ class InterPodAffinity:
         reasons: dict[str, str] = {}
         for node in nodes:
             labels = self._node_labels.get(node, {})
-            reason = _affinity_refusal(affinity, wanted, labels, first_of_group)
+            reason = _affinity_refusal(affinity, wanted, labels, first_of_group, planned)
             if reason is None:
                 for term, domains in zip(anti, shunned):
                     value = labels.get(term.topology_key)
@@ -119,6 +123,23 @@ class InterPodAffinity:
                 groups.setdefault(same, ([], term.topology_key))[0].append(i)
         return [(members, key) for members, key in groups.values() if len(members) > 1]
 
+    def kept_near(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[int, str, list[int]]]]:
+        """Among pending `pods`, by position: (term position, topology key, other positions) for each
+        required affinity term that no bound pod meets but other pending pods match: the pod may go
+        only where one of those goes, once it is bound. A pod that may start its own group is left
+        out (`kept_together`)."""
+        near: dict[int, list[tuple[int, str, list[int]]]] = {}
+        for i, pod in enumerate(pods):
+            terms = self._terms(pod, "podAffinity")
+            wanted = [self._domains(term) for term in terms]
+            if not any(wanted) and all(term.matches(pod) for term in terms):
+                continue
+            for k, (term, domains) in enumerate(zip(terms, wanted)):
+                leaders = [j for j, other in enumerate(pods) if j != i and term.matches(other)]
+                if not domains and leaders:
+                    near.setdefault(i, []).append((k, term.topology_key, leaders))
+        return near
+
     def _domains(self, term: _Term) -> set[str]:
         """The topology values of the nodes running a pod the term matches."""
         found = set()
@@ -154,15 +175,19 @@ class InterPodAffinity:
 
 
 def _affinity_refusal(
-    terms: Sequence[_Term], wanted: Sequence[set[str]], labels: Mapping[str, str], first_of_group: bool
+    terms: Sequence[_Term],
+    wanted: Sequence[set[str]],
+    labels: Mapping[str, str],
+    first_of_group: bool,
+    planned: Collection[int],
 ) -> str | None:
     for term in terms:
         if term.topology_key not in labels:
             return f"pod affinity: the node has no {term.topology_key} label"
     if first_of_group:
         return None
-    for term, domains in zip(terms, wanted):
-        if labels[term.topology_key] not in domains:
+    for k, (term, domains) in enumerate(zip(terms, wanted)):
+        if k not in planned and labels[term.topology_key] not in domains:
             return f"pod affinity: no matching pod in {term.topology_key}={labels[term.topology_key]}"
     return None
 

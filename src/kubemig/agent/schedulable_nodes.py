@@ -6,8 +6,8 @@ constraints it must keep (`topology_spread`).
 
 Each pending pod is checked on its own, as the scheduler binds them one by one: two pods that each
 fit in a node's free CPU may not fit there together. What pending pods ask of each other, the
-planner weighs: those kept apart (`kept_apart`) or in one domain (`kept_together`), and those spread
-together (`spread_together`).
+planner weighs: those kept apart (`kept_apart`) or in one domain (`kept_together`), those that want
+others nearby (`kept_near`), and those spread together (`spread_together`).
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ class SchedulingView:
         """Which of the pending `pods` (by position) their affinity keeps in one domain, by which key."""
         return self._affinity.kept_together(pods)
 
+    def kept_near(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[int, str, list[int]]]]:
+        """Which of the pending `pods` (by position) want other pending pods in their domain, by
+        affinity term (its position), key and those pods' positions."""
+        return self._affinity.kept_near(pods)
+
     def spread_together(
         self, pods: Sequence[Mapping[str, Any]]
     ) -> list[tuple[list[tuple[int, int]], dict[str, object]]]:
@@ -73,11 +78,15 @@ class SchedulingView:
         return self._free[node]
 
     def admitting(
-        self, pod: Mapping[str, Any], planned_spread: Collection[int] = ()
+        self,
+        pod: Mapping[str, Any],
+        planned_spread: Collection[int] = (),
+        planned_near: Collection[int] = (),
     ) -> tuple[list[str], dict[str, str]]:
         """The candidates `pod` may go to, and why it may not go to each of the others. The skew of
         its spread constraints at `planned_spread` (positions) is left to the plan, which weighs
-        the pods that share them together."""
+        the pods that share them together, and so are its affinity terms at `planned_near`, which
+        pending pods match."""
         spec = pod.get("spec") or {}
         asked = pod_requests(spec)
         reasons: dict[str, str] = {}
@@ -86,7 +95,7 @@ class SchedulingView:
             if reason is not None:
                 reasons[name_of(node)] = reason
         rest = [name_of(node) for node in self.candidates if name_of(node) not in reasons]
-        reasons.update(self._affinity.refusal_by_node(pod, rest))
+        reasons.update(self._affinity.refusal_by_node(pod, rest, planned_near))
         rest = [node for node in rest if node not in reasons]
         reasons.update(self._spread.refusal_by_node(pod, rest, planned_spread))
         return [name_of(node) for node in self.candidates if name_of(node) not in reasons], reasons
