@@ -9,11 +9,13 @@ whose instances are each in use by a bound pod (1 to 8 CPUs; a tenth keep their 
 nodes) with probability 0.5, or empty. The pending pods come in workloads of 4 to 8 replicas
 that ask alike (a MIG device and 1 to 8 CPUs), each workload one of: plain, kept one per node
 (required anti-affinity), spread over zones (`maxSkew` 1; 0 to 4 replicas already bound, CPU only,
-in zones drawn at random), or kept in one zone (required pod affinity to their own app, none bound
-yet). A plan's spread replicas are then bound as the scheduler binds them, one by one, each into a
+in zones drawn at random), kept in one zone (required pod affinity to their own app, none bound
+yet), or kept in the zone of the workload before (pod affinity to its app, which is pending too:
+the scheduler binds them only once one of its pods is bound). A plan's spread replicas are then bound as the scheduler binds them, one by one, each into a
 zone within the skew of the emptiest, and a together workload's replicas into the zone where the
-plan put most of them (the first bound decides, and the count assumes the luckiest first); those it
-never can bind are counted as refused.
+plan put most of them (the first bound decides, and the count assumes the luckiest first), and a
+follower into a zone where the plan put one of the pods it follows; those it never can bind are
+counted as refused.
 
     PYTHONPATH=src python bench/bench_live_plan.py [--nodes 200] [--pending 100] [--seeds 3] [--time-limit 60] [--json OUT]
 """
@@ -53,7 +55,7 @@ def _apart(app: str) -> dict[str, Any]:
     return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
 
 
-def _together(app: str) -> dict[str, Any]:
+def _near(app: str) -> dict[str, Any]:
     term = {"topologyKey": ZONE, "labelSelector": {"matchLabels": {"app": app}}}
     return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
 
@@ -94,13 +96,15 @@ def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]],
         )
     made = w = 0
     while made < pending:
-        app, kind = f"work-{w}", rng.choice(["plain", "apart", "spread", "together"])
+        app, kind = f"work-{w}", rng.choice(["plain", "apart", "spread", "together", "follow"])
         profile = rng.choices(PROFILES, weights=[4, 10, 12, 20, 10])[0]
         extra: dict[str, Any] = {}
         if kind == "apart":
             extra["affinity"] = _apart(app)
         elif kind == "together":
-            extra["affinity"] = _together(app)
+            extra["affinity"] = _near(app)
+        elif kind == "follow" and w > 0:
+            extra["affinity"] = _near(f"work-{w - 1}")
         elif kind == "spread":
             extra["topologySpreadConstraints"] = [
                 {
@@ -134,17 +138,31 @@ def checked_alone(snapshot: Snapshot, nodes: list[dict[str, Any]], pods: list[di
     for request in snapshot.requests:
         allowed, reasons = view.admitting(by_name[request.pod])
         held = sorted(allowed) if reasons else None
-        requests.append(request.model_copy(update={"nodes": held}))
+        requests.append(request.model_copy(update={"nodes": held, "follows": []}))
     return snapshot.model_copy(update={"spread": [], "together": [], "requests": requests})
 
 
 def refused_on_binding(snapshot: Snapshot, plan: Plan) -> int:
-    """How many of the plan's pods in spread or together groups the scheduler would never bind: it
-    binds them one by one, a spread group's each into its planned domain once that is within the
-    skew of the emptiest, a together group's only into the domain of the first it binds (at best the
-    domain the plan put most of them in)."""
+    """How many of the plan's pods in spread or together groups, or following others, the scheduler
+    would never bind: it binds them one by one, a spread group's each into its planned domain once
+    that is within the skew of the emptiest, a together group's only into the domain of the first it
+    binds (at best the domain the plan put most of them in), a follower only into a domain where
+    the plan put one of the pods it follows."""
     zone_of = {node.name: node.labels for node in snapshot.nodes}
     refused = 0
+    for request in snapshot.requests:
+        if request.pod not in plan.assignments:
+            continue
+        here = zone_of[plan.assignments[request.pod][0].node]
+        for follow in request.follows:
+            there = {
+                zone_of[plan.assignments[p][0].node].get(follow.topology)
+                for p in follow.pods
+                if p in plan.assignments
+            }
+            if here.get(follow.topology) not in there:
+                refused += 1
+                break
     for kept in snapshot.together:
         domains = [
             zone_of[plan.assignments[pod][0].node].get(kept.topology)

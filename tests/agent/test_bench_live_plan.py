@@ -75,3 +75,19 @@ def test_a_small_cluster_run_writes_its_table_and_every_spread_plan_binds(tmp_pa
     }
     assert all(r["refused_on_binding"] == 0 for r in results if r["mode"] == "groups")
     assert all(r["placed"] <= r["pending_pods"] for r in results)
+
+
+def test_binding_refuses_a_follower_outside_the_zones_of_those_it_follows() -> None:
+    bench = _bench()
+    nodes = SPREAD.split("requests:")[0]
+    follower = "requests: [{pod: r0, profile: 1g.5gb, nodes: [NODE], follows: [{pods: [r1], topology: zone}]}, {pod: r1, profile: 1g.5gb, nodes: [b-1]}]\n"
+    snapshot = Snapshot.parse(nodes + follower.replace("NODE", "a-1, b-1"))
+    assert bench.refused_on_binding(snapshot, OnlinePlanner().plan(snapshot)) == 0
+    # r0 held to zone a, planned as if it followed nobody: the scheduler never binds it there
+    alone = Snapshot.parse(
+        nodes
+        + follower.replace("NODE", "a-1").replace("follows: [{pods: [r1], topology: zone}]", "follows: []")
+    )
+    plan = OnlinePlanner().plan(alone)
+    assert {pod: slots[0].node for pod, slots in plan.assignments.items()} == {"r0": "a-1", "r1": "b-1"}
+    assert bench.refused_on_binding(snapshot, plan) == 1
