@@ -92,8 +92,9 @@ def check_plan(snapshot: Snapshot, plan: Plan) -> None:
 
 def spread_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | None:
     """What breaks a spread group, with pods placed on nodes as `node_of` says; None when nothing
-    does. The final counts decide: where pods were added, at most max skew above the emptiest
-    eligible domain (0 below min domains), which some binding order then keeps at every step."""
+    does. The final counts decide: where pods were added (those that only count included), at most
+    max skew above the emptiest eligible domain (0 below min domains), which some binding order then
+    keeps at every step."""
     labels = {node.name: node.labels for node in snapshot.nodes}
     for spread in snapshot.spread:
 
@@ -105,9 +106,11 @@ def spread_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | No
         else:
             counts = {d: 0 for node in snapshot.nodes if (d := domain(node.name)) is not None}
         added: dict[str, int] = {}
-        for pod in set(spread.pods):
+        for pod in set(spread.pods) | set(spread.counted):
             if pod in node_of:
                 here = domain(node_of[pod])
+                if here not in counts and pod not in spread.pods:
+                    continue  # it only counts, and not there
                 if here not in counts:
                     return f"{pod} went to {node_of[pod]}, in no domain of its spread group"
                 counts[here] += 1

@@ -114,6 +114,10 @@ def snapshots(
             group["domains"] = draw(st.dictionaries(st.sampled_from(names), st.integers(0, 2), min_size=1))
         if draw(st.integers(0, 3)) == 0:
             group["min_domains"] = draw(st.integers(2, 3))
+        if draw(st.booleans()):  # pods that match without carrying the constraint
+            group["counted"] = draw(
+                st.lists(st.sampled_from([r["pod"] for r in requests] + ["gone"]), unique=True)
+            )
         spread.append(group)
     # some pods must share a node or a zone (pod affinity among themselves)
     together = []

@@ -88,6 +88,9 @@ class SpreadGroup:
     max_skew: int
     counts: Mapping[str, int]
     min_domains: int = 1
+    counted: frozenset[str] = frozenset()
+    """Of `pods`, those that do not carry the constraint: they count where they go into one of its
+    domains, and may go anywhere else."""
 
     def floor(self, counts: Mapping[str, int]) -> int:
         """The emptiest domain's count, as the scheduler takes it."""
@@ -159,6 +162,8 @@ class Cluster:
                 there = placed.get(pod)
                 if there is not None and (d := self.domain(there, group.key)) is not None:
                     planned[d] = planned.get(d, 0) + 1
+            if request.pod in group.counted and domain not in group.counts:
+                continue  # out of the group's domains it counts nowhere
             if domain is None or not group.allows(domain, planned):
                 return False
         return True
@@ -243,8 +248,9 @@ class Cluster:
                     continue
             allowed = None if request.nodes is None else frozenset(request.nodes)
             member = tuple(groups_of.get(request.pod, ()))
-            for g in member:  # only to nodes in the group's domains
-                allowed = inside[g] if allowed is None else allowed & inside[g]
+            for g in member:  # only to nodes in the group's domains, unless it only counts there
+                if request.pod not in spreads[g].counted:
+                    allowed = inside[g] if allowed is None else allowed & inside[g]
             together = tuple((label, pods - {request.pod}) for label, pods in groups if request.pod in pods)
             follows = tuple(
                 (f.topology, frozenset(f.pods) & pending - {request.pod}) for f in request.follows
@@ -284,15 +290,21 @@ def _spread_groups(snapshot: Snapshot, labels: Mapping[str, Mapping[str, str]]) 
     pending = {request.pod for request in snapshot.requests}
     groups = []
     for spread in snapshot.spread:
-        pods = tuple(dict.fromkeys(pod for pod in spread.pods if pod in pending))
-        if not pods:
-            continue
+        carriers = tuple(dict.fromkeys(pod for pod in spread.pods if pod in pending))
+        if not carriers:
+            continue  # nothing held to the skew
+        counted = tuple(dict.fromkeys(p for p in spread.counted if p in pending and p not in carriers))
+        pods = carriers + counted
         if spread.domains is None:
             found = (_domain(labels, node.name, spread.topology) for node in snapshot.nodes)
             counts = {domain: 0 for domain in found if domain is not None}
         else:
             counts = dict(spread.domains)
-        groups.append(SpreadGroup(pods, spread.topology, spread.max_skew, counts, spread.min_domains))
+        groups.append(
+            SpreadGroup(
+                pods, spread.topology, spread.max_skew, counts, spread.min_domains, frozenset(counted)
+            )
+        )
     return groups
 
 

@@ -382,7 +382,7 @@ class _Builder:
             for head in {self.head_of[pod] for pod in group.pods if pod in self.head_of}:
                 for node in self.multi_nodes.get(head, []):
                     domain = cluster.domain(node, group.key)
-                    if domain is not None and (head, node) in self.picks:
+                    if domain is not None and domain in group.counts and (head, node) in self.picks:
                         by_domain[domain][self.picks[(head, node)]] = 1.0
             if not by_domain:
                 continue

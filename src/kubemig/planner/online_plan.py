@@ -3,7 +3,7 @@ first, each placed as if it arrived alone. Where nodes run short of CPU or memor
 are discounted by what it asks of them and it goes to the node it fills most closely; pods kept
 apart skip the domains their partners took, pods spread over domains go only where the scheduler
 would bind them next, pods that must share a domain follow the first of them placed, and pods that
-follow others come last, each into a domain one of its leaders took."""
+follow others come after them, each into a domain one of its leaders took."""
 
 from __future__ import annotations
 
@@ -52,8 +52,7 @@ class OnlinePlanner:
             slices = max(request.slices_on(key) for key in request.shapes)
             return (-slices / (1 + weight * asks), -request.priority, item[0])
 
-        # a follower goes where its leaders went: after them
-        order = sorted(enumerate(cluster.requests), key=lambda item: (bool(item[1].follows), rank(item)))
+        order = _leaders_first(sorted(enumerate(cluster.requests), key=rank))
         assignments: dict[str, list[Slot]] = {}
         left = {node: dict(free) for node, free in cluster.free.items()}
         every_node = sorted({gpu.node for gpu in cluster.gpus})
@@ -71,7 +70,7 @@ class OnlinePlanner:
                 candidates = [node for node in candidates if cluster.joins(request, node, node_of)]
             if request.follows:  # into a domain one of its leaders took
                 candidates = [node for node in candidates if cluster.near(request, node, node_of)]
-            allowed = None if request.nodes is None and not request.apart else candidates
+            allowed = None if request.nodes is None and not (request.apart or request.spread) else candidates
             tries: list[Sequence[str] | None]
             if cluster.limits_where(request):
                 tries = [(node,) for node in _tightest_first(cluster, request, candidates, left)]
@@ -94,6 +93,23 @@ class OnlinePlanner:
         targets = {gpu.key: allocator.layout(gpu_id) for gpu_id, gpu in ids.items()}
         status = SolverStatus(SolverState.HEURISTIC, "online", time.perf_counter() - started)
         return assemble(cluster, targets, assignments, status)
+
+
+def _leaders_first(order: list[tuple[int, PendingPod]]) -> list[tuple[int, PendingPod]]:
+    """`order`, with each pod that follows others moved to just after the last of them: it may go
+    only where one of them went. Followers of followers move too; pods that follow each other in
+    a circle stay where they are after a few rounds (none of them can be placed first)."""
+    where = {request.pod: float(n) for n, (_, request) in enumerate(order)}
+    for _ in range(8):
+        moved = False
+        for _, request in order:
+            leaders = [where[pod] for _, pods in request.follows for pod in pods if pod in where]
+            if leaders and where[request.pod] < max(leaders):
+                where[request.pod] = max(leaders) + 0.5**8  # ahead of the next pod in line
+                moved = True
+        if not moved:
+            break
+    return sorted(order, key=lambda item: where[item[1].pod])
 
 
 def _tightest_first(

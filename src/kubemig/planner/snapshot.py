@@ -137,6 +137,10 @@ class Spread(_Strict):
     the pods go only to nodes in these domains. None: the domains of the snapshot's nodes, empty."""
     min_domains: int = Field(default=1, ge=1)
     """With fewer domains than this, the emptiest counts as 0 pods."""
+    counted: list[str] = []
+    """Pending pods that match the selector without carrying the constraint: the scheduler does not
+    hold them to the skew, but where one goes into a domain it counts there. A plan may put them
+    anywhere, and keeps each domain of the group that it adds any pod to within the skew."""
 
     @model_validator(mode="after")
     def _counts_not_negative(self) -> Spread:
