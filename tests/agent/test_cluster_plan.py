@@ -448,6 +448,46 @@ def test_replicas_spread_over_zones_may_follow_each_other_into_a_zone_ahead() ->
         assert sorted(slots[0].node for slots in plan.assignments.values()) == ["node-a"] * 2 + ["node-b"] * 2
 
 
+def test_a_pending_pod_that_matches_a_spread_constraint_it_does_not_carry_counts_in_it() -> None:
+    """web-0 spreads over zones (maxSkew 1); web-extra matches its selector without carrying it.
+    Both fit on one GPU, and a plan would rather touch one GPU than two; but once web-extra is
+    bound, its zone is one ahead and the scheduler refuses web-0 there. Counted, they are planned
+    into different zones."""
+    gpus = {"node-a": [{"profile": "4g.20gb", "start": 0, "in_use": True}], "node-b": []}
+    nodes = [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"zone": zone},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus[name])},
+            }
+        }
+        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
+    ]
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": "zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "web"}},
+    }
+    pods = [
+        _pod("web-0", _mig("1g.5gb", 1), topologySpreadConstraints=[spread]),
+        _pod("web-extra", _mig("1g.5gb", 1)),
+    ]
+    for pod in pods:
+        pod["metadata"]["labels"] = {"app": "web"}
+    read = cluster_snapshot(nodes, pods)
+    (group,) = read.snapshot.spread
+    assert (group.pods, group.counted, group.domains) == (["ml/web-0"], ["ml/web-extra"], {"z1": 0, "z2": 0})
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        plan = planner.plan(read.snapshot)
+        assert sorted(slots[0].node for slots in plan.assignments.values()) == ["node-a", "node-b"], planner
+    # without the group, both go to one GPU
+    alone = read.snapshot.model_copy(update={"spread": []})
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        assert len({slots[0].node for slots in planner.plan(alone).assignments.values()}) == 1, planner
+
+
 def test_the_cluster_is_read_in_pages(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kubemig.agent import cluster_plan
     from kubemig.agent.kube_client import kubernetes_api

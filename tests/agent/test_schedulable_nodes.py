@@ -328,7 +328,12 @@ def test_pending_pods_count_alike_only_where_their_spread_reads_alike() -> None:
     assert view.admitting(elsewhere)[0] == ["a1", "a2", "b1"]
     assert view.admitting(pinned)[0] == ["a1", "a2"]
     groups = view.spread_together([here, elsewhere, pinned, _spreading(_spread(ZONE))])
-    assert groups == [([(0, 0), (3, 0)], {"topology": ZONE, "max_skew": 1, "domains": {"a": 2, "b": 0}})]
+    # pinned's constraint differs (one domain), but it matches the others' selector, and they its
+    # own: where either goes, it counts for the other's constraint
+    assert groups == [
+        ([(0, 0), (3, 0)], [2], {"topology": ZONE, "max_skew": 1, "domains": {"a": 2, "b": 0}}),
+        ([(2, 0)], [0, 3], {"topology": ZONE, "max_skew": 1, "domains": {"a": 2}}),
+    ]
     # their skew is the plan's to keep, together: each alone would be held to zone b
     assert view.admitting(here, planned_spread={0})[0] == ["a1", "a2", "b1"]
     # alike counts in two namespaces are still two constraints: each counts only its own pods

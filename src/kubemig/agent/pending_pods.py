@@ -11,7 +11,8 @@ other requests, inter-pod affinity: `schedulable_nodes`) is held to those it may
 request's `nodes`; one that may go to none is said so, with each node's reason; one the
 scheduler has nominated a node for (after preempting pods there) is held to that node; pods whose
 required anti-affinity keeps them from each other get `apart`, pods that share a topology spread
-constraint are listed together in `spread`, the first pods of a group that their required
+constraint are listed together in `spread` (with the pending pods that match it without carrying
+it, which count where they go), the first pods of a group that their required
 affinity must keep in one domain are listed in `together`, and a pod whose required affinity only
 pending pods meet gets `follows`: it goes where one of them goes.
 """
@@ -81,7 +82,7 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
     # so is an affinity term that only pending pods match: the pod follows them where they go
     near = view.kept_near(objects) if view is not None else {}
     left_to_plan: dict[int, set[int]] = {}
-    for members, _ in shared:
+    for members, _, _ in shared:
         for i, k in members:
             left_to_plan.setdefault(i, set()).add(k)
     requests: list[dict[str, object]] = []
@@ -124,8 +125,11 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
             together.append({"pods": [requests[i]["pod"] for i in positions], "topology": key})
             topologies.add(key)
     spread: list[dict[str, object]] = []
-    for members, constraint in shared:
-        spread.append({"pods": [requests[i]["pod"] for i, _ in members], **constraint})
+    for members, counted, constraint in shared:
+        group = {"pods": [requests[i]["pod"] for i, _ in members], **constraint}
+        if counted:
+            group["counted"] = [requests[j]["pod"] for j in counted]
+        spread.append(group)
         topologies.add(str(constraint["topology"]))
     return PendingPods(requests, notes, frozenset(topologies), spread, together)
 

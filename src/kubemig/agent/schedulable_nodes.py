@@ -68,9 +68,9 @@ class SchedulingView:
 
     def spread_together(
         self, pods: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[list[tuple[int, int]], dict[str, object]]]:
-        """Which of the pending `pods` share a topology spread constraint, with it: (pod position,
-        constraint position) per member."""
+    ) -> list[tuple[list[tuple[int, int]], list[int], dict[str, object]]]:
+        """Which of the pending `pods` share a topology spread constraint: (pod position, constraint
+        position) per member, the positions of the pods that only match it, and the constraint."""
         return self._spread.shared(pods)
 
     def free(self, node: str) -> Resources | None:

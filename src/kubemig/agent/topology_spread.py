@@ -12,8 +12,8 @@ within `maxSkew`. Constraints that only prefer (`ScheduleAnyway`) restrict nothi
 
 Pending pods that share a constraint (same namespace, selector, key, skew and eligible domains) and
 match it themselves weigh on each other as the scheduler binds them one by one: `shared` gives
-them as one group with the domains' counts, for the planner to keep within the skew together.
-Pending pods that match a constraint they do not carry are not counted in its group.
+them as one group with the domains' counts, for the planner to keep within the skew together, and
+with the pending pods that match the constraint without carrying it, which count where they go.
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ class TopologySpread:
 
     def shared(
         self, pods: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[list[tuple[int, int]], dict[str, object]]]:
-        """The pending `pods` that share a constraint and match it, two at least, as (pod position,
-        constraint position) pairs, each group with its constraint as a snapshot's `spread` holds
-        it (`topology`, `max_skew`, `domains`: every eligible domain with the matching pods bound
-        there, `min_domains`)."""
+    ) -> list[tuple[list[tuple[int, int]], list[int], dict[str, object]]]:
+        """The pending `pods` that share a constraint and match it, as (pod position, constraint
+        position) pairs; the positions of the other pending pods that match it (they count where
+        they go); and the constraint as a snapshot's `spread` holds it (`topology`, `max_skew`,
+        `domains`: every eligible domain with the matching pods bound there, `min_domains`). Only
+        groups of two pods or more, counted ones included."""
         groups: dict[str, tuple[list[tuple[int, int]], dict[str, object]]] = {}
+        selectors: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
         for i, pod in enumerate(pods):
             constraints, keys = _required(pod)
             for k, constraint in enumerate(constraints):
@@ -63,7 +65,19 @@ class TopologySpread:
                 selector = owner_selector(constraint, pod)
                 same = json.dumps([namespace_of(pod), selector, group], sort_keys=True)
                 groups.setdefault(same, ([], group))[0].append((i, k))
-        return [(members, group) for members, group in groups.values() if len(members) > 1]
+                selectors[same] = (namespace_of(pod), selector)
+        shared = []
+        for same, (members, group) in groups.items():
+            namespace, selector = selectors[same]
+            carriers = {i for i, _ in members}
+            counted = [
+                j
+                for j, other in enumerate(pods)
+                if j not in carriers and namespace_of(other) == namespace and _matches(selector, other)
+            ]
+            if len(members) + len(counted) > 1:
+                shared.append((members, counted, group))
+        return shared
 
     def refusal_by_node(
         self, pod: Mapping[str, Any], nodes: Sequence[str], unskewed: Collection[int] = ()
