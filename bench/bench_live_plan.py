@@ -1,19 +1,25 @@
 """The live plan (`kubemig plan --cluster`) on a generated cluster, read as the Kubernetes API gives
 it: how long turning nodes and pods into a snapshot takes, how long each planner takes, and how many
-of the pods a plan places the scheduler would then bind, planned with the pending pods' spread and
-together groups and as kubemig planned before it read them (no groups; each pod held to the nodes
-its spread constraints and pod affinity allow it alone, against the bound pods).
+of the pods a plan places the scheduler would then bind, planned with the pending pods' spread,
+together and follow groups and as kubemig planned before it read them (no groups; each pod held to
+the nodes its spread constraints and pod affinity allow it alone, against the bound pods).
 
 Nodes of 8 A100-SXM4-40GB in four zones, 96 CPUs each. Each GPU starts from a random maximal layout
 whose instances are each in use by a bound pod (1 to 8 CPUs; a tenth keep their app off each other's
-nodes) with probability 0.5, or empty. The pending pods come in workloads of 4 to 8 replicas
-that ask alike (a MIG device and 1 to 8 CPUs), each workload one of: plain, kept one per node
-(required anti-affinity), spread over zones (`maxSkew` 1; 0 to 4 replicas already bound, CPU only,
-in zones drawn at random), kept in one zone (required pod affinity to their own app, none bound
-yet), or kept in the zone of the workload before (pod affinity to its app, which is pending too:
-the scheduler binds them only once one of its pods is bound). A plan's spread replicas are then bound as the scheduler binds them, one by one, each into a
-zone within the skew of the emptiest, and a together workload's replicas into the zone where the
-plan put most of them (the first bound decides, and the count assumes the luckiest first), and a
+nodes) with probability 0.5, or empty. The pending pods come in workloads of 4 to 8 replicas that
+ask alike (a MIG device and 1 to 8 CPUs), each workload one of:
+
+- plain;
+- kept one per node (required anti-affinity);
+- spread over zones (`maxSkew` 1; 0 to 4 replicas already bound, CPU only, in zones drawn at
+  random; in half of them the last pending replica matches the constraint without carrying it);
+- kept in one zone (required pod affinity to their own app, none bound yet);
+- kept in the zone of the workload before (pod affinity to its app, which is pending too: the
+  scheduler binds them only once one of its pods is bound).
+
+A plan's pods are then bound as the scheduler binds them, one by one: spread replicas each into a
+zone within the skew of the emptiest, a together workload's replicas into the zone where the plan
+put most of them (the first bound decides, and the count assumes the luckiest first), and a
 follower into a zone where the plan put one of the pods it follows; those it never can bind are
 counted as refused.
 
@@ -121,8 +127,11 @@ def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]],
             f"nvidia.com/mig-{profile}": "1",
             "cpu": str(rng.randint(1, 8)),
         }  # a workload's replicas ask alike
-        for r in range(min(rng.randint(4, 8), pending - made)):
-            pods.append(_pod(f"{app}-{r}", {"app": app}, asks, **extra))
+        replicas = min(rng.randint(4, 8), pending - made)
+        canary = kind == "spread" and rng.random() < 0.5  # its last replica lacks the constraint
+        for r in range(replicas):
+            own = {} if canary and r == replicas - 1 else extra
+            pods.append(_pod(f"{app}-{r}", {"app": app}, asks, **own))
             made += 1
         w += 1
     return node_objects, pods
@@ -145,7 +154,7 @@ def checked_alone(snapshot: Snapshot, nodes: list[dict[str, Any]], pods: list[di
 def refused_on_binding(snapshot: Snapshot, plan: Plan) -> int:
     """How many of the plan's pods in spread or together groups, or following others, the scheduler
     would never bind: it binds them one by one, a spread group's each into its planned domain once
-    that is within the skew of the emptiest, a together group's only into the domain of the first it
+    that is within the skew of the emptiest (counting the group's `counted` pods where planned), a together group's only into the domain of the first it
     binds (at best the domain the plan put most of them in), a follower only into a domain where
     the plan put one of the pods it follows."""
     zone_of = {node.name: node.labels for node in snapshot.nodes}
@@ -173,6 +182,11 @@ def refused_on_binding(snapshot: Snapshot, plan: Plan) -> int:
             refused += len(domains) - max(domains.count(d) for d in set(domains))
     for group in snapshot.spread:
         counts = dict(group.domains or {})
+        for pod in group.counted:  # bound whenever: first, as any order ends the same with retries
+            if pod in plan.assignments:
+                domain = zone_of[plan.assignments[pod][0].node].get(group.topology)
+                if domain in counts:
+                    counts[domain] += 1
         waiting = [
             zone_of[plan.assignments[pod][0].node].get(group.topology)
             for pod in group.pods

@@ -91,3 +91,18 @@ def test_binding_refuses_a_follower_outside_the_zones_of_those_it_follows() -> N
     plan = OnlinePlanner().plan(alone)
     assert {pod: slots[0].node for pod, slots in plan.assignments.items()} == {"r0": "a-1", "r1": "b-1"}
     assert bench.refused_on_binding(snapshot, plan) == 1
+
+
+def test_binding_counts_the_pods_that_only_match_a_spread_constraint() -> None:
+    bench = _bench()
+    nodes = SPREAD.split("requests:")[0]
+    pinned = (
+        "requests: [{pod: r0, profile: 1g.5gb, nodes: [a-1]}, {pod: r1, profile: 1g.5gb, nodes: [a-1]}]\n"
+    )
+    group = "spread: [{pods: [r0], counted: [r1], topology: zone, domains: {a: 0, b: 0}}]\n"
+    snapshot = Snapshot.parse(nodes + pinned + group)
+    plan = OnlinePlanner().plan(Snapshot.parse(nodes + pinned))
+    assert {slots[0].node for slots in plan.assignments.values()} == {"a-1"}
+    # r1 bound in zone a puts it one ahead: r0 may not follow
+    assert bench.refused_on_binding(snapshot, plan) == 1
+    assert bench.refused_on_binding(snapshot.model_copy(update={"spread": []}), plan) == 0
