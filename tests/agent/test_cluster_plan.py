@@ -46,6 +46,20 @@ def _node(name: str, annotations: dict[str, str]) -> dict[str, Any]:
     return {"metadata": {"name": name, "annotations": annotations}}
 
 
+def _zoned_nodes(gpus: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """node-a in zone z1 and node-b in z2, each with one A100 holding the instances `gpus` gives it."""
+    return [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"zone": zone},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus[name])},
+            }
+        }
+        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
+    ]
+
+
 def test_the_cluster_is_the_published_nodes_and_the_pending_pods() -> None:
     nodes = [
         _node(
@@ -417,16 +431,7 @@ def test_replicas_spread_over_zones_may_follow_each_other_into_a_zone_ahead() ->
     """Zone z1 already runs a replica: alone, each pending one would be held to z2. Together, once
     one is bound in z2 the zones are level and z1 may take the next, so the plan places all four,
     two per zone, where holding each to z2 would have placed two."""
-    nodes = [
-        {
-            "metadata": {
-                "name": name,
-                "labels": {"zone": zone},
-                "annotations": {SNAPSHOT_ANNOTATION: _part(name, [])},
-            }
-        }
-        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
-    ]
+    nodes = _zoned_nodes({"node-a": [], "node-b": []})
     spread = [
         {
             "maxSkew": 1,
@@ -454,16 +459,7 @@ def test_a_pending_pod_that_matches_a_spread_constraint_it_does_not_carry_counts
     bound, its zone is one ahead and the scheduler refuses web-0 there. Counted, they are planned
     into different zones."""
     gpus = {"node-a": [{"profile": "4g.20gb", "start": 0, "in_use": True}], "node-b": []}
-    nodes = [
-        {
-            "metadata": {
-                "name": name,
-                "labels": {"zone": zone},
-                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus[name])},
-            }
-        }
-        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
-    ]
+    nodes = _zoned_nodes(gpus)
     spread = {
         "maxSkew": 1,
         "topologyKey": "zone",
@@ -511,16 +507,7 @@ def test_the_first_replicas_of_a_self_affine_group_are_planned_into_one_zone() -
     each alone may start the group anywhere, but the first bound decides the zone for the rest.
     Zone z1 has room for one 3g.20gb and z2 for two, so the plan puts two in z2."""
     gpus = {"node-a": [{"profile": "4g.20gb", "start": 0, "in_use": True}], "node-b": []}
-    nodes = [
-        {
-            "metadata": {
-                "name": name,
-                "labels": {"zone": zone},
-                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus[name])},
-            }
-        }
-        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
-    ]
+    nodes = _zoned_nodes(gpus)
     term = {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "ring"}}}
     affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
     pods = []
@@ -559,16 +546,7 @@ def test_a_pod_that_wants_a_pending_pod_is_planned_into_its_zone() -> None:
     held to zone z1 by its node selector. The scheduler binds web once db-0 is bound, there only, so
     the plan puts web in z1 too, rather than leaving it for a later round."""
     gpus = {"node-a": [{"profile": "4g.20gb", "start": 0, "in_use": True}], "node-b": []}
-    nodes = [
-        {
-            "metadata": {
-                "name": name,
-                "labels": {"zone": zone},
-                "annotations": {SNAPSHOT_ANNOTATION: _part(name, gpus[name])},
-            }
-        }
-        for name, zone in (("node-a", "z1"), ("node-b", "z2"))
-    ]
+    nodes = _zoned_nodes(gpus)
     db = _pod("db-0", _mig("2g.10gb", 1), nodeSelector={"zone": "z1"})
     db["metadata"]["labels"] = {"app": "db"}
     term = {"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "db"}}}
