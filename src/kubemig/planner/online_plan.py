@@ -70,7 +70,7 @@ class OnlinePlanner:
                 candidates = [node for node in candidates if cluster.joins(request, node, node_of)]
             if request.follows:  # into a domain one of its leaders took
                 candidates = [node for node in candidates if cluster.near(request, node, node_of)]
-            allowed = None if request.nodes is None and not (request.apart or request.spread) else candidates
+            allowed = None if candidates is every_node else candidates  # None: no rule narrowed them
             tries: list[Sequence[str] | None]
             if cluster.limits_where(request):
                 tries = [(node,) for node in _tightest_first(cluster, request, candidates, left)]
