@@ -12,9 +12,9 @@ request's `nodes`; one that may go to none is said so, with each node's reason; 
 scheduler has nominated a node for (after preempting pods there) is held to that node; pods whose
 required anti-affinity keeps them from each other get `apart`, pods that share a topology spread
 constraint are listed together in `spread` (with the pending pods that match it without carrying
-it, which count where they go), the first pods of a group that their required
-affinity must keep in one domain are listed in `together`, and a pod whose required affinity only
-pending pods meet gets `follows`: it goes where one of them goes.
+it, which count where they go), the first pods of a group that their required affinity must keep
+in one domain are listed in `together`, and a pod whose required affinity only pending pods meet
+gets `follows`: it goes where one of them goes.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class PendingPods:
     and `apart`, as a snapshot's `requests` holds them."""
     notes: list[str]
     topologies: frozenset[str] = frozenset()
-    """The node labels whose domains some pods are kept apart (`apart`), spread (`spread`) or
-    together (`together`) in."""
+    """The node labels whose domains some pods are kept apart (`apart`), spread (`spread`), together
+    (`together`) or beside others (`follows`) in."""
     spread: list[dict[str, object]] = field(default_factory=list)
     """Pods that spread over domains together, as a snapshot's `spread` holds them."""
     together: list[dict[str, object]] = field(default_factory=list)

@@ -35,6 +35,11 @@ class _Term:
     namespaces: frozenset[str] | None  # None: every namespace
     topology_key: str
 
+    def key(self) -> str:
+        """What decides which pods the term matches and where, as one string."""
+        namespaces = sorted(self.namespaces) if self.namespaces is not None else None
+        return json.dumps([self.selector, namespaces, self.topology_key], sort_keys=True)
+
     def matches(self, pod: Mapping[str, Any]) -> bool:
         if self.selector is None:
             return False
@@ -54,6 +59,7 @@ class InterPodAffinity:
         ended; `namespace_labels`: by namespace (a namespace not given has only its name label)."""
         self._node_labels = node_labels
         self._namespaces = namespace_labels or {}
+        self._found: dict[str, frozenset[str]] = {}  # per term (`_Term.key`), `_domains`
         self._bound = [pod for pod in bound if (pod.get("spec") or {}).get("nodeName") in node_labels]
         # the bound pods' anti-affinity terms, each with the domain its owner runs in
         self._guards = [
@@ -118,9 +124,7 @@ class InterPodAffinity:
             ):
                 continue
             for term in terms:
-                namespaces = sorted(term.namespaces) if term.namespaces is not None else None
-                same = json.dumps([term.selector, namespaces, term.topology_key], sort_keys=True)
-                groups.setdefault(same, ([], term.topology_key))[0].append(i)
+                groups.setdefault(term.key(), ([], term.topology_key))[0].append(i)
         return [(members, key) for members, key in groups.values() if len(members) > 1]
 
     def kept_near(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[int, str, list[int]]]]:
@@ -141,14 +145,18 @@ class InterPodAffinity:
         return near
 
     def _domains(self, term: _Term) -> set[str]:
-        """The topology values of the nodes running a pod the term matches."""
-        found = set()
-        for pod in self._bound:
-            if term.matches(pod):
-                value = self._node_labels[pod["spec"]["nodeName"]].get(term.topology_key)
-                if value is not None:
-                    found.add(value)
-        return found
+        """The topology values of the nodes running a pod the term matches; read once per term, as
+        a workload's replicas carry the same terms and each pod's are asked for more than once."""
+        same = term.key()
+        if same not in self._found:
+            found = set()
+            for pod in self._bound:
+                if term.matches(pod):
+                    value = self._node_labels[pod["spec"]["nodeName"]].get(term.topology_key)
+                    if value is not None:
+                        found.add(value)
+            self._found[same] = frozenset(found)
+        return set(self._found[same])
 
     def _terms(self, pod: Mapping[str, Any], kind: str) -> list[_Term]:
         affinity = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
