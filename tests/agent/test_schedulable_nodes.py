@@ -159,6 +159,21 @@ def test_pod_affinity_wants_a_matching_pod_in_the_nodes_domain() -> None:
     assert _allowed(_pod("p", affinity=everywhere), [elsewhere]) == ["a1", "a2"]
 
 
+def test_one_view_tells_terms_apart_by_key_and_namespaces() -> None:
+    """A view reads each term's domains once: terms alike but for their key or namespaces are not."""
+    bound = [_pod("cache", "a2", {"app": "cache"}), _pod("cache", "b1", {"app": "cache"}, namespace="infra")]
+    view = SchedulingView(ZONES, ZONES, bound)
+    cache = {"matchLabels": {"app": "cache"}}
+    asked = [
+        _term(ZONE, cache),
+        _term(HOST, cache),
+        _term(ZONE, cache, namespaces=["infra"]),
+        _term(HOST, cache, namespaces=["infra"]),
+    ]
+    allowed = [view.admitting(_pod("p", affinity=_affinity("podAffinity", term)))[0] for term in asked]
+    assert allowed == [["a1", "a2"], ["a2"], ["b1"], ["b1"]]
+
+
 def test_the_first_pod_of_a_group_may_start_it_on_any_node_with_the_key() -> None:
     group = _affinity("podAffinity", _term(ZONE, {"matchLabels": {"job": "j"}}))
     assert _allowed(_pod("p", labels={"job": "j"}, affinity=group), []) == ["a1", "a2", "b1"]
