@@ -141,19 +141,56 @@ def together_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | 
 
 
 def follow_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | None:
-    """Which pod placed as `node_of` says is in a domain that none of a group it follows is in;
-    None when none."""
+    """Which pod placed as `node_of` says the scheduler would never bind for its affinity to pods
+    it follows: replaying the binding, a follower binds once, for each group it follows, its
+    domain is one of the group's or holds a bound pod of the group that may lead it (in a circle of
+    pods following each other, only one before it: pods with domains of their own first, then in
+    the order of `requests`); None when every placed follower binds."""
     labels = {node.name: node.labels for node in snapshot.nodes}
-    for request in snapshot.requests:
-        if request.pod not in node_of:
-            continue
-        for follow in request.follows:
+    pending = {r.pod for r in snapshot.requests}
+    follows = {r.pod: r.follows for r in snapshot.requests if r.follows}
+    order = {r.pod: (not any(f.domains for f in r.follows), n) for n, r in enumerate(snapshot.requests)}
 
-            def domain(node: str, key: str = follow.topology) -> str | None:
-                return labels[node].get(key, node if key == HOSTNAME else None)
+    def domain(node: str, key: str) -> str | None:
+        return labels[node].get(key, node if key == HOSTNAME else None)
 
-            here = domain(node_of[request.pod])
-            leaders = [domain(node_of[pod]) for pod in follow.pods if pod in node_of and pod != request.pod]
-            if here is None or here not in leaders:
-                return f"{request.pod} went to {follow.topology}={here}, where none of {follow.pods} went"
+    def reaches(start: str, goal: str) -> bool:
+        """Whether `start` follows `goal`, however indirectly."""
+        todo, seen = [start], {start}
+        while todo:
+            for follow in follows.get(todo.pop(), []):
+                for pod in follow.pods:
+                    if pod == goal:
+                        return True
+                    if pod in pending and pod not in seen:
+                        seen.add(pod)
+                        todo.append(pod)
+        return False
+
+    bound = {pod for pod in node_of if pod not in follows}
+    waiting = [pod for pod in node_of if pod in follows]
+    progress = True
+    while waiting and progress:
+        progress = False
+        for pod in list(waiting):
+            here = {f.topology: domain(node_of[pod], f.topology) for f in follows[pod]}
+            if all(
+                here[f.topology] is not None
+                and (
+                    here[f.topology] in f.domains
+                    or any(
+                        leader in bound
+                        and leader != pod
+                        and domain(node_of[leader], f.topology) == here[f.topology]
+                        and (not reaches(leader, pod) or order[leader] < order[pod])
+                        for leader in f.pods
+                    )
+                )
+                for f in follows[pod]
+            ):
+                bound.add(pod)
+                waiting.remove(pod)
+                progress = True
+    if waiting:
+        return f"{sorted(waiting)} placed where none of the pods they follow would be bound first"
     return None

@@ -127,9 +127,11 @@ def snapshots(
         )
         topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
         together.append({"pods": pods, "topology": topology})
-    # some pods follow others (pod affinity to pods that are pending, not to themselves)
-    if len(requests) > 1 and draw(st.integers(0, 2)) == 0:
-        follower = draw(st.sampled_from(requests))
+    # some pods follow others (pod affinity to pods that are pending, not to themselves), some in
+    # a circle
+    followers = draw(st.integers(0, 2)) if len(requests) > 1 else 0
+    chosen = draw(st.permutations(requests))[:followers] if followers else []
+    for follower in chosen:
         leaders = draw(
             st.lists(
                 st.sampled_from([r["pod"] for r in requests if r is not follower] + ["gone"]),
@@ -138,7 +140,11 @@ def snapshots(
             )
         )
         topology = draw(st.sampled_from(["kubernetes.io/hostname", "zone"]))
-        follower["follows"] = [{"pods": leaders, "topology": topology}]
+        follow: dict[str, Any] = {"pods": leaders, "topology": topology}
+        if draw(st.booleans()):  # where a pod its term matches runs already
+            names = [*node_names, "elsewhere"] if topology == "kubernetes.io/hostname" else ["a", "b", "c"]
+            follow["domains"] = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+        follower["follows"] = [follow]
     document = {"nodes": nodes, "requests": requests, "spread": spread, "together": together}
     snapshot = Snapshot.model_validate(document)
     snapshot.check()

@@ -314,19 +314,24 @@ requests: [{pod: r0, profile: 3g.20gb}, {pod: r1, profile: 3g.20gb}, {pod: r2, p
 
 def test_a_pod_that_follows_pending_pods_goes_only_into_a_zone_where_one_of_them_goes() -> None:
     # db may go only to b-1; web follows it into zone b, where its GPU keeps room for a 3g.20gb
-    # beside the db, not for a 7g.40gb; zone a's two empty GPUs take neither follower. A pod
-    # following a pod that is not pending waits for it to be bound.
+    # beside the db, not for a 7g.40gb; zone a's two empty GPUs take neither follower, but they
+    # take big-too, whose term a pod bound in zone a meets already. A pod following a pod that is
+    # not pending waits for it to be bound, unless one its term matches runs already.
     requests = """\
 - {pod: db, profile: 1g.5gb, nodes: [b-1]}
 - {pod: web, profile: 3g.20gb, follows: [{pods: [db], topology: zone}]}
 - {pod: big, profile: 7g.40gb, follows: [{pods: [db], topology: zone}]}
 - {pod: lost, profile: 1g.5gb, follows: [{pods: [gone]}]}
+- {pod: big-too, profile: 7g.40gb, follows: [{pods: [db], topology: zone, domains: [a]}]}
+- {pod: found, profile: 1g.5gb, follows: [{pods: [gone], topology: zone, domains: [a]}]}
 """
     snapshot = Snapshot.parse(_ZONES + requests)
     for planner in (ExactPlanner(5), OnlinePlanner()):
         plan = planner.plan(snapshot)
         check_plan(snapshot, plan)
-        assert _zones_by_pod(plan.assignments) == {"db": "b", "web": "b"}, planner
+        assert _zones_by_pod(plan.assignments) == {"db": "b", "web": "b", "big-too": "a", "found": "a"}, (
+            planner
+        )
 
 
 def test_replicas_alike_are_told_apart_when_only_one_of_them_is_followed() -> None:
@@ -398,3 +403,22 @@ requests:
     order = [request.pod for _, request in _leaders_first(requests)]
     # a circle cannot be placed in any order; it ends where a few rounds of moving leave it
     assert order[:4] == ["db", "web", "cache", "filler"] and sorted(order[4:]) == ["ring-a", "ring-b"]
+
+
+def test_pods_that_follow_each_other_in_a_circle_need_a_way_in() -> None:
+    # the scheduler binds neither of two pods that each wait for the other; once a pod that b's
+    # term matches runs in zone a, b binds there and c, following b, beside it
+    circle = """\
+- {pod: a, profile: 1g.5gb, follows: [{pods: [b], topology: zone}]}
+- {pod: b, profile: 1g.5gb, follows: [{pods: [a], topology: zone}]}
+"""
+    way_in = """\
+- {pod: c, profile: 1g.5gb, follows: [{pods: [b], topology: zone}]}
+- {pod: b, profile: 1g.5gb, follows: [{pods: [c], topology: zone, domains: [a]}]}
+"""
+    for requests, placed in ((circle, {}), (way_in, {"b": "a", "c": "a"})):
+        snapshot = Snapshot.parse(_ZONES + requests)
+        for planner in (ExactPlanner(5), OnlinePlanner()):
+            plan = planner.plan(snapshot)
+            check_plan(snapshot, plan)
+            assert _zones_by_pod(plan.assignments) == placed, planner

@@ -3,7 +3,7 @@ instances are busy, and each pending pod's profile on every GPU model it can use
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -50,6 +50,16 @@ class ClusterGpu:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowGroup:
+    """Pending pods (`leaders`) one of which a pod must share a domain of `key` with, unless it goes
+    to one of `domains`, where a pod its term matches runs already."""
+
+    key: str
+    leaders: frozenset[str]
+    domains: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class PendingPod:
     pod: str
     profile: str
@@ -67,8 +77,8 @@ class PendingPod:
     """The spread groups it belongs to (positions in `Cluster.spreads`)."""
     together: tuple[tuple[str, frozenset[str]], ...] = ()
     """(topology key, the other pending pods): groups that must share one domain of the key with it."""
-    follows: tuple[tuple[str, frozenset[str]], ...] = ()
-    """(topology key, pending pods): per term, the pods one of which must be in its domain of the key."""
+    follows: tuple[FollowGroup, ...] = ()
+    """Per affinity term left to the plan, the pods one of which must be in its domain."""
 
     def may_go_to(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
@@ -143,10 +153,12 @@ class Cluster:
     def near(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
         """Whether `node` shares, for each pod group the pod follows, a domain with one of the group
         already `placed` (pod -> node)."""
-        for key, leaders in request.follows:
-            domain = self.domain(node, key)
-            if domain is None or not any(
-                self.domain(placed[p], key) == domain for p in leaders if p in placed
+        for group in request.follows:
+            domain = self.domain(node, group.key)
+            if domain is None:
+                return False
+            if domain not in group.domains and not any(
+                self.domain(placed[p], group.key) == domain for p in group.leaders if p in placed
             ):
                 return False
         return True
@@ -232,6 +244,7 @@ class Cluster:
             key: frozenset(n.name for n in snapshot.nodes if _domain(labels, n.name, key) is not None)
             for key in {key for key, _ in groups} | {f.topology for r in snapshot.requests for f in r.follows}
         }
+        followed = _follow_groups(snapshot, pending)
         groups_of: dict[str, list[int]] = {}
         inside: list[frozenset[str]] = []  # per group, the nodes in its domains
         for g, group in enumerate(spreads):
@@ -252,12 +265,10 @@ class Cluster:
                 if request.pod not in spreads[g].counted:
                     allowed = inside[g] if allowed is None else allowed & inside[g]
             together = tuple((label, pods - {request.pod}) for label, pods in groups if request.pod in pods)
-            follows = tuple(
-                (f.topology, frozenset(f.pods) & pending - {request.pod}) for f in request.follows
-            )
-            for label, _ in (*together, *follows):  # only to nodes with the label
-                allowed = labelled[label] if allowed is None else allowed & labelled[label]
-            if any(not leaders for _, leaders in follows):
+            follows = followed.get(request.pod, ())
+            for label in (*(key for key, _ in together), *(group.key for group in follows)):
+                allowed = labelled[label] if allowed is None else allowed & labelled[label]  # with the label
+            if any(not group.leaders and not group.domains for group in follows):
                 allowed = frozenset()  # it waits for a pod that is not pending to be bound
             asked = {"pods": Decimal(1), **quantities(request.resources)}
             apart = apart_pairs.get(request.pod, frozenset())
@@ -282,6 +293,49 @@ class Cluster:
 
 def _domain(labels: Mapping[str, Mapping[str, str]], node: str, key: str) -> str | None:
     return labels.get(node, {}).get(key, node if key == HOSTNAME else None)
+
+
+def _follow_groups(snapshot: Snapshot, pending: Collection[str]) -> dict[str, tuple[FollowGroup, ...]]:
+    """Per pending pod, the groups it follows, each with its pending pods only. Pods in a circle (each
+    following the next, however indirectly) cannot all wait for each other: within a circle a pod
+    leads only those after it, pods with a way in (a domain of their own) first, then by their order
+    in `requests`, so that every plan can be bound one pod after the other."""
+    leads: dict[str, set[str]] = {
+        r.pod: {pod for f in r.follows for pod in f.pods if pod in pending and pod != r.pod}
+        for r in snapshot.requests
+    }
+
+    first = {  # the order within a circle
+        r.pod: (not any(f.domains for f in r.follows), n) for n, r in enumerate(snapshot.requests)
+    }
+    found: dict[str, set[str]] = {}
+
+    def behind(pod: str) -> set[str]:
+        """The pods `pod` follows, however indirectly."""
+        if pod not in found:
+            seen: set[str] = set()
+            todo = [pod]
+            while todo:
+                for leader in leads.get(todo.pop(), ()):
+                    if leader not in seen:
+                        seen.add(leader)
+                        todo.append(leader)
+            found[pod] = seen
+        return found[pod]
+
+    groups: dict[str, tuple[FollowGroup, ...]] = {}
+    for request in snapshot.requests:
+        if not request.follows:
+            continue
+        ahead = {
+            leader
+            for leader in behind(request.pod)
+            if request.pod not in behind(leader) or first[leader] < first[request.pod]
+        }
+        groups[request.pod] = tuple(
+            FollowGroup(f.topology, frozenset(f.pods) & ahead, frozenset(f.domains)) for f in request.follows
+        )
+    return groups
 
 
 def _spread_groups(snapshot: Snapshot, labels: Mapping[str, Mapping[str, str]]) -> list[SpreadGroup]:

@@ -30,7 +30,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
 from kubemig.geometry import Instance, Layout
-from kubemig.planner.cluster import Cluster, ClusterGpu, GeometryKey, PendingPod, geometry_key
+from kubemig.planner.cluster import Cluster, ClusterGpu, FollowGroup, GeometryKey, PendingPod, geometry_key
 from kubemig.planner.layouts import maximal_extensions, shape_candidates
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
@@ -171,7 +171,7 @@ class _Builder:
         self.singles: dict[tuple[str, int], list[PendingPod]] = defaultdict(list)
         picking: list[PendingPod] = []
         followed = {group for request in cluster.requests for group in request.follows}
-        leaders = {pod for _, pods in followed for pod in pods}
+        leaders = {pod for group in followed for pod in group.leaders}
         for request in cluster.requests:
             # a pod held to some nodes picks one of them, as a pod of several instances picks its node,
             # and so does a pod whose node could run short of what it asks beyond MIG devices, and a
@@ -424,23 +424,24 @@ class _Builder:
             m.row(chosen, -np.inf, 1)
 
     def _follow_rows(self) -> None:
-        """A pod that follows others goes only to a domain where one of them goes: per group
-        followed and domain, the followers' picks there at most their number times the leaders'."""
-        followers: dict[tuple[str, frozenset[str]], list[str]] = defaultdict(list)
+        """A pod that follows others goes only to a domain where one of them goes (or to one of the
+        group's own domains): per group followed and other domain, the followers' picks there at
+        most their number times the leaders'."""
+        followers: dict[FollowGroup, list[str]] = defaultdict(list)
         for kind in self.multis:
             for group in kind.follows:
                 followers[group].append(kind.pod)
-        for (key, leaders), heads in sorted(followers.items(), key=lambda g: (g[0][0], sorted(g[0][1]))):
+        for group, heads in sorted(followers.items(), key=lambda g: _follow_order(g[0])):
             most = float(sum(len(self.members[head]) for head in heads))
             rows: dict[str, dict[int, float]] = defaultdict(dict)
             for head in heads:
                 for node in self.multi_nodes.get(head, []):
-                    domain = self.cluster.domain(node, key)
-                    if domain is not None and (head, node) in self.picks:
+                    domain = self.cluster.domain(node, group.key)
+                    if domain is not None and domain not in group.domains and (head, node) in self.picks:
                         rows[domain][self.picks[(head, node)]] = 1.0
-            for head in {self.head_of[pod] for pod in leaders if pod in self.head_of}:
+            for head in {self.head_of[pod] for pod in group.leaders if pod in self.head_of}:
                 for node in self.multi_nodes.get(head, []):
-                    domain = self.cluster.domain(node, key)
+                    domain = self.cluster.domain(node, group.key)
                     if domain in rows and (head, node) in self.picks:
                         rows[domain][self.picks[(head, node)]] = -most
             for row in rows.values():
@@ -523,7 +524,7 @@ class _Builder:
 
 
 def _alike(
-    pods: list[PendingPod], followed: Collection[tuple[str, frozenset[str]]] = ()
+    pods: list[PendingPod], followed: Collection[FollowGroup] = ()
 ) -> tuple[dict[str, list[PendingPod]], dict[str, str]]:
     """The pods that pick nodes, in kinds the program may count together (the first pod's name ->
     the pods of its kind): same profile, count, priority, nodes, resources, spread and together
@@ -541,8 +542,8 @@ def _alike(
     for pod in pods:
         resources = tuple(sorted(pod.resources.items()))
         shared = tuple(sorted((key, tuple(sorted(others | {pod.pod}))) for key, others in pod.together))
-        follows = tuple(sorted((key, tuple(sorted(pods))) for key, pods in pod.follows))
-        leads = tuple(sorted((key, tuple(sorted(pods))) for key, pods in followed if pod.pod in pods))
+        follows = tuple(sorted(pod.follows, key=_follow_order))
+        leads = tuple(sorted((group for group in followed if pod.pod in group.leaders), key=_follow_order))
         groups = (pod.spread, shared, follows, leads)
         kind = (pod.profile, pod.count, pod.priority, pod.nodes, resources, groups, circle(pod))
         kinds[kind].append(pod)
@@ -557,6 +558,10 @@ def _alike(
         if together:
             apart_key[alike[0].pod] = keys[0]
     return members, apart_key
+
+
+def _follow_order(group: FollowGroup) -> tuple[str, list[str], list[str]]:
+    return (group.key, sorted(group.leaders), sorted(group.domains))
 
 
 def _free_count(gpu: ClusterGpu, layout: Layout, profile_id: int) -> int:

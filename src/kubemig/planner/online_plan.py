@@ -103,7 +103,7 @@ def _leaders_first(order: list[tuple[int, PendingPod]]) -> list[tuple[int, Pendi
     for _ in range(8):
         moved = False
         for _, request in order:
-            leaders = [where[pod] for _, pods in request.follows for pod in pods if pod in where]
+            leaders = [where[pod] for group in request.follows for pod in group.leaders if pod in where]
             if leaders and where[request.pod] < max(leaders):
                 where[request.pod] = max(leaders) + 0.5**8  # ahead of the next pod in line
                 moved = True

@@ -93,14 +93,16 @@ class Apart(_Strict):
 
 
 class Follow(_Strict):
-    """Pending pods a pod must share a topology domain with, one of them at least (required pod
-    affinity that no bound pod meets yet and these pending pods do): the scheduler binds the pod
-    only once one of them is bound, and only into that one's domain."""
+    """Pending pods a pod must share a topology domain with, one of them at least, unless it goes
+    to one of `domains` (required pod affinity that these pending pods meet, and the bound pods in
+    `domains`): the scheduler binds the pod into such a domain once a matching pod is bound there."""
 
     pods: list[str] = Field(min_length=1)
     """The pending pods its affinity term matches; names not pending hold nothing."""
     topology: str = HOSTNAME
     """The node label whose value is the domain; a node without it takes none of them."""
+    domains: list[str] = []
+    """Domains where a pod the term matches runs already: the pod may go there too."""
 
 
 class Request(_Strict):
