@@ -570,3 +570,12 @@ def test_a_pod_that_wants_a_pending_pod_is_planned_into_its_zone() -> None:
     db["status"]["phase"] = "Running"
     (request,) = cluster_snapshot(nodes, [db, web]).snapshot.requests
     assert (request.pod, request.nodes, request.follows) == ("ml/web", ["node-a"], [])
+    # with a second db pending in z2, web may go to z1 now or to z2 once db-1 is bound there
+    db1 = _pod("db-1", _mig("7g.40gb", 1), nodeSelector={"zone": "z2"})
+    db1["metadata"]["labels"] = {"app": "db"}
+    read = cluster_snapshot(nodes, [db, web, db1])
+    request = next(r for r in read.snapshot.requests if r.pod == "ml/web")
+    follows = [(f.pods, f.topology, f.domains) for f in request.follows]
+    assert (request.nodes, follows) == (None, [(["ml/db-1"], "zone", ["z1"])])
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        assert set(planner.plan(read.snapshot).assignments) == {"ml/web", "ml/db-1"}, planner

@@ -14,7 +14,7 @@ required anti-affinity keeps them from each other get `apart`, pods that share a
 constraint are listed together in `spread` (with the pending pods that match it without carrying
 it, which count where they go), the first pods of a group that their required affinity must keep
 in one domain are listed in `together`, and a pod whose required affinity only pending pods meet
-gets `follows`: it goes where one of them goes.
+gets `follows`: it goes where one of them goes, or where a pod its term matches runs already.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
         spec = pod.get("spec") or {}
         held: dict[str, object] = {}
         if view is not None:
-            followed = [k for k, _, _ in near.get(i, ())]
+            followed = [k for k, _, _, _ in near.get(i, ())]
             allowed, reasons = view.admitting(pod, left_to_plan.get(i, ()), followed)
             if reasons:
                 held["nodes"] = sorted(allowed)
@@ -115,10 +115,13 @@ def pending_requests(pods: Iterable[Mapping[str, Any]], view: SchedulingView | N
             requests[i]["apart"] = [{"pods": names, "topology": key} for key, names in sorted(by_key.items())]
             topologies |= set(by_key)
     for i, terms in near.items():
-        requests[i]["follows"] = [
-            {"pods": [requests[j]["pod"] for j in leaders], "topology": key} for _, key, leaders in terms
-        ]
-        topologies |= {key for _, key, _ in terms}
+        follows: list[dict[str, object]] = []
+        for _, key, leaders, domains in terms:
+            follows.append({"pods": [requests[j]["pod"] for j in leaders], "topology": key})
+            if domains:
+                follows[-1]["domains"] = domains
+            topologies.add(key)
+        requests[i]["follows"] = follows
     together: list[dict[str, object]] = []
     if view is not None:
         for positions, key in view.kept_together(objects):

@@ -127,12 +127,16 @@ class InterPodAffinity:
                 groups.setdefault(term.key(), ([], term.topology_key))[0].append(i)
         return [(members, key) for members, key in groups.values() if len(members) > 1]
 
-    def kept_near(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[int, str, list[int]]]]:
-        """Among pending `pods`, by position: (term position, topology key, other positions) for each
-        required affinity term that no bound pod meets but other pending pods match: the pod may go
-        only where one of those goes, once it is bound. A pod that may start its own group is left
-        out (`kept_together`)."""
-        near: dict[int, list[tuple[int, str, list[int]]]] = {}
+    def kept_near(
+        self, pods: Sequence[Mapping[str, Any]]
+    ) -> dict[int, list[tuple[int, str, list[int], list[str]]]]:
+        """Among pending `pods`, by position: (term position, topology key, other positions, bound
+        domains) for each required affinity term that other pending pods match, and that no bound
+        pod meets or the pod does not match itself: the pod may go where one of those goes, once it
+        is bound, or to a domain where a pod the term matches runs already. A pod that may start its
+        own group is left out (`kept_together`), and so is a term the pod matches once a pod of its
+        group runs: the group stays in the domains it has."""
+        near: dict[int, list[tuple[int, str, list[int], list[str]]]] = {}
         for i, pod in enumerate(pods):
             terms = self._terms(pod, "podAffinity")
             wanted = [self._domains(term) for term in terms]
@@ -140,8 +144,8 @@ class InterPodAffinity:
                 continue
             for k, (term, domains) in enumerate(zip(terms, wanted)):
                 leaders = [j for j, other in enumerate(pods) if j != i and term.matches(other)]
-                if not domains and leaders:
-                    near.setdefault(i, []).append((k, term.topology_key, leaders))
+                if leaders and not (domains and term.matches(pod)):
+                    near.setdefault(i, []).append((k, term.topology_key, leaders, sorted(domains)))
         return near
 
     def _domains(self, term: _Term) -> set[str]:

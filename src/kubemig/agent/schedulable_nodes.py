@@ -61,9 +61,11 @@ class SchedulingView:
         """Which of the pending `pods` (by position) their affinity keeps in one domain, by which key."""
         return self._affinity.kept_together(pods)
 
-    def kept_near(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[int, str, list[int]]]]:
+    def kept_near(
+        self, pods: Sequence[Mapping[str, Any]]
+    ) -> dict[int, list[tuple[int, str, list[int], list[str]]]]:
         """Which of the pending `pods` (by position) want other pending pods in their domain, by
-        affinity term (its position), key and those pods' positions."""
+        affinity term (its position), key, those pods' positions and the domains bound pods meet."""
         return self._affinity.kept_near(pods)
 
     def spread_together(
