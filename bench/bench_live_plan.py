@@ -20,8 +20,8 @@ ask alike (a MIG device and 1 to 8 CPUs), each workload one of:
 A plan's pods are then bound as the scheduler binds them, one by one: spread replicas each into a
 zone within the skew of the emptiest, a together workload's replicas into the zone where the plan
 put most of them (the first bound decides, and the count assumes the luckiest first), and a
-follower into a zone where the plan put one of the pods it follows; those it never can bind are
-counted as refused.
+follower into a zone where the plan put one of the pods it follows or where one runs already;
+those it never can bind are counted as refused.
 
     PYTHONPATH=src python bench/bench_live_plan.py [--nodes 200] [--pending 100] [--seeds 3] [--time-limit 60] [--json OUT]
 """
@@ -168,7 +168,7 @@ def refused_on_binding(snapshot: Snapshot, plan: Plan) -> int:
                 zone_of[plan.assignments[p][0].node].get(follow.topology)
                 for p in follow.pods
                 if p in plan.assignments
-            }
+            } | set(follow.domains)
             if here.get(follow.topology) not in there:
                 refused += 1
                 break

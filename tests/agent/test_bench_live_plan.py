@@ -91,6 +91,11 @@ def test_binding_refuses_a_follower_outside_the_zones_of_those_it_follows() -> N
     plan = OnlinePlanner().plan(alone)
     assert {pod: slots[0].node for pod, slots in plan.assignments.items()} == {"r0": "a-1", "r1": "b-1"}
     assert bench.refused_on_binding(snapshot, plan) == 1
+    # unless a pod it follows runs in zone a already
+    running = Snapshot.parse(
+        nodes + follower.replace("NODE", "a-1").replace("topology: zone", "topology: zone, domains: [a]")
+    )
+    assert bench.refused_on_binding(running, plan) == 0
 
 
 def test_binding_counts_the_pods_that_only_match_a_spread_constraint() -> None:
