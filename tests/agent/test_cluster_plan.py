@@ -575,7 +575,7 @@ def test_a_pod_that_wants_a_pending_pod_is_planned_into_its_zone() -> None:
     db1["metadata"]["labels"] = {"app": "db"}
     read = cluster_snapshot(nodes, [db, web, db1])
     request = next(r for r in read.snapshot.requests if r.pod == "ml/web")
-    follows = [(f.pods, f.topology, f.domains) for f in request.follows]
-    assert (request.nodes, follows) == (None, [(["ml/db-1"], "zone", ["z1"])])
+    opened = [(f.pods, f.topology, f.domains) for f in request.follows]
+    assert (request.nodes, opened) == (None, [(["ml/db-1"], "zone", ["z1"])])
     for planner in (ExactPlanner(10), OnlinePlanner()):
         assert set(planner.plan(read.snapshot).assignments) == {"ml/web", "ml/db-1"}, planner
