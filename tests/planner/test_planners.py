@@ -120,6 +120,22 @@ def test_time_limited_solve_reports_its_state() -> None:
         assert plan.status.detail
 
 
+def test_a_solve_cut_short_never_hands_out_less_than_the_online_plan() -> None:
+    # with no time for even the first stage, the program has only its start: nothing scheduled
+    snapshot = _snapshot(
+        "nodes: [{name: n, gpus: [{index: 0, model: A100-SXM4-40GB}]}]\n"
+        "requests: [{pod: a, profile: 3g.20gb}, {pod: b, profile: 4g.20gb}]\n"
+    )
+    plan = ExactPlanner(time_limit_s=0.001).plan(snapshot)
+    check_plan(snapshot, plan)
+    online = OnlinePlanner().plan(snapshot)
+    assert (plan.assignments, plan.objective) == (online.assignments, online.objective)
+    assert plan.status.state is SolverState.TIME_LIMIT and plan.status.solver == "exact"
+    assert "the online plan is used, better than the best found (0 slices)" in plan.status.detail
+    # given the time, the program's own plan
+    assert ExactPlanner(time_limit_s=20).plan(snapshot).status.state is SolverState.OPTIMAL
+
+
 def test_an_empty_cluster_is_planned_as_nothing_to_do() -> None:
     # a live cluster before any agent has published its node: no GPUs, no requests it can place
     empty = Snapshot.parse("nodes: []\nrequests: []\n")

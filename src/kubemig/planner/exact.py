@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ from scipy.sparse import coo_array
 from kubemig.geometry import Instance, Layout
 from kubemig.planner.cluster import Cluster, ClusterGpu, FollowGroup, GeometryKey, PendingPod, geometry_key
 from kubemig.planner.layouts import maximal_extensions, shape_candidates
+from kubemig.planner.online_plan import OnlinePlanner
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
 
@@ -122,7 +123,19 @@ class ExactPlanner:
                 detail = "; ".join(filter(None, [detail, f"no time left for stage {', '.join(missing)}"]))
             status = SolverStatus(SolverState.TIME_LIMIT, "exact", elapsed, cut.gap if cut else None, detail)
         targets, assignments = build.decode(solution)
-        return assemble(cluster, targets, assignments, status)
+        plan = assemble(cluster, targets, assignments, status)
+        if status.state is SolverState.TIME_LIMIT:
+            # a solve cut short may hold a plan worse than the online rule's, which costs seconds
+            # where the program costs minutes: the plan handed out is never the worse of the two
+            online = OnlinePlanner().plan_cluster(cluster)
+            if online.objective.key() > plan.objective.key():
+                best = plan.objective.scheduled_slices
+                used = (
+                    f"{status.detail}; the online plan is used, better than the best found ({best} slices)"
+                )
+                spent = time.perf_counter() - started
+                return replace(online, status=replace(status, time_s=spent, detail=used.lstrip("; ")))
+        return plan
 
     def _solve(
         self, model: _Model, objective: dict[int, float], time_limit_s: float
