@@ -26,12 +26,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint
 from scipy.sparse import coo_array
 
 from kubemig.geometry import Instance, Layout
 from kubemig.planner.cluster import Cluster, ClusterGpu, FollowGroup, GeometryKey, PendingPod, geometry_key
 from kubemig.planner.layouts import maximal_extensions, shape_candidates
+from kubemig.planner.milp_deadline import milp_within
 from kubemig.planner.online_plan import OnlinePlanner
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
@@ -79,12 +80,21 @@ class _Stage:
     gap: float | None
 
 
+DEADLINE_GRACE_S = 1.0
+"""How long past its time limit a stage's solve may run before it is given up."""
+
+
 class ExactPlanner:
     """Optimal plans through HiGHS, within `time_limit_s` for all stages together."""
 
-    def __init__(self, time_limit_s: float = 60.0, *, mip_rel_gap: float = 0.0) -> None:
+    def __init__(
+        self, time_limit_s: float = 60.0, *, mip_rel_gap: float = 0.0, in_place: bool | None = None
+    ) -> None:
+        """`in_place`: solve in this process (True), in a child held to the time limit (False), or
+        by the program's size (None, `milp_deadline.IN_PLACE_VARIABLES`)."""
         self.time_limit_s = time_limit_s
         self.mip_rel_gap = mip_rel_gap
+        self.in_place = in_place
 
     def plan(self, snapshot: Snapshot) -> Plan:
         return self.plan_cluster(Cluster.of(snapshot))
@@ -130,9 +140,7 @@ class ExactPlanner:
             online = OnlinePlanner().plan_cluster(cluster)
             if online.objective.key() > plan.objective.key():
                 best = plan.objective.scheduled_slices
-                used = (
-                    f"{status.detail}; the online plan is used, better than the best found ({best} slices)"
-                )
+                used = f"{status.detail}; the online plan is used, better than the best found ({best} slices)"
                 spent = time.perf_counter() - started
                 return replace(online, status=replace(status, time_s=spent, detail=used.lstrip("; ")))
         return plan
@@ -155,17 +163,20 @@ class ExactPlanner:
         if model.rows:
             matrix = coo_array((vals, (rows, cols)), shape=(len(model.rows), n)).tocsr()
             constraints.append(LinearConstraint(matrix, np.array(lo), np.array(hi)))
-        result = milp(
-            model.vector(objective),
-            integrality=np.ones(n),
-            bounds=Bounds(np.array(model.lower), np.array(model.upper)),
-            constraints=constraints,
-            options={"time_limit": max(time_limit_s, 0.01), "mip_rel_gap": self.mip_rel_gap, "disp": False},
-        )
-        if result.x is None:
-            return None, result.status, None
-        gap = getattr(result, "mip_gap", None)
-        return np.round(result.x), result.status, (None if result.status == 0 or gap is None else float(gap))
+        problem = {
+            "c": model.vector(objective),
+            "integrality": np.ones(n),
+            "bounds": Bounds(np.array(model.lower), np.array(model.upper)),
+            "constraints": constraints,
+            "options": {
+                "time_limit": max(time_limit_s, 0.01),
+                "mip_rel_gap": self.mip_rel_gap,
+                "disp": False,
+            },
+        }
+        # HiGHS may run past its own limit on a large program: a hard deadline a little after it
+        x, code, gap = milp_within(time_limit_s + DEADLINE_GRACE_S, problem, in_place=self.in_place)
+        return (None if x is None else np.round(x)), code, gap
 
 
 def _add(a: dict[int, float], b: dict[int, float], weight_a: float) -> dict[int, float]:
