@@ -1,10 +1,10 @@
 """HiGHS (through `scipy.optimize.milp`) held to a deadline it cannot overrun.
 
-HiGHS checks its time limit between steps, and some steps of a large program run far past it: on a
-1,000-node live snapshot (78,000 variables after presolve), a stage given 10 s ran 77 s. A program that large is
-solved in a child process, killed at the deadline; what it found by then is lost, as when HiGHS
-finds nothing in time. Small programs end within their limit and are solved in place, without the
-cost of a process."""
+HiGHS checks its time limit between steps, and some steps of a large program run far past it: on
+a 1,000-node live snapshot (78,000 variables after presolve), a stage given 10 s ran 77 s. A
+program that large is solved in a child process, killed at the deadline; what it found by then is
+lost, as when HiGHS finds nothing in time. Small programs end within their limit and are solved in
+place, without the cost of a process."""
 
 from __future__ import annotations
 
