@@ -329,7 +329,7 @@ def _follow_groups(snapshot: Snapshot, pending: Collection[str]) -> dict[str, tu
             continue
         ahead = {
             leader
-            for leader in behind(request.pod)
+            for leader in leads[request.pod]
             if request.pod not in behind(leader) or first[leader] < first[request.pod]
         }
         groups[request.pod] = tuple(
