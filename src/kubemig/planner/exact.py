@@ -32,7 +32,7 @@ from scipy.sparse import coo_array
 from kubemig.geometry import Instance, Layout
 from kubemig.planner.cluster import Cluster, ClusterGpu, FollowGroup, GeometryKey, PendingPod, geometry_key
 from kubemig.planner.layouts import maximal_extensions, shape_candidates
-from kubemig.planner.milp_deadline import milp_within
+from kubemig.planner.milp_deadline import Answer, milp_within
 from kubemig.planner.online_plan import OnlinePlanner
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
@@ -142,12 +142,10 @@ class ExactPlanner:
                 best = plan.objective.scheduled_slices
                 used = f"{status.detail}; the online plan is used, better than the best found ({best} slices)"
                 spent = time.perf_counter() - started
-                return replace(online, status=replace(status, time_s=spent, detail=used.lstrip("; ")))
+                return replace(online, status=replace(status, time_s=spent, detail=used))
         return plan
 
-    def _solve(
-        self, model: _Model, objective: dict[int, float], time_limit_s: float
-    ) -> tuple[npt.NDArray[np.float64] | None, int, float | None]:
+    def _solve(self, model: _Model, objective: dict[int, float], time_limit_s: float) -> Answer:
         n = len(model.lower)
         if n == 0:  # nothing to decide (no GPUs): HiGHS is not asked about an empty program
             return np.zeros(0), 0, 0.0
