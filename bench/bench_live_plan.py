@@ -154,8 +154,8 @@ def checked_alone(snapshot: Snapshot, nodes: list[dict[str, Any]], pods: list[di
 def refused_on_binding(snapshot: Snapshot, plan: Plan) -> int:
     """How many of the plan's pods in spread or together groups, or following others, the scheduler
     would never bind: it binds them one by one, a spread group's each into its planned domain once
-    that is within the skew of the emptiest (counting the group's `counted` pods where planned), a together group's only into the domain of the first it
-    binds (at best the domain the plan put most of them in), a follower only into a domain where
+    that is within the skew of the emptiest (counting the group's `counted` pods where planned, on the nodes that count), a together group's
+    only into the domain of the first it binds (at best the domain the plan put most of them in), a follower only into a domain where
     the plan put one of the pods it follows."""
     zone_of = {node.name: node.labels for node in snapshot.nodes}
     refused = 0
@@ -183,8 +183,9 @@ def refused_on_binding(snapshot: Snapshot, plan: Plan) -> int:
     for group in snapshot.spread:
         counts = dict(group.domains or {})
         for pod in group.counted:  # bound whenever: first, as any order ends the same with retries
-            if pod in plan.assignments:
-                domain = zone_of[plan.assignments[pod][0].node].get(group.topology)
+            node = plan.assignments[pod][0].node if pod in plan.assignments else None
+            if node is not None and (group.nodes is None or node in group.nodes):  # else it counts nowhere
+                domain = zone_of[node].get(group.topology)
                 if domain in counts:
                     counts[domain] += 1
         waiting = [

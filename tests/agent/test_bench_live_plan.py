@@ -111,3 +111,6 @@ def test_binding_counts_the_pods_that_only_match_a_spread_constraint() -> None:
     # r1 bound in zone a puts it one ahead: r0 may not follow
     assert bench.refused_on_binding(snapshot, plan) == 1
     assert bench.refused_on_binding(snapshot.model_copy(update={"spread": []}), plan) == 0
+    # on a node the constraint leaves out, r1 counts nowhere
+    left_out = Snapshot.parse(nodes + pinned + group.replace("b: 0}", "b: 0}, nodes: [b-1]"))
+    assert bench.refused_on_binding(left_out, plan) == 0

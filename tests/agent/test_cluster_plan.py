@@ -484,6 +484,46 @@ def test_a_pending_pod_that_matches_a_spread_constraint_it_does_not_carry_counts
         assert len({slots[0].node for slots in planner.plan(alone).assignments.values()}) == 1, planner
 
 
+def test_a_pod_that_only_matches_a_spread_constraint_counts_nowhere_on_a_node_it_leaves_out() -> None:
+    """web-0 spreads over zones and keeps to disk=ssd nodes; node-c, in zone z1 without ssd, is
+    not one, so web-extra counts nowhere there. Zone z2 is full: only with web-extra on node-c do
+    both pods fit, web-0 in z1 beside nothing that counts."""
+    layout = {
+        "node-a": ("z1", {"disk": "ssd"}, [{"profile": "4g.20gb", "start": 0, "in_use": True}]),
+        "node-c": ("z1", {}, []),
+        "node-b": ("z2", {"disk": "ssd"}, [{"profile": "7g.40gb", "start": 0, "in_use": True}]),
+    }
+    nodes = [
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"zone": zone, **extra},
+                "annotations": {SNAPSHOT_ANNOTATION: _part(name, instances)},
+            }
+        }
+        for name, (zone, extra, instances) in layout.items()
+    ]
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": "zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "web"}},
+    }
+    pods = [
+        _pod("web-0", _mig("1g.5gb", 1), topologySpreadConstraints=[spread], nodeSelector={"disk": "ssd"}),
+        _pod("web-extra", _mig("1g.5gb", 1)),
+    ]
+    for pod in pods:
+        pod["metadata"]["labels"] = {"app": "web"}
+    read = cluster_snapshot(nodes, pods)
+    (group,) = read.snapshot.spread
+    assert (group.counted, group.nodes) == (["ml/web-extra"], ["node-a", "node-b"])
+    for planner in (ExactPlanner(10), OnlinePlanner()):
+        plan = planner.plan(read.snapshot)
+        placed = {pod: slots[0].node for pod, slots in plan.assignments.items()}
+        assert placed == {"ml/web-0": "node-a", "ml/web-extra": "node-c"}, planner
+
+
 def test_the_cluster_is_read_in_pages(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kubemig.agent import cluster_plan
     from kubemig.agent.kube_client import kubernetes_api

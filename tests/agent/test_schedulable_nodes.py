@@ -330,6 +330,43 @@ def test_topology_spread_counts_only_eligible_domains_and_min_domains() -> None:
     assert _allowed(_spreading(_spread(ZONE, max_skew=2, minDomains=3)), two) == ["a1", "a2", "b1"]
 
 
+def test_topology_spread_counts_pods_only_on_eligible_nodes() -> None:
+    # zone a is eligible through a1, but the two web pods run on a2, which the pod's node selector
+    # leaves out: the scheduler counts neither, so zone a is as empty as zone b
+    nodes = [
+        _node("a1", {HOST: "a1", ZONE: "a", "disk": "ssd"}),
+        _node("a2", {HOST: "a2", ZONE: "a"}),
+        _node("b1", {HOST: "b1", ZONE: "b", "disk": "ssd"}),
+    ]
+    bound = [_pod("w0", "a2", {"app": "web"}), _pod("w1", "a2", {"app": "web"})]
+    pod = _spreading(_spread(ZONE))
+    pod["spec"]["nodeSelector"] = {"disk": "ssd"}
+    view = SchedulingView(nodes, nodes, bound)
+    assert view.admitting(pod)[0] == ["a1", "b1"]
+    ignoring = _spreading(_spread(ZONE, nodeAffinityPolicy="Ignore"))
+    ignoring["spec"]["nodeSelector"] = {"disk": "ssd"}
+    assert view.admitting(ignoring)[0] == ["b1"]
+    # pods sharing the constraint name the nodes that count, for a pod that only matches it (it
+    # may go to a2, where it counts nowhere); the candidates only
+    canary = _pod("canary", labels={"app": "web"})
+    groups = view.spread_together([pod, pod, canary])
+    domains = {"a": 0, "b": 0}
+    assert groups == [
+        ([(0, 0), (1, 0)], [2], {"topology": ZONE, "max_skew": 1, "domains": domains, "nodes": ["a1", "b1"]})
+    ]
+    assert SchedulingView(nodes[1:], nodes, bound).spread_together([pod, pod])[0][2]["nodes"] == ["b1"]
+    # where every candidate in the domains is eligible, the group names none
+    assert "nodes" not in view.spread_together([ignoring, ignoring])[0][2]
+    # with no web pod bound, a pod free to go anywhere reads the same counts, yet its constraint
+    # counts on other nodes: two groups, each counting the other pod
+    free = _spreading(_spread(ZONE))
+    apart = SchedulingView(nodes, nodes, []).spread_together([pod, free])
+    assert [(members, counted, "nodes" in group) for members, counted, group in apart] == [
+        ([(0, 0)], [1], True),
+        ([(1, 0)], [0], False),
+    ]
+
+
 def test_pending_pods_count_alike_only_where_their_spread_reads_alike() -> None:
     """One view for several pending pods: each is counted by its own namespace and node selector,
     and the two that share a constraint and its counts are given together to the planner."""

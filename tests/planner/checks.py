@@ -99,6 +99,8 @@ def spread_violation(snapshot: Snapshot, node_of: Mapping[str, str]) -> str | No
     for spread in snapshot.spread:
 
         def domain(node: str) -> str | None:
+            if spread.nodes is not None and node not in spread.nodes:
+                return None  # not eligible: its pods count nowhere
             return labels.get(node, {}).get(spread.topology, node if spread.topology == HOSTNAME else None)
 
         if spread.domains is not None:

@@ -118,6 +118,8 @@ def snapshots(
             group["counted"] = draw(
                 st.lists(st.sampled_from([r["pod"] for r in requests] + ["gone"]), unique=True)
             )
+        if draw(st.integers(0, 2)) == 0:  # some nodes left out by the constraint's node affinity
+            group["nodes"] = draw(st.lists(st.sampled_from([*node_names, "elsewhere"]), unique=True))
         spread.append(group)
     # some pods must share a node or a zone (pod affinity among themselves)
     together = []

@@ -404,6 +404,38 @@ spread: [{pods: [r0, r1], counted: [c0, c1], topology: zone, domains: {a: 0, b: 
         assert sorted(zones[r] for r in ("r0", "r1")) == ["a", "b"], planner
 
 
+def test_pods_on_a_node_the_spread_constraint_leaves_out_count_nowhere() -> None:
+    # as above, but zone a's node a-2 is not eligible (say the carriers' node selector leaves it
+    # out): a pod there counts in no domain, and no carrier goes there. Only with one 7g.40gb on
+    # a-2 do all four pods fit: a then holds c1 and r1, b holds r0
+    text = """
+nodes:
+- {name: a-1, labels: {zone: a}, gpus: [{index: 0, model: A100-SXM4-40GB}, {index: 1, model: A100-SXM4-40GB}]}
+- {name: a-2, labels: {zone: a}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+- name: b-1
+  labels: {zone: b}
+  gpus:
+  - {index: 0, model: A100-SXM4-40GB, instances: [{profile: 4g.20gb, start: 0, in_use: true}, {profile: 2g.10gb, start: 4, in_use: true}]}
+requests:
+- {pod: c0, profile: 7g.40gb}
+- {pod: c1, profile: 7g.40gb}
+- {pod: r0, profile: 1g.5gb}
+- {pod: r1, profile: 1g.5gb}
+spread: [{pods: [r0, r1], counted: [c0, c1], topology: zone, domains: {a: 0, b: 0}, nodes: [a-1, b-1]}]
+"""
+    snapshot = Snapshot.parse(text)
+    for planner in (ExactPlanner(5), OnlinePlanner()):
+        plan = planner.plan(snapshot)
+        check_plan(snapshot, plan)
+        assert sorted(plan.assignments) == ["c0", "c1", "r0", "r1"], planner
+        nodes = {pod: placed[0].node for pod, placed in plan.assignments.items()}
+        assert sorted(nodes[c] for c in ("c0", "c1")) == ["a-1", "a-2"], planner
+        assert sorted(nodes[r] for r in ("r0", "r1")) == ["a-1", "b-1"], planner
+    # where every node counts, zone a would hold three and b one: one pod stays pending
+    everywhere = Snapshot.parse(text.replace(", nodes: [a-1, b-1]", ""))
+    assert len(ExactPlanner(5).plan(everywhere).assignments) == 3
+
+
 def test_the_online_order_puts_each_follower_just_after_the_pods_it_follows() -> None:
     text = """
 nodes: [{name: n, gpus: [{index: 0, model: A100-SXM4-40GB}]}]

@@ -51,7 +51,7 @@ class SchedulingView:
             name_of(node): free_resources(node, by_node.get(name_of(node), [])) for node in self.candidates
         }
         self._affinity = InterPodAffinity(labels, bound, namespace_labels)
-        self._spread = TopologySpread(every_node, bound)
+        self._spread = TopologySpread(every_node, bound, [name_of(node) for node in self.candidates])
 
     def kept_apart(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[str, int]]]:
         """Which of the pending `pods` (by position) their anti-affinity keeps apart, and by which key."""

@@ -101,6 +101,15 @@ class SpreadGroup:
     counted: frozenset[str] = frozenset()
     """Of `pods`, those that do not carry the constraint: they count where they go into one of its
     domains, and may go anywhere else."""
+    nodes: frozenset[str] | None = None
+    """The nodes whose pods count (eligible); None: every node in one of its domains."""
+
+    def counted_in(self, node: str, domain: str | None) -> str | None:
+        """The domain a pod on `node`, in `domain` of the group's key, counts in; None where it
+        counts nowhere (a node not eligible, or in no domain of the group)."""
+        if self.nodes is not None and node not in self.nodes:
+            return None
+        return domain if domain in self.counts else None
 
     def floor(self, counts: Mapping[str, int]) -> int:
         """The emptiest domain's count, as the scheduler takes it."""
@@ -163,19 +172,23 @@ class Cluster:
                 return False
         return True
 
+    def spread_domain(self, group: SpreadGroup, node: str) -> str | None:
+        """The domain of `group` that a pod on `node` counts in; None where it counts nowhere."""
+        return group.counted_in(node, self.domain(node, group.key))
+
     def spread_allows(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
         """Whether the pod may go to `node` with the pods of its spread groups `placed` so far (pod ->
         node), as the scheduler would bind it next."""
         for g in request.spread:
             group = self.spreads[g]
-            domain = self.domain(node, group.key)
+            domain = self.spread_domain(group, node)
             planned: dict[str, int] = {}
             for pod in group.pods:
                 there = placed.get(pod)
-                if there is not None and (d := self.domain(there, group.key)) is not None:
+                if there is not None and (d := self.spread_domain(group, there)) is not None:
                     planned[d] = planned.get(d, 0) + 1
-            if request.pod in group.counted and domain not in group.counts:
-                continue  # out of the group's domains it counts nowhere
+            if request.pod in group.counted and domain is None:
+                continue  # it counts nowhere there
             if domain is None or not group.allows(domain, planned):
                 return False
         return True
@@ -251,7 +264,9 @@ class Cluster:
             for pod in group.pods:
                 groups_of.setdefault(pod, []).append(g)
             names = (node.name for node in snapshot.nodes)
-            inside.append(frozenset(n for n in names if _domain(labels, n, group.key) in group.counts))
+            inside.append(
+                frozenset(n for n in names if group.counted_in(n, _domain(labels, n, group.key)) is not None)
+            )
         for request in snapshot.requests:
             shapes = {}
             for key, geo in geometries.items():
@@ -354,9 +369,16 @@ def _spread_groups(snapshot: Snapshot, labels: Mapping[str, Mapping[str, str]]) 
             counts = {domain: 0 for domain in found if domain is not None}
         else:
             counts = dict(spread.domains)
+        eligible = None if spread.nodes is None else frozenset(spread.nodes)
         groups.append(
             SpreadGroup(
-                pods, spread.topology, spread.max_skew, counts, spread.min_domains, frozenset(counted)
+                pods,
+                spread.topology,
+                spread.max_skew,
+                counts,
+                spread.min_domains,
+                frozenset(counted),
+                eligible,
             )
         )
     return groups

@@ -403,8 +403,8 @@ class _Builder:
             by_domain: dict[str, dict[int, float]] = defaultdict(dict)
             for head in {self.head_of[pod] for pod in group.pods if pod in self.head_of}:
                 for node in self.multi_nodes.get(head, []):
-                    domain = cluster.domain(node, group.key)
-                    if domain is not None and domain in group.counts and (head, node) in self.picks:
+                    domain = cluster.spread_domain(group, node)
+                    if domain is not None and (head, node) in self.picks:
                         by_domain[domain][self.picks[(head, node)]] = 1.0
             if not by_domain:
                 continue

@@ -143,6 +143,11 @@ class Spread(_Strict):
     """Pending pods that match the selector without carrying the constraint: the scheduler does not
     hold them to the skew, but where one goes into a domain it counts there. A plan may put them
     anywhere, and keeps each domain of the group that it adds any pod to within the skew."""
+    nodes: list[str] | None = None
+    """The nodes whose matching pods count (those the constraint's node inclusion policies admit:
+    the carriers' node affinity, and with `nodeTaintsPolicy: Honor` their tolerations). The
+    carriers go only to these, and a counted pod elsewhere counts nowhere. None: every node in one
+    of `domains`."""
 
     @model_validator(mode="after")
     def _counts_not_negative(self) -> Spread:
