@@ -11,8 +11,10 @@ ask alike (a MIG device and 1 to 8 CPUs), each workload one of:
 
 - plain;
 - kept one per node (required anti-affinity);
-- spread over zones (`maxSkew` 1; 0 to 4 replicas already bound, CPU only, in zones drawn at
-  random; in half of them the last pending replica matches the constraint without carrying it);
+- spread over zones (`maxSkew` 1; 0 to 4 replicas already bound, CPU only, on nodes drawn at
+  random; in half of them the last pending replica matches the constraint without carrying it, and
+  in half of them, drawn apart, the replicas that carry it keep to the nodes of one pool, half of
+  every zone, so that only the pods on that pool's nodes count);
 - kept in one zone (required pod affinity to their own app, none bound yet);
 - kept in the zone of the workload before (pod affinity to its app, which is pending too: the
   scheduler binds them only once one of its pods is bound).
@@ -46,6 +48,7 @@ MODEL = "A100-SXM4-40GB"
 PROFILES = ["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"]
 ZONE = "topology.kubernetes.io/zone"
 HOSTNAME = "kubernetes.io/hostname"
+POOL = "example.com/pool"
 
 
 def _pod(name: str, labels: dict[str, str], asks: dict[str, str], **spec: Any) -> dict[str, Any]:
@@ -69,6 +72,7 @@ def _near(app: str) -> dict[str, Any]:
 def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Node and pod objects in the API's JSON form."""
     rng = random.Random(seed)
+    pooled = random.Random(seed + 7919)  # apart, so that the other draws stay as they were
     geo = geometry_for(MODEL)
     layouts = maximal_layouts(geo, [resolve_profile(geo, name) for name in PROFILES])
     node_objects: list[dict[str, Any]] = []
@@ -94,7 +98,7 @@ def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]],
             {
                 "metadata": {
                     "name": name,
-                    "labels": {HOSTNAME: name, ZONE: f"zone-{n % 4}"},
+                    "labels": {HOSTNAME: name, ZONE: f"zone-{n % 4}", POOL: "fast" if n % 8 < 4 else "bulk"},
                     "annotations": {SNAPSHOT_ANNOTATION: json.dumps(part)},
                 },
                 "status": {"allocatable": {"cpu": "96", "memory": "1Ti", "pods": "110"}},
@@ -120,6 +124,8 @@ def generate(nodes: int, pending: int, seed: int) -> tuple[list[dict[str, Any]],
                     "labelSelector": {"matchLabels": {"app": app}},
                 }
             ]
+            if pooled.random() < 0.5:
+                extra["nodeSelector"] = {POOL: "fast"}
             for b in range(rng.randint(0, 4)):  # replicas already bound, zones unevenly
                 node = rng.choice(node_objects)["metadata"]["name"]
                 pods.append(_pod(f"{app}-bound-{b}", {"app": app}, {"cpu": "1"}, nodeName=node))
