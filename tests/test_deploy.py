@@ -12,6 +12,8 @@ import yaml
 
 from kubemig.agent.pod_holders import DEFAULT_POD_RESOURCES
 from kubemig.cli import cli
+from kubemig.cli.agent_command import DRAIN_FILE_NAME
+from kubemig.cli.partition_commands import REAL_STATE_DIR
 from kubemig.deviceplugin.config import MigStrategy
 from kubemig.partition.spec import load_config
 
@@ -69,6 +71,19 @@ def test_the_device_plugin_sees_the_kubelets_directory(objects: dict[str, dict[s
     assert mounts["device-plugins"] == "/var/lib/kubelet/device-plugins"
     command = plugin["command"]
     assert MigStrategy(command[command.index("--mig-strategy") + 1]) is MigStrategy.MIXED
+
+
+def test_the_device_plugin_reads_the_drain_file_where_the_agent_writes_it(
+    objects: dict[str, dict[str, Any]],
+) -> None:
+    containers = _containers(objects)
+    command = containers["device-plugin"]["command"]
+    drain_file = Path(command[command.index("--drain-file") + 1])
+    assert drain_file == REAL_STATE_DIR / DRAIN_FILE_NAME  # the agent's default off a simulated node
+    assert "--state-dir" not in containers["agent"]["command"]
+    for name in ("device-plugin", "agent"):
+        mounts = {m["name"]: m["mountPath"] for m in containers[name]["volumeMounts"]}
+        assert Path(mounts["state"]) == drain_file.parent, name
 
 
 def test_the_labels_go_where_nfd_reads_them_under_the_plugins_strategy(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubemig.agent import APPLIED_ANNOTATION, CONFIG_LABEL, REASON_ANNOTATION, STATE_LABEL
+from kubemig.agent.pod_holders import DEFAULT_POD_RESOURCES
 from kubemig.testing.apiserver import ApiServerStandIn
 from tests.agent.test_mig_config_agent import CONFIG
 from tests.helpers import kubemig_env, run_kubemig
@@ -67,6 +68,29 @@ def test_once_applies_the_labelled_config_and_reports_it_on_the_node(root: Path)
         assert "in use by process" in api.annotations("node-a")[REASON_ANNOTATION]
     patches = [kind for method, _, kind in api.requests if method == "PATCH"]
     assert patches and all(kind.endswith("merge-patch+json") for kind in patches)
+
+
+def test_drain_without_the_kubelets_pod_view_is_refused_with_the_fix(root: Path) -> None:
+    if Path(DEFAULT_POD_RESOURCES).exists():
+        pytest.skip("this machine runs a kubelet")
+    api = ApiServerStandIn()
+    api.add_node("node-a", {CONFIG_LABEL: "start"})
+    with api.serving() as port:
+        kubeconfig = str(api.kubeconfig(root / "kubeconfig", port))
+        done = run_kubemig(
+            "agent",
+            "--once",
+            "--drain",
+            "-f",
+            str(root / "mig.yaml"),
+            "--kubeconfig",
+            kubeconfig,
+            env=_env(root),
+        )
+    assert done.returncode == 1
+    assert "--drain needs to know which pods hold which devices" in done.stderr
+    assert "--pod-resources-socket" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert STATE_LABEL not in api.labels("node-a")  # refused before touching the node
 
 
 def test_the_running_agent_picks_up_a_new_label(root: Path) -> None:

@@ -21,6 +21,8 @@ from kubemig.agent import (
     NodeRecord,
     State,
 )
+from kubemig.agent.pod_eviction import Eviction, Outcome
+from kubemig.deviceplugin.drain_file import read_draining
 from kubemig.nvml import Nvml, open_simulated
 from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.partition.node import read_node
@@ -279,3 +281,90 @@ def test_a_config_only_the_plan_on_the_node_has_is_taken_from_there(
     nodes.patch("node-a", {CONFIG_LABEL: "plan-2"}, {})
     look = agent.look()
     assert look.state is State.FAILED and PLAN_ANNOTATION in look.reason and "plan-2" in look.reason
+
+
+class Evictions:
+    """Pods evicted in memory: a protected one is refused, as a disruption budget would."""
+
+    def __init__(self, protected: set[str] | None = None) -> None:
+        self.protected = protected or set()
+        self.asked: list[str] = []
+
+    def evict(self, pod: str) -> Eviction:
+        self.asked.append(pod)
+        if pod in self.protected:
+            return Eviction(pod, Outcome.REFUSED, "429: the disruption budget allows no disruption now")
+        return Eviction(pod, Outcome.EVICTED)
+
+
+def test_drain_evicts_the_pods_holding_instances_in_the_way_and_withholds_their_devices(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
+    nvml, root, env = node
+    nodes = MemoryNodes({CONFIG_LABEL: "start"})
+    assert _agent(nvml, root, nodes).look().state is State.SUCCESS
+    gis = {g.instance.start: g for g in read_node(nvml).gpu(0).gpu_instances}
+    in_the_way, kept = gis[0].compute_instances[0].uuid, gis[4].compute_instances[0].uuid
+    held = [(in_the_way, "ml/train"), (kept, "ml/serve")]
+    store = StateStore(SimConfig.from_env(None, env))
+    process = control.start_process(store, in_the_way)
+    evictions = Evictions(protected={"ml/train"})
+    drain_file = root / "draining.json"
+    agent = MigConfigAgent(
+        nvml,
+        nodes,
+        "node-a",
+        str(root / "mig.yaml"),
+        journal_path=root / "journal.json",
+        holders=lambda: held,
+        evictor=evictions,
+        drain_file=drain_file,
+    )
+    nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
+    # a disruption budget refuses: the pod is asked again at each look, and its device is withheld
+    for _ in range(2):
+        look = agent.look()
+        assert look.state is State.PENDING and look.reason.startswith(
+            "draining for 'small': ml/train refused (429"
+        )
+    assert evictions.asked == ["ml/train", "ml/train"]  # never ml/serve, whose 3g.20gb@4 stays
+    assert read_draining(drain_file) == {in_the_way: "drained for config 'small'"}
+    assert _layout(nvml) == ["3g.20gb@0", "3g.20gb@4"]
+    # evicted: still pending while the pod ends; once it is gone the change is made, nothing withheld
+    evictions.protected.clear()
+    assert "ml/train evicted" in agent.look().reason
+    held.pop(0)
+    control.stop_processes(store, pid=process.pid)
+    assert agent.look().state is State.SUCCESS
+    assert _layout(nvml) == ["1g.5gb@0", "1g.5gb@1", "1g.5gb@2", "1g.5gb@3", "3g.20gb@4"]
+    assert not drain_file.exists()
+
+
+def test_drain_never_evicts_while_an_instance_in_the_way_is_used_outside_any_pod(
+    node: tuple[Nvml, Path, dict[str, str]],
+) -> None:
+    nvml, root, env = node
+    nodes = MemoryNodes({CONFIG_LABEL: "start"})
+    assert _agent(nvml, root, nodes).look().state is State.SUCCESS
+    drain_file = root / "draining.json"
+    drain_file.write_text('{"devices": {"MIG-left-by-an-agent-before": "drained"}}')
+    gi = next(g for g in read_node(nvml).gpu(0).gpu_instances if g.instance.start == 0)
+    store = StateStore(SimConfig.from_env(None, env))
+    process = control.start_process(store, gi.compute_instances[0].uuid)  # no pod holds it
+    evictions = Evictions()
+    agent = MigConfigAgent(
+        nvml,
+        nodes,
+        "node-a",
+        str(root / "mig.yaml"),
+        journal_path=root / "journal.json",
+        holders=lambda: [],
+        evictor=evictions,
+        drain_file=drain_file,
+    )
+    nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
+    look = agent.look()
+    assert look.state is State.PENDING and evictions.asked == []
+    assert "not drained, used outside any pod: GPU 0: 3g.20gb@0" in look.reason
+    assert str(process.pid) in look.reason
+    assert not drain_file.exists()  # what an earlier agent left is not withheld for ever

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from kubemig.deviceplugin.api import pluginapi, pluginrpc
 from kubemig.deviceplugin.config import HealthConfig, MigStrategy, PluginConfig
+from kubemig.deviceplugin.drain_file import write_draining
 from kubemig.deviceplugin.errors import DevicePluginError
 from kubemig.deviceplugin.health import XidNotice
 from kubemig.deviceplugin.plugin import DevicePlugin
@@ -110,6 +112,34 @@ def test_xid_marks_the_named_device_and_recovers(kubelet: KubeletStandIn, fake: 
         fake.inject(XidNotice(5, 79))  # GPU-wide: all four MIG devices of GPU 5
         expected = {"nvidia.com/mig-1g.5gb": 14, "nvidia.com/mig-2g.10gb": 7, "nvidia.com/mig-3g.20gb": 7}
         kubelet.wait_for(lambda k: k.allocatable() == expected, timeout_s=TIMEOUT_S, what="GPU-wide XID")
+    finally:
+        plugin.stop()
+
+
+def test_devices_the_agent_drains_are_withheld_until_it_is_done(
+    kubelet: KubeletStandIn, fake: FakeNode
+) -> None:
+    drain_file = kubelet.plugin_dir.parent / "draining.json"
+    plugin = DevicePlugin(config_for(kubelet, drain_file=drain_file), fake)
+    plugin.start()
+    try:
+        kubelet.wait_for(lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the demo node")
+        two_g = [s for s in fake.gpus[3].mig_devices if s.profile == "2g.10gb"][0]
+        write_draining(drain_file, {two_g.uuid: "drained for config 'small'"})
+        kubelet.wait_for(
+            lambda k: k.devices("nvidia.com/mig-2g.10gb").get(two_g.uuid) == "Unhealthy",
+            timeout_s=TIMEOUT_S,
+            what="the drained device",
+        )
+        assert kubelet.allocatable() == {**DEMO_COUNTS, "nvidia.com/mig-2g.10gb": 7}
+        assert plugin.status.unhealthy == {two_g.uuid: "drained for config 'small'"}
+        drain_file.write_text("{not json")  # a torn or foreign file: what was drained stays drained
+        time.sleep(0.5)
+        assert kubelet.allocatable() == {**DEMO_COUNTS, "nvidia.com/mig-2g.10gb": 7}
+        write_draining(drain_file, {})
+        kubelet.wait_for(
+            lambda k: k.allocatable() == DEMO_COUNTS, timeout_s=TIMEOUT_S, what="the drain's end"
+        )
     finally:
         plugin.stop()
 

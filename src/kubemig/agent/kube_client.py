@@ -3,7 +3,8 @@ from the pod's service account or a kubeconfig, its errors turned into one-line 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,25 @@ class KubeApi:
         except HTTPError as exc:
             raise KubemigError(f"Kubernetes API unreachable: {exc}") from None
 
+    def answer(self, what: str, request: Callable[[Any], Any], refusals: Collection[int]) -> tuple[int, str]:
+        """`request(CoreV1Api)`, where some refusals are answers rather than errors: (0, "") when it
+        was done, (status, the API's message) for a status in `refusals`; any other error raises."""
+        from kubernetes.client.exceptions import ApiException
+
+        refused: list[ApiException] = []
+
+        def asking(core: Any) -> Any:
+            try:
+                return request(core)
+            except ApiException as exc:
+                if exc.status not in refusals:
+                    raise
+                refused.append(exc)
+                return None
+
+        self.call(what, asking)
+        return (int(refused[0].status), _message(refused[0])) if refused else (0, "")
+
     def list_all(self, what: str, request: Callable[[Any, str | None], Any], page: int = 500) -> list[Any]:
         """Every item of a list, in pages of `page` (`request(CoreV1Api, continue_token)` passes
         `limit=page` and `_continue=token`), so that no single answer from a large cluster is huge;
@@ -44,6 +64,14 @@ class KubeApi:
     def to_dict(self, value: Any) -> Any:
         """An API object in its JSON form (camelCase keys), as the API server sends it."""
         return self._client.sanitize_for_serialization(value)
+
+
+def _message(exc: Any) -> str:
+    """The message of the Status object the API answered with, else the HTTP reason."""
+    try:
+        return str(json.loads(exc.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(exc.reason)
 
 
 def kubernetes_api(kubeconfig: str | None = None) -> KubeApi:

@@ -12,6 +12,13 @@ tried again after `retry_s`, and at once when the label changes. The config file
 file, whose mig-parted hooks run around each change as with `kubemig apply -k`) is read at every
 look, so an edited ConfigMap takes effect without a restart.
 
+With an evictor (`kubemig agent --drain`) the agent does not only wait: when every instance in the
+way is held by pods (the kubelet's pod-resources API says which), it evicts those pods through the
+Eviction API, which keeps PodDisruptionBudgets, and lists the instances' MIG devices in the drain
+file, where kubemig's device plugin reads them and reports them unhealthy, so that no new pod is
+handed one meanwhile. Pods are asked again at every look until they are gone; then the change is
+made and the drain file emptied. An instance used by a process outside any pod is never drained.
+
 For planning the whole cluster (`kubemig plan --cluster`) the agent can publish the node's part of a
 cluster snapshot (its MIG GPUs and instances, each free or in use) in `kubemig.io/mig.snapshot`
 whenever it changes (`publish_snapshot`); and a config the label names that its file lacks is taken
@@ -29,6 +36,8 @@ from enum import Enum
 from pathlib import Path
 
 from kubemig.agent.node_labels import NodeRecord, NodeStore
+from kubemig.agent.pod_eviction import Outcome, PodEvictor
+from kubemig.deviceplugin.drain_file import write_draining
 from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml
 from kubemig.partition.apply import ApplyRequest, apply
@@ -36,6 +45,7 @@ from kubemig.partition.cluster_snapshot import node_part
 from kubemig.partition.errors import BusyError, LockError, PendingModeError
 from kubemig.partition.hooks import load_hooks
 from kubemig.partition.node import read_node
+from kubemig.partition.planning import Blocker
 from kubemig.partition.snapshot import NodeSnapshot
 from kubemig.partition.spec import ConfigFile, load_config
 
@@ -81,6 +91,8 @@ class MigConfigAgent:
         on_look: Callable[[Look, NodeSnapshot], None] | None = None,
         publish_snapshot: bool = False,
         holders: Callable[[], Sequence[tuple[str, str]]] | None = None,
+        evictor: PodEvictor | None = None,
+        drain_file: Path | None = None,
     ) -> None:
         self.nvml = nvml
         self.nodes = nodes
@@ -100,6 +112,12 @@ class MigConfigAgent:
         self.holders = holders
         """The devices pods hold, (device ID, namespace/name), from the kubelet's pod-resources API:
         an instance handed to a pod is in use even before a process runs on it."""
+        self.evictor = evictor
+        """Drain: evict the pods holding instances in the way (None: wait for them to end)."""
+        self.drain_file = drain_file
+        """Where the MIG devices being drained are listed for the device plugin."""
+        self._drained: dict[str, str] | None = None  # what the drain file says; None: not known yet
+        self._evicted: set[str] = set()  # pods evicted so far in this drain
 
     def held_by_pods(self) -> dict[tuple[int, int], list[str]]:
         """(GPU index, GI ID) -> the pods holding its MIG devices; device IDs are MIG UUIDs or, under
@@ -143,9 +161,11 @@ class MigConfigAgent:
         record = self.nodes.read(self.node)
         wanted = record.labels.get(CONFIG_LABEL)
         if wanted is None:
+            self._stop_draining()
             return Look(None, None)
         state = record.labels.get(STATE_LABEL)
         if state == State.SUCCESS.value and record.annotations.get(APPLIED_ANNOTATION) == wanted:
+            self._stop_draining()
             return Look(wanted, State.SUCCESS)
         if state == State.FAILED.value and self._failed is not None and self._failed[0] == wanted:
             if self.clock() - self._failed[1] < self.retry_s:
@@ -181,13 +201,61 @@ class MigConfigAgent:
                 echo=self.echo,
                 show_plan=lambda plan: None,
             )
-        except (BusyError, PendingModeError, LockError) as exc:
-            # something to wait for: instances in use, a GPU reset, another apply holding the lock
+        except BusyError as exc:
+            # instances in use: drain them, or wait for them
+            if self.evictor is not None:
+                return self._drain(wanted, exc)
+            self._stop_draining()
+            return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
+        except (PendingModeError, LockError) as exc:
+            # something to wait for: a GPU reset, another apply holding the lock
             return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
         except KubemigError as exc:
+            self._stop_draining()
             return Look(wanted, State.FAILED, reason=str(exc))
+        self._stop_draining()
         self.echo(f"{self.node}: config {wanted!r} applied with {done.operations} NVML operations")
         return Look(wanted, State.SUCCESS, done.operations, f"applied with {done.operations} NVML operations")
+
+    def _drain(self, wanted: str, busy: BusyError) -> Look:
+        """Evict the pods that hold the instances in the way, once no instance in the way is used
+        outside a pod; their devices are listed in the drain file first, so no new pod gets one."""
+        assert self.evictor is not None
+        blockers = [b for b in busy.blockers if isinstance(b, Blocker)]
+        outside = [b for b in blockers if not b.pods or b.gi_id is None]
+        if outside:
+            self._stop_draining()
+            used = "; ".join(str(b) for b in outside)
+            return Look(
+                wanted, State.PENDING, reason=f"waiting: {busy}\nnot drained, used outside any pod: {used}"
+            )
+        devices = {
+            device.uuid: f"drained for config {wanted!r}"
+            for gpu, gi_id in {(b.gpu, b.gi_id) for b in blockers}
+            for device in self.nvml.mig_devices(gpu)
+            if device.gi_id == gi_id
+        }
+        if self.drain_file is not None and devices != self._drained:
+            write_draining(self.drain_file, devices)
+            self._drained = devices
+        try:
+            answers = [self.evictor.evict(pod) for pod in sorted({p for b in blockers for p in b.pods})]
+        except KubemigError as exc:
+            return Look(wanted, State.PENDING, reason=f"draining for {wanted!r}: {exc}\nwaiting: {busy}")
+        for answer in answers:
+            if answer.outcome is Outcome.EVICTED and answer.pod not in self._evicted:
+                self._evicted.add(answer.pod)
+                self.echo(f"{self.node}: evicted pod {answer.pod} for config {wanted!r}")
+        said = ", ".join(map(str, answers))
+        return Look(wanted, State.PENDING, reason=f"draining for {wanted!r}: {said}\nwaiting: {busy}")
+
+    def _stop_draining(self) -> None:
+        """Nothing is drained any more: the drain file is emptied (once; at the first look, a file
+        left by an agent before this one too)."""
+        self._evicted.clear()
+        if self.drain_file is not None and self._drained != {}:
+            write_draining(self.drain_file, {})
+            self._drained = {}
 
     def _report(
         self, record: NodeRecord, state: State, reason: str, applied: str | None = None

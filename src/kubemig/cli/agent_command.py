@@ -6,16 +6,20 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 
 import click
 
 from kubemig.agent import KubernetesNodes, MigConfigAgent, State
 from kubemig.agent.metrics import AgentMetrics
+from kubemig.agent.pod_eviction import KubernetesEvictions
 from kubemig.agent.pod_holders import DEFAULT_POD_RESOURCES, pod_holders
 from kubemig.cli.nvml_context import nvml_from_context
 from kubemig.cli.options import kubeconfig_option
-from kubemig.cli.partition_commands import journal_path
+from kubemig.cli.partition_commands import journal_path, state_path
+from kubemig.errors import KubemigError
 
+DRAIN_FILE_NAME = "draining.json"
 ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
 
 
@@ -79,6 +83,20 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     f"(default {DEFAULT_POD_RESOURCES} where it exists).",
 )
 @click.option(
+    "--drain",
+    is_flag=True,
+    envvar="KUBEMIG_DRAIN",
+    help="Evict the pods that hold instances a config takes away (Eviction API: disruption budgets "
+    "kept), rather than wait for them to end. Needs the pod-resources socket.",
+)
+@click.option(
+    "--drain-file",
+    envvar="KUBEMIG_DRAIN_FILE",
+    metavar="PATH",
+    help="Where the MIG devices being drained are listed, for kubemig's device plugin "
+    "(`device-plugin --drain-file`) to withhold (default draining.json in the state dir).",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     metavar="PORT",
@@ -95,11 +113,19 @@ def agent(
     state_dir: str | None,
     publish_snapshot: bool,
     pod_resources_socket: str | None,
+    drain: bool,
+    drain_file: str | None,
     metrics_port: int | None,
 ) -> None:
     """Apply the config named by the node label nvidia.com/mig.config; report nvidia.com/mig.config.state."""
     nvml = nvml_from_context()
     node = node_name or socket.gethostname()
+    holders = pod_holders(pod_resources_socket)
+    if drain and holders is None:
+        raise KubemigError(
+            f"--drain needs to know which pods hold which devices, and there is no pod-resources socket "
+            f"at {DEFAULT_POD_RESOURCES}: give the kubelet's with --pod-resources-socket"
+        )
     metrics = AgentMetrics()
     worker = MigConfigAgent(
         nvml,
@@ -114,7 +140,9 @@ def agent(
         if metrics_port is not None
         else None,  # each look then reads the node once more
         publish_snapshot=publish_snapshot,
-        holders=pod_holders(pod_resources_socket),
+        holders=holders,
+        evictor=KubernetesEvictions(kubeconfig) if drain else None,
+        drain_file=Path(drain_file) if drain_file else state_path(nvml, state_dir, DRAIN_FILE_NAME),
     )
     if once:
         look = worker.look()

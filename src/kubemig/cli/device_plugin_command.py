@@ -93,6 +93,12 @@ def _bool_option(name: str, help_text: str) -> Callable[[F], F]:
     metavar="PATH",
     help="Write the plugin's status (resources, withheld devices and why) here as JSON (env KUBEMIG_STATUS_FILE).",
 )
+@click.option(
+    "--drain-file",
+    metavar="PATH",
+    help="The node agent's list of MIG devices it drains (`kubemig agent --drain`): reported unhealthy "
+    "meanwhile, so no new pod gets one (env KUBEMIG_DRAIN_FILE).",
+)
 @click.pass_context
 def device_plugin(ctx: click.Context, /, config_file: Path | None, **flags: str | None) -> None:
     """Advertise the node's GPUs and MIG devices to the kubelet and hand them to containers.

@@ -33,13 +33,18 @@ REAL_STATE_DIR = Path("/var/lib/kubemig")
 
 
 def journal_path(nvml: Nvml, state_dir: str | None) -> Path:
-    """`--state-dir` (or KUBEMIG_STATE_DIR), else beside a simulated node's state file, else /var/lib/kubemig."""
+    return state_path(nvml, state_dir, JOURNAL_NAME)
+
+
+def state_path(nvml: Nvml, state_dir: str | None, name: str) -> Path:
+    """The node's state file `name`: in `--state-dir` (or KUBEMIG_STATE_DIR), else beside a simulated
+    node's state file, else in /var/lib/kubemig."""
     if state_dir:
-        return Path(state_dir) / JOURNAL_NAME
+        return Path(state_dir) / name
     if nvml.simulated:
         state = Path(nvml.lib.config.state_path)
-        return state.with_name(f"{state.stem}-{JOURNAL_NAME}")
-    return REAL_STATE_DIR / JOURNAL_NAME
+        return state.with_name(f"{state.stem}-{name}")
+    return REAL_STATE_DIR / name
 
 
 def _echo_err(text: str) -> None:

@@ -69,6 +69,9 @@ class PluginConfig:
     poll_interval_s: float = 0.5
     health: HealthConfig = field(default_factory=HealthConfig)
     status_file: Path | None = None
+    drain_file: Path | None = None
+    """The node agent's list of MIG devices it is draining (`kubemig agent --drain`): reported
+    unhealthy, so that no new pod is handed one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ SETTINGS = (
     _Setting("poll_interval_s", "KUBEMIG_POLL_INTERVAL", None),
     _Setting("health_recovery_s", "KUBEMIG_HEALTH_RECOVERY", None),
     _Setting("status_file", "KUBEMIG_STATUS_FILE", None),
+    _Setting("drain_file", "KUBEMIG_DRAIN_FILE", None),
 )
 
 # keys of NVIDIA's v1 `flags` that kubemig accepts and does not act on (they change nothing here)
@@ -237,6 +241,8 @@ def resolve_config(
             raise ConfigError(f"{v[1]}: the poll interval must be more than 0 seconds")
     if (v := get("status_file")) is not None:
         config["status_file"] = Path(str(v[0]))
+    if (v := get("drain_file")) is not None:
+        config["drain_file"] = Path(str(v[0]))
     health = health_config(env)
     if (v := get("health_recovery_s")) is not None:
         health = HealthConfig(health.enabled, health.ignored_xids, _seconds(*v))

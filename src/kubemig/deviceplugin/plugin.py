@@ -10,6 +10,7 @@ Every `poll_interval_s` (sooner when an XID event arrives) it reads the node, an
   ListAndWatch, new resources get a server and a registration, emptied ones are withdrawn (an empty
   list, then the stream ends);
 - health follows XID events scoped to the GI/CI they name, and recovers (see `health`);
+- the MIG devices the node agent is draining (`drain_file`) are unhealthy while it drains them;
 - when kubelet.sock is re-created (a kubelet restart removes every plugin socket) every resource is
   served and registered again.
 One log line per event. A problem that withholds devices (the single strategy on a mixed node) is
@@ -32,6 +33,7 @@ from kubemig.deviceplugin.allocate import DriverMinors, container_response
 from kubemig.deviceplugin.api import KUBELET_SOCKET, pluginapi
 from kubemig.deviceplugin.config import PluginConfig
 from kubemig.deviceplugin.devices import GpuView, PluginDevice
+from kubemig.deviceplugin.drain_file import read_draining
 from kubemig.deviceplugin.errors import DevicePluginError
 from kubemig.deviceplugin.health import HealthTracker, XidNotice
 from kubemig.deviceplugin.packing import preferred_allocation, units_of
@@ -93,6 +95,8 @@ class DevicePlugin:
         self._read_failing = False
         self._logged_problems: tuple[str, ...] = ()
         self._last_status = ""
+        self._draining: dict[str, str] = {}
+        self._drain_problem = ""
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,7 +146,7 @@ class DevicePlugin:
     @property
     def status(self) -> PluginStatus:
         with self._lock:
-            unhealthy = self.health.unhealthy()
+            unhealthy = self._unhealthy()
             resources = {
                 name: ResourceStatus(
                     devices=len(devices),
@@ -179,6 +183,7 @@ class DevicePlugin:
     def _tick(self, events: Sequence[XidNotice]) -> None:
         with self._lock:
             self._read()
+            self._read_drain_file()
             for event in events:
                 marked = self.health.record(event, self._gpus)
                 if marked:
@@ -216,7 +221,7 @@ class DevicePlugin:
             if not advertised.problems and self._logged_problems:
                 log.info("devices no longer withheld")
             self._logged_problems = advertised.problems
-        unhealthy = self.health.unhealthy()
+        unhealthy = self._unhealthy()
         before = self._advertised.counts()
         self._advertised = advertised
         for name, devices in advertised.resources.items():
@@ -276,6 +281,27 @@ class DevicePlugin:
             if not server.registered:
                 self._register(server)
 
+    def _unhealthy(self) -> dict[str, str]:
+        """Devices the kubelet must not hand out: XID errors, and those being drained."""
+        return {**self._draining, **self.health.unhealthy()}
+
+    def _read_drain_file(self) -> None:
+        if self.config.drain_file is None:
+            return
+        try:
+            draining = read_draining(self.config.drain_file)
+        except KubemigError as exc:
+            if str(exc) != self._drain_problem:
+                log.error("%s: keeping the devices drained so far", exc)
+                self._drain_problem = str(exc)
+            return
+        self._drain_problem = ""
+        for uuid in sorted(draining.keys() - self._draining.keys()):
+            log.info("%s: drained by the node agent (%s): unhealthy", uuid, draining[uuid])
+        for uuid in sorted(self._draining.keys() - draining.keys()):
+            log.info("%s: no longer drained", uuid)
+        self._draining = draining
+
     def _write_status(self) -> None:
         if self.config.status_file is None:
             return
@@ -287,7 +313,7 @@ class DevicePlugin:
     # --- the Backend the servers call ------------------------------------------------------------
 
     def allocate(self, resource: str, device_ids: Sequence[str]) -> pluginapi.ContainerAllocateResponse:
-        advertised, unhealthy = self._advertised, self.health.unhealthy()
+        advertised, unhealthy = self._advertised, self._unhealthy()
         known = {d.uuid: d for d in advertised.resources.get(resource, ())}
         devices = []
         for device_id in device_ids:
@@ -313,7 +339,7 @@ class DevicePlugin:
         known = {d.uuid: d for d in advertised.resources.get(resource, ())}
         offered = [known[i] for i in request.available_deviceIDs if i in known]
         must = [known[i] for i in request.must_include_deviceIDs if i in known]
-        unhealthy = self.health.unhealthy()
+        unhealthy = self._unhealthy()
         # devices of this resource the kubelet did not offer are held by pods (unless unhealthy)
         available = set(request.available_deviceIDs)
         held_devices = [d for d in known.values() if d.uuid not in available and d.uuid not in unhealthy]

@@ -67,10 +67,11 @@ class Blocker:
     pids: tuple[int, ...]
     reason: str
     pods: tuple[str, ...] = ()
+    gi_id: int | None = None  # None: the whole GPU
 
     @staticmethod
     def of(gpu: int, gi: GiSnapshot, reason: str) -> Blocker:
-        return Blocker(gpu, f"{gi.instance} (GI {gi.id})", gi.pids, reason, gi.pods)
+        return Blocker(gpu, f"{gi.instance} (GI {gi.id})", gi.pids, reason, gi.pods, gi.id)
 
     def __str__(self) -> str:
         users = []

@@ -1,7 +1,9 @@
 """A stand-in for the Kubernetes API server over HTTP, for tests and the demo: Nodes (GET one or all,
 PATCH) for the agent and the cluster planner, the list of pods across namespaces (with `status.phase`
 field selectors, `=` and `!=`) and the list of namespaces, for `kubemig pending` and
-`kubemig plan --cluster`; lists come in pages when asked (`limit`, `continue`).
+`kubemig plan --cluster`; lists come in pages when asked (`limit`, `continue`). Evictions of pods
+(POST `.../pods/NAME/eviction`, for `kubemig agent --drain`) mark the pod deleted, or are refused
+with 429 for the pods a disruption budget protects (`protected`).
 
 It speaks the real wire protocol (paths, JSON bodies, merge-patch semantics for metadata maps, Status
 objects for errors), so the official client talks to it unchanged through a kubeconfig.
@@ -30,6 +32,10 @@ class ApiServerStandIn:
         self.forbidden: set[str] = set()
         """Paths answered 403, as for a service account without leave to list them."""
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
+        self.protected: set[str] = set()
+        """Pods (namespace/name) whose eviction a PodDisruptionBudget refuses now."""
+        self.evicted: list[str] = []
+        """Pods (namespace/name) evicted, in order."""
         self.lock = threading.Lock()
 
     def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
@@ -177,6 +183,42 @@ def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
                 if name is None or name not in api.nodes:
                     return self._missing(name or "")
                 self._send(200, api.nodes[name])
+
+        def do_POST(self) -> None:
+            api.requests.append(("POST", self.path, self.headers.get("Content-Type", "")))
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            parts = self.path.split("?")[0].strip("/").split("/")
+            # api/v1/namespaces/NS/pods/NAME/eviction
+            if (
+                len(parts) != 7
+                or parts[:3] != ["api", "v1", "namespaces"]
+                or parts[4::2] != ["pods", "eviction"]
+            ):
+                return self._send(404, {"kind": "Status", "code": 404, "message": f"no route {self.path}"})
+            if self.path.split("?")[0] in api.forbidden:
+                return self._send(
+                    403, {"kind": "Status", "code": 403, "reason": "Forbidden", "message": "forbidden"}
+                )
+            pod = f"{parts[3]}/{parts[5]}"
+            with api.lock:
+                found = [
+                    p
+                    for p in api.pods
+                    if f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}" == pod
+                ]
+                if not found:
+                    message = f'pods "{parts[5]}" not found'
+                    return self._send(
+                        404, {"kind": "Status", "code": 404, "reason": "NotFound", "message": message}
+                    )
+                if pod in api.protected:
+                    message = "Cannot evict pod as it would violate the pod's disruption budget."
+                    return self._send(
+                        429, {"kind": "Status", "code": 429, "reason": "TooManyRequests", "message": message}
+                    )
+                found[0]["metadata"].setdefault("deletionTimestamp", "2026-01-01T00:00:00Z")
+                api.evicted.append(pod)
+            self._send(201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201})
 
         def do_PATCH(self) -> None:
             kind = self.headers.get("Content-Type", "")
