@@ -26,7 +26,7 @@ from kubemig.nvml.simulated import SimConfig, StateStore, control
 from kubemig.testing.apiserver import ApiServerStandIn
 from kubemig.testing.kubelet import Container, KubeletStandIn, Pod
 from kubemig.testing.simnode import DEMO_LAYOUT, DEMO_NODE, cut_gpus, sim_environment
-from tests.agent.test_mig_config_agent import MemoryNodes
+from tests.agent.test_mig_config_agent import MemoryNodes, written_earlier
 from tests.deviceplugin.conftest import kubelet, short_dir  # noqa: F401  (fixtures)
 from tests.helpers import kubemig_env, run_kubemig
 
@@ -155,19 +155,23 @@ def test_the_agent_drains_the_pod_in_the_way_and_the_plugin_withholds_its_device
         run_env = kubemig_env(
             KUBEMIG_SIM=DEMO_NODE, NODE_NAME="node-a", KUBEMIG_STATE_DIR=str(short_dir / "state"), **env
         )
-        draining = run_kubemig(*command, env=run_env)
-        assert draining.returncode == 2, draining.stderr
-        assert api.evicted == ["default/notebook"]
-        assert (
-            "draining for 'inference': default/notebook evicted"
-            in api.annotations("node-a")[REASON_ANNOTATION]
-        )
+        # first the device is withheld: the kubelet sees it unhealthy, and no new pod gets it
+        withholding = run_kubemig(*command, env=run_env)
+        assert withholding.returncode == 2, withholding.stderr
+        assert api.evicted == []
         kubelet.wait_for(
             lambda k: k.devices("nvidia.com/mig-2g.10gb")[uuid] == "Unhealthy",
             timeout_s=TIMEOUT_S,
             what="the drained device",
         )
         assert kubelet.allocatable()["nvidia.com/mig-2g.10gb"] == 7
+        # then the pod is evicted
+        written_earlier(short_dir / "draining.json")
+        draining = run_kubemig(*command, env=run_env)
+        assert draining.returncode == 2, draining.stderr
+        assert api.evicted == ["default/notebook"]
+        reason = api.annotations("node-a")[REASON_ANNOTATION]
+        assert "draining for 'inference': default/notebook evicted" in reason
         assert kubelet.capacity() == DEMO_COUNTS  # nothing changed under the pod
 
         kubelet.release("notebook")  # the pod ends

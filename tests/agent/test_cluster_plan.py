@@ -46,6 +46,15 @@ def _node(name: str, annotations: dict[str, str]) -> dict[str, Any]:
     return {"metadata": {"name": name, "annotations": annotations}}
 
 
+WEB_ZONE_SPREAD = {
+    "maxSkew": 1,
+    "topologyKey": "zone",
+    "whenUnsatisfiable": "DoNotSchedule",
+    "labelSelector": {"matchLabels": {"app": "web"}},
+}
+"""app=web pods spread over zones, one at most ahead of the emptiest."""
+
+
 def _zoned_nodes(gpus: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """node-a in zone z1 and node-b in z2, each with one A100 holding the instances `gpus` gives it."""
     return [
@@ -401,14 +410,7 @@ def test_replicas_spread_over_zones_are_planned_within_the_skew() -> None:
         }
         for name, zone, mig in labelled
     ]
-    spread = [
-        {
-            "maxSkew": 1,
-            "topologyKey": "zone",
-            "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": {"app": "web"}},
-        }
-    ]
+    spread = [WEB_ZONE_SPREAD]
     pods = []
     for n in range(4):
         pod = _pod(f"web-{n}", _mig("3g.20gb", 1), topologySpreadConstraints=spread)
@@ -432,14 +434,7 @@ def test_replicas_spread_over_zones_may_follow_each_other_into_a_zone_ahead() ->
     one is bound in z2 the zones are level and z1 may take the next, so the plan places all four,
     two per zone, where holding each to z2 would have placed two."""
     nodes = _zoned_nodes({"node-a": [], "node-b": []})
-    spread = [
-        {
-            "maxSkew": 1,
-            "topologyKey": "zone",
-            "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": {"app": "web"}},
-        }
-    ]
+    spread = [WEB_ZONE_SPREAD]
     pods = [_pod("web-old", {"requests": {"cpu": "1"}}, node="node-a", phase="Running")]
     for n in range(4):
         pods.append(_pod(f"web-{n}", _mig("3g.20gb", 1), topologySpreadConstraints=spread))
@@ -460,12 +455,7 @@ def test_a_pending_pod_that_matches_a_spread_constraint_it_does_not_carry_counts
     into different zones."""
     gpus = {"node-a": [{"profile": "4g.20gb", "start": 0, "in_use": True}], "node-b": []}
     nodes = _zoned_nodes(gpus)
-    spread = {
-        "maxSkew": 1,
-        "topologyKey": "zone",
-        "whenUnsatisfiable": "DoNotSchedule",
-        "labelSelector": {"matchLabels": {"app": "web"}},
-    }
+    spread = WEB_ZONE_SPREAD
     pods = [
         _pod("web-0", _mig("1g.5gb", 1), topologySpreadConstraints=[spread]),
         _pod("web-extra", _mig("1g.5gb", 1)),
@@ -503,12 +493,7 @@ def test_a_pod_that_only_matches_a_spread_constraint_counts_nowhere_on_a_node_it
         }
         for name, (zone, extra, instances) in layout.items()
     ]
-    spread = {
-        "maxSkew": 1,
-        "topologyKey": "zone",
-        "whenUnsatisfiable": "DoNotSchedule",
-        "labelSelector": {"matchLabels": {"app": "web"}},
-    }
+    spread = WEB_ZONE_SPREAD
     pods = [
         _pod("web-0", _mig("1g.5gb", 1), topologySpreadConstraints=[spread], nodeSelector={"disk": "ssd"}),
         _pod("web-extra", _mig("1g.5gb", 1)),

@@ -4,6 +4,7 @@ instances waited for, failures retried."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from kubemig.agent import (
     NodeRecord,
     State,
 )
+from kubemig.agent.mig_config_agent import DRAIN_SETTLE_S
 from kubemig.agent.pod_eviction import Eviction, Outcome
 from kubemig.deviceplugin.drain_file import read_draining
 from kubemig.nvml import Nvml, open_simulated
@@ -297,6 +299,28 @@ class Evictions:
         return Eviction(pod, Outcome.EVICTED)
 
 
+def written_earlier(path: Path, seconds: float = DRAIN_SETTLE_S) -> None:
+    """As if `path` had been written `seconds` ago."""
+    then = path.stat().st_mtime - seconds
+    os.utime(path, (then, then))
+
+
+def _draining(
+    nvml: Nvml, root: Path, nodes: MemoryNodes, evictions: Evictions, held: list[tuple[str, str]]
+) -> MigConfigAgent:
+    """An agent that drains through `evictions`, the pods holding devices as `held` says (live)."""
+    return MigConfigAgent(
+        nvml,
+        nodes,
+        "node-a",
+        str(root / "mig.yaml"),
+        journal_path=root / "journal.json",
+        holders=lambda: held,
+        evictor=evictions,
+        drain_file=root / "draining.json",
+    )
+
+
 def test_drain_evicts_the_pods_holding_instances_in_the_way_and_withholds_their_devices(
     node: tuple[Nvml, Path, dict[str, str]],
 ) -> None:
@@ -310,18 +334,18 @@ def test_drain_evicts_the_pods_holding_instances_in_the_way_and_withholds_their_
     process = control.start_process(store, in_the_way)
     evictions = Evictions(protected={"ml/train"})
     drain_file = root / "draining.json"
-    agent = MigConfigAgent(
-        nvml,
-        nodes,
-        "node-a",
-        str(root / "mig.yaml"),
-        journal_path=root / "journal.json",
-        holders=lambda: held,
-        evictor=evictions,
-        drain_file=drain_file,
-    )
+    agent = _draining(nvml, root, nodes, evictions, held)
     nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
-    # a disruption budget refuses: the pod is asked again at each look, and its device is withheld
+    # first its device is withheld; only once the plugin has had time to read that is it evicted
+    look = agent.look()
+    assert look.reason.startswith("draining for 'small': withholding 1 MIG devices") and not evictions.asked
+    assert read_draining(drain_file) == {in_the_way: "drained for config 'small'"}
+    assert agent.look().state is State.PENDING and not evictions.asked
+    drain_file.write_text("{torn")  # written anew, and the wait starts again
+    assert agent.look().state is State.PENDING and not evictions.asked
+    assert read_draining(drain_file) == {in_the_way: "drained for config 'small'"}
+    written_earlier(drain_file)
+    # a disruption budget refuses: the pod is asked again at each look
     for _ in range(2):
         look = agent.look()
         assert look.state is State.PENDING and look.reason.startswith(
@@ -352,16 +376,7 @@ def test_drain_never_evicts_while_an_instance_in_the_way_is_used_outside_any_pod
     store = StateStore(SimConfig.from_env(None, env))
     process = control.start_process(store, gi.compute_instances[0].uuid)  # no pod holds it
     evictions = Evictions()
-    agent = MigConfigAgent(
-        nvml,
-        nodes,
-        "node-a",
-        str(root / "mig.yaml"),
-        journal_path=root / "journal.json",
-        holders=lambda: [],
-        evictor=evictions,
-        drain_file=drain_file,
-    )
+    agent = _draining(nvml, root, nodes, evictions, [])
     nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
     look = agent.look()
     assert look.state is State.PENDING and evictions.asked == []

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from scipy.optimize import Bounds, LinearConstraint
 
-from kubemig.planner import ExactPlanner, SolverState
-from kubemig.planner import milp_deadline
+from kubemig.planner import ExactPlanner, SolverState, milp_deadline
 from kubemig.planner.milp_deadline import milp_within
 from tests.planner.test_planners import _ZONES, _snapshot
 

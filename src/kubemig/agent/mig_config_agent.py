@@ -14,9 +14,9 @@ look, so an edited ConfigMap takes effect without a restart.
 
 With an evictor (`kubemig agent --drain`) the agent does not only wait: when every instance in the
 way is held by pods (the kubelet's pod-resources API says which), it evicts those pods through the
-Eviction API, which keeps PodDisruptionBudgets, and lists the instances' MIG devices in the drain
-file, where kubemig's device plugin reads them and reports them unhealthy, so that no new pod is
-handed one meanwhile. Pods are asked again at every look until they are gone; then the change is
+Eviction API, which keeps PodDisruptionBudgets, once it has listed the instances' MIG devices in the
+drain file for `DRAIN_SETTLE_S`: kubemig's device plugin reads them there and reports them unhealthy,
+so that no new pod is handed one meanwhile. Pods are asked again at every look until they are gone; then the change is
 made and the drain file emptied. An instance used by a process outside any pod is never drained.
 
 For planning the whole cluster (`kubemig plan --cluster`) the agent can publish the node's part of a
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from kubemig.agent.node_labels import NodeRecord, NodeStore
 from kubemig.agent.pod_eviction import Outcome, PodEvictor
-from kubemig.deviceplugin.drain_file import write_draining
+from kubemig.deviceplugin.drain_file import read_draining, write_draining
 from kubemig.errors import KubemigError
 from kubemig.nvml import Nvml
 from kubemig.partition.apply import ApplyRequest, apply
@@ -55,6 +55,9 @@ REASON_ANNOTATION = "kubemig.io/mig.config.reason"
 APPLIED_ANNOTATION = "kubemig.io/mig.config.applied"
 SNAPSHOT_ANNOTATION = "kubemig.io/mig.snapshot"
 PLAN_ANNOTATION = "kubemig.io/mig.plan"
+DRAIN_SETTLE_S = 1.0
+"""How long the drain file lists the devices before their pods are evicted: the device plugin reads
+it every 0.5 s (its default), and must have withheld them before a pod could be handed one."""
 REASON_LIMIT = 1000
 """Characters of a reason kept in the annotation (the first lines say what matters)."""
 
@@ -235,9 +238,21 @@ class MigConfigAgent:
             for device in self.nvml.mig_devices(gpu)
             if device.gi_id == gi_id
         }
-        if self.drain_file is not None and devices != self._drained:
-            write_draining(self.drain_file, devices)
-            self._drained = devices
+        if self.drain_file is not None:
+            try:
+                listed = read_draining(self.drain_file) == devices
+            except KubemigError:
+                listed = False  # torn or foreign: written anew
+            if not listed:
+                write_draining(self.drain_file, devices)
+                self._drained = devices
+            if not listed or time.time() - self.drain_file.stat().st_mtime < DRAIN_SETTLE_S:
+                return Look(
+                    wanted,
+                    State.PENDING,
+                    reason=f"draining for {wanted!r}: withholding {len(devices)} MIG devices from new "
+                    f"pods before the eviction\nwaiting: {busy}",
+                )
         try:
             answers = [self.evictor.evict(pod) for pod in sorted({p for b in blockers for p in b.pods})]
         except KubemigError as exc:
