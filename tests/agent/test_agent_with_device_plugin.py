@@ -27,6 +27,7 @@ from kubemig.testing.apiserver import ApiServerStandIn
 from kubemig.testing.kubelet import Container, KubeletStandIn, Pod
 from kubemig.testing.simnode import DEMO_LAYOUT, DEMO_NODE, cut_gpus, sim_environment
 from tests.agent.test_mig_config_agent import MemoryNodes, written_earlier
+from tests.agent.test_pod_eviction import running_pod
 from tests.deviceplugin.conftest import kubelet, short_dir  # noqa: F401  (fixtures)
 from tests.helpers import kubemig_env, run_kubemig
 
@@ -144,9 +145,7 @@ def test_the_agent_drains_the_pod_in_the_way_and_the_plugin_withholds_its_device
     process = control.start_process(store, uuid)
     api = ApiServerStandIn()
     api.add_node("node-a", {CONFIG_LABEL: "inference"})
-    api.pods = [
-        {"metadata": {"name": "notebook", "namespace": "default"}, "spec": {}, "status": {"phase": "Running"}}
-    ]
+    api.pods = [running_pod("notebook", "default")]
     with api.serving() as port:
         command = ["agent", "--once", "--drain", "-f", str(short_dir / "mig.yaml")]
         command += ["--kubeconfig", str(api.kubeconfig(short_dir / "kubeconfig", port))]

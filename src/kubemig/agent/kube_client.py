@@ -6,9 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubemig.errors import KubemigError
+
+
+class Answered(NamedTuple):
+    status: int  # 0: done
+    message: str = ""
+    value: Any = None
 
 
 class KubeApi:
@@ -28,9 +34,10 @@ class KubeApi:
         except HTTPError as exc:
             raise KubemigError(f"Kubernetes API unreachable: {exc}") from None
 
-    def answer(self, what: str, request: Callable[[Any], Any], refusals: Collection[int]) -> tuple[int, str]:
-        """`request(CoreV1Api)`, where some refusals are answers rather than errors: (0, "") when it
-        was done, (status, the API's message) for a status in `refusals`; any other error raises."""
+    def answer(self, what: str, request: Callable[[Any], Any], refusals: Collection[int]) -> Answered:
+        """`request(CoreV1Api)`, where some refusals are answers rather than errors: status 0 and
+        its value when it was done, the status and the API's message for a status in `refusals`;
+        any other error raises."""
         from kubernetes.client.exceptions import ApiException
 
         refused: list[ApiException] = []
@@ -44,8 +51,8 @@ class KubeApi:
                 refused.append(exc)
                 return None
 
-        self.call(what, asking)
-        return (int(refused[0].status), _message(refused[0])) if refused else (0, "")
+        value = self.call(what, asking)
+        return Answered(int(refused[0].status), _message(refused[0])) if refused else Answered(0, "", value)
 
     def list_all(self, what: str, request: Callable[[Any, str | None], Any], page: int = 500) -> list[Any]:
         """Every item of a list, in pages of `page` (`request(CoreV1Api, continue_token)` passes

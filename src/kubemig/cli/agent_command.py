@@ -90,6 +90,13 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     "kept), rather than wait for them to end. Needs the pod-resources socket.",
 )
 @click.option(
+    "--drain-unmanaged",
+    is_flag=True,
+    envvar="KUBEMIG_DRAIN_UNMANAGED",
+    help="With --drain, evict pods no controller manages too (they are deleted for good), as "
+    "`kubectl drain --force`.",
+)
+@click.option(
     "--drain-file",
     envvar="KUBEMIG_DRAIN_FILE",
     metavar="PATH",
@@ -114,6 +121,7 @@ def agent(
     publish_snapshot: bool,
     pod_resources_socket: str | None,
     drain: bool,
+    drain_unmanaged: bool,
     drain_file: str | None,
     metrics_port: int | None,
 ) -> None:
@@ -141,7 +149,7 @@ def agent(
         else None,  # each look then reads the node once more
         publish_snapshot=publish_snapshot,
         holders=holders,
-        evictor=KubernetesEvictions(kubeconfig) if drain else None,
+        evictor=KubernetesEvictions(kubeconfig, unmanaged=drain_unmanaged) if drain else None,
         drain_file=Path(drain_file) if drain_file else state_path(nvml, state_dir, DRAIN_FILE_NAME),
     )
     if once:

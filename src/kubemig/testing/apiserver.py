@@ -2,8 +2,8 @@
 PATCH) for the agent and the cluster planner, the list of pods across namespaces (with `status.phase`
 field selectors, `=` and `!=`) and the list of namespaces, for `kubemig pending` and
 `kubemig plan --cluster`; lists come in pages when asked (`limit`, `continue`). Evictions of pods
-(POST `.../pods/NAME/eviction`, for `kubemig agent --drain`) mark the pod deleted, or are refused
-with 429 for the pods a disruption budget protects (`protected`).
+(POST `.../pods/NAME/eviction`, for `kubemig agent --drain`, which reads the pod first) mark the pod
+deleted, or are refused with 429 for the pods a disruption budget protects (`protected`).
 
 It speaks the real wire protocol (paths, JSON bodies, merge-patch semantics for metadata maps, Status
 objects for errors), so the official client talks to it unchanged through a kubeconfig.
@@ -118,6 +118,10 @@ def _phase_selected(selector: str, phase: str) -> bool:
     return True
 
 
+def _pod_key(pod: dict[str, Any]) -> str:
+    return f"{pod['metadata'].get('namespace', 'default')}/{pod['metadata']['name']}"
+
+
 def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -156,6 +160,16 @@ def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
                 return self._send(
                     403, {"kind": "Status", "code": 403, "reason": "Forbidden", "message": "forbidden"}
                 )
+            parts = path.strip("/").split("/")
+            if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
+                with api.lock:
+                    found = [p for p in api.pods if _pod_key(p) == f"{parts[3]}/{parts[5]}"]
+                if not found:
+                    message = f'pods "{parts[5]}" not found'
+                    return self._send(
+                        404, {"kind": "Status", "code": 404, "reason": "NotFound", "message": message}
+                    )
+                return self._send(200, {"kind": "Pod", "apiVersion": "v1", **found[0]})
             if path == "/api/v1/pods":
                 selector = parse_qs(query).get("fieldSelector", [""])[0]
                 items = [p for p in api.pods if _phase_selected(selector, p["status"]["phase"])]
@@ -201,11 +215,7 @@ def _handler(api: ApiServerStandIn) -> type[BaseHTTPRequestHandler]:
                 )
             pod = f"{parts[3]}/{parts[5]}"
             with api.lock:
-                found = [
-                    p
-                    for p in api.pods
-                    if f"{p['metadata'].get('namespace', 'default')}/{p['metadata']['name']}" == pod
-                ]
+                found = [p for p in api.pods if _pod_key(p) == pod]
                 if not found:
                     message = f'pods "{parts[5]}" not found'
                     return self._send(
