@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from kubemig.agent import (
     APPLIED_ANNOTATION,
@@ -22,6 +23,7 @@ from kubemig.agent import (
     NodeRecord,
     State,
 )
+from kubemig.agent.metrics import AgentMetrics
 from kubemig.agent.mig_config_agent import DRAIN_SETTLE_S
 from kubemig.agent.pod_eviction import Eviction, Outcome
 from kubemig.deviceplugin.drain_file import read_draining
@@ -175,10 +177,6 @@ def test_a_failed_config_is_retried_later_or_at_once_when_the_label_changes(
 
 
 def test_metrics_follow_the_state_and_the_instances(node: tuple[Nvml, Path, dict[str, str]]) -> None:
-    from prometheus_client import generate_latest
-
-    from kubemig.agent.metrics import AgentMetrics
-
     nvml, root, _ = node
     metrics = AgentMetrics()
     nodes = MemoryNodes({CONFIG_LABEL: "start"})
@@ -356,7 +354,12 @@ def test_drain_evicts_the_pods_holding_instances_in_the_way_and_withholds_their_
     assert _layout(nvml) == ["3g.20gb@0", "3g.20gb@4"]
     # evicted: still pending while the pod ends; once it is gone the change is made, nothing withheld
     evictions.protected.clear()
-    assert "ml/train evicted" in agent.look().reason
+    metrics = AgentMetrics()
+    for evicted in (("ml/train",), ()):  # evicted once; asked again while it ends, not counted again
+        look = agent.look()
+        assert "ml/train evicted" in look.reason and look.evicted == evicted
+        metrics.looked(look, read_node(nvml))
+    assert "kubemig_agent_pods_evicted_total 1.0" in generate_latest(metrics.registry).decode()
     held.pop(0)
     control.stop_processes(store, pid=process.pid)
     assert agent.look().state is State.SUCCESS

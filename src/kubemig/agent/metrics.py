@@ -1,6 +1,6 @@
 """What the agent exposes to Prometheus (`kubemig agent --metrics-port`): the node's config state,
-how its looks went, the NVML operations its applies made, and the GPU instances on the node, busy or
-free. One registry per agent, not the process-wide default, so that several agents (tests) never mix."""
+how its looks went, the NVML operations its applies made, the pods it evicted to drain instances, and
+the GPU instances on the node, busy or free. One registry per agent, not the process-wide default, so that several agents (tests) never mix."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ class AgentMetrics:
             "NVML operations made by the agent's applies",
             registry=self.registry,
         )
+        self.evictions = Counter(
+            "kubemig_agent_pods_evicted",
+            "Pods evicted to drain instances a config takes away (agent --drain)",
+            registry=self.registry,
+        )
         self.instances = Gauge(
             "kubemig_mig_instances",
             "GPU instances on the node",
@@ -44,6 +49,7 @@ class AgentMetrics:
         self.state.state(result)
         self.looks.labels(result).inc()
         self.operations.inc(look.operations)
+        self.evictions.inc(len(look.evicted))
         counts = Tally(
             (str(gpu.index), gi.instance.name, "true" if gi.busy else "false")
             for gpu in node.gpus

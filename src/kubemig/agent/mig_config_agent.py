@@ -76,6 +76,8 @@ class Look:
     state: State | None
     operations: int = 0
     reason: str = ""
+    evicted: tuple[str, ...] = ()
+    """Pods (namespace/name) this look evicted, each once per drain."""
 
 
 class MigConfigAgent:
@@ -257,12 +259,15 @@ class MigConfigAgent:
             answers = [self.evictor.evict(pod) for pod in sorted({p for b in blockers for p in b.pods})]
         except KubemigError as exc:
             return Look(wanted, State.PENDING, reason=f"draining for {wanted!r}: {exc}\nwaiting: {busy}")
+        evicted = []
         for answer in answers:
             if answer.outcome is Outcome.EVICTED and answer.pod not in self._evicted:
                 self._evicted.add(answer.pod)
+                evicted.append(answer.pod)
                 self.echo(f"{self.node}: evicted pod {answer.pod} for config {wanted!r}")
         said = ", ".join(map(str, answers))
-        return Look(wanted, State.PENDING, reason=f"draining for {wanted!r}: {said}\nwaiting: {busy}")
+        reason = f"draining for {wanted!r}: {said}\nwaiting: {busy}"
+        return Look(wanted, State.PENDING, reason=reason, evicted=tuple(evicted))
 
     def _stop_draining(self) -> None:
         """Nothing is drained any more: the drain file is emptied (once; at the first look, a file
