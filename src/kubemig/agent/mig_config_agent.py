@@ -15,9 +15,10 @@ look, so an edited ConfigMap takes effect without a restart.
 With an evictor (`kubemig agent --drain`) the agent does not only wait: when every instance in the
 way is held by pods (the kubelet's pod-resources API says which), it evicts those pods through the
 Eviction API, which keeps PodDisruptionBudgets, once it has listed the instances' MIG devices in the
-drain file for `DRAIN_SETTLE_S`: kubemig's device plugin reads them there and reports them unhealthy,
-so that no new pod is handed one meanwhile. Pods are asked again at every look until they are gone; then the change is
-made and the drain file emptied. An instance used by a process outside any pod is never drained.
+drain file for `DRAIN_SETTLE_S`: kubemig's device plugin reads them there and reports them
+unhealthy, so that no new pod is handed one meanwhile. Pods are asked again at every look until
+they are gone; then the change is made and the drain file emptied. An instance used by a process
+outside any pod is never drained.
 
 For planning the whole cluster (`kubemig plan --cluster`) the agent can publish the node's part of a
 cluster snapshot (its MIG GPUs and instances, each free or in use) in `kubemig.io/mig.snapshot`
