@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
@@ -87,7 +88,9 @@ def node() -> Iterator[tuple[Nvml, Path, dict[str, str]]]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _agent(nvml: Nvml, root: Path, nodes: MemoryNodes, clock: Clock | None = None) -> MigConfigAgent:
+def _agent(
+    nvml: Nvml, root: Path, nodes: MemoryNodes, clock: Clock | None = None, **options: Any
+) -> MigConfigAgent:
     return MigConfigAgent(
         nvml,
         nodes,
@@ -96,6 +99,7 @@ def _agent(nvml: Nvml, root: Path, nodes: MemoryNodes, clock: Clock | None = Non
         journal_path=root / "journal.json",
         retry_s=60,
         clock=clock or Clock(),
+        **options,
     )
 
 
@@ -307,15 +311,8 @@ def _draining(
     nvml: Nvml, root: Path, nodes: MemoryNodes, evictions: Evictions, held: list[tuple[str, str]]
 ) -> MigConfigAgent:
     """An agent that drains through `evictions`, the pods holding devices as `held` says (live)."""
-    return MigConfigAgent(
-        nvml,
-        nodes,
-        "node-a",
-        str(root / "mig.yaml"),
-        journal_path=root / "journal.json",
-        holders=lambda: held,
-        evictor=evictions,
-        drain_file=root / "draining.json",
+    return _agent(
+        nvml, root, nodes, holders=lambda: held, evictor=evictions, drain_file=root / "draining.json"
     )
 
 
