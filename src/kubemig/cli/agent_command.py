@@ -67,7 +67,7 @@ ONCE_STATUS = {None: 0, State.SUCCESS: 0, State.FAILED: 1, State.PENDING: 2}
     "--state-dir",
     envvar="KUBEMIG_STATE_DIR",
     metavar="DIR",
-    help="Where the apply journal and lock live (default /var/lib/kubemig).",
+    help="Where the apply journal, its lock and the drain file live (default /var/lib/kubemig).",
 )
 @click.option(
     "--publish-snapshot",
