@@ -364,6 +364,28 @@ def test_drain_evicts_the_pods_holding_instances_in_the_way_and_withholds_their_
     assert not drain_file.exists()
 
 
+def test_drain_never_evicts_for_a_config_the_planner_wrote(node: tuple[Nvml, Path, dict[str, str]]) -> None:
+    # the plan (7g.40gb on GPU 0) was made while both 3g.20gb were free; a pod has taken one since
+    nvml, root, _ = node
+    nodes = MemoryNodes({CONFIG_LABEL: "start"})
+    assert _agent(nvml, root, nodes).look().state is State.SUCCESS
+    uuid = (
+        next(g for g in read_node(nvml).gpu(0).gpu_instances if g.instance.start == 0)
+        .compute_instances[0]
+        .uuid
+    )
+    evictions = Evictions()
+    agent = _draining(nvml, root, nodes, evictions, [(uuid, "ml/late")])
+    nodes.record = NodeRecord({CONFIG_LABEL: "plan-1"}, {PLAN_ANNOTATION: PLAN})
+    for _ in range(2):
+        look = agent.look()
+        assert look.state is State.PENDING and look.reason.startswith("waiting:") and "ml/late" in look.reason
+    assert evictions.asked == [] and not (root / "draining.json").exists()
+    # the operator's own config is drained
+    nodes.patch("node-a", {CONFIG_LABEL: "small"}, {})
+    assert agent.look().reason.startswith("draining for 'small'")
+
+
 def test_drain_never_evicts_while_an_instance_in_the_way_is_used_outside_any_pod(
     node: tuple[Nvml, Path, dict[str, str]],
 ) -> None:

@@ -18,7 +18,8 @@ Eviction API, which keeps PodDisruptionBudgets, once it has listed the instances
 drain file for `DRAIN_SETTLE_S`: kubemig's device plugin reads them there and reports them
 unhealthy, so that no new pod is handed one meanwhile. Pods are asked again at every look until
 they are gone; then the change is made and the drain file emptied. An instance used by a process
-outside any pod is never drained.
+outside any pod is never drained, nor one in the way of a config the cluster planner wrote (it was
+planned around the instances in use then; a pod that took one since keeps it).
 
 For planning the whole cluster (`kubemig plan --cluster`) the agent can publish the node's part of a
 cluster snapshot (its MIG GPUs and instances, each free or in use) in `kubemig.io/mig.snapshot`
@@ -194,6 +195,7 @@ class MigConfigAgent:
         return config, self.config_path
 
     def _apply(self, wanted: str, record: NodeRecord) -> Look:
+        source = self.config_path
         try:
             hooks = load_hooks(self.hooks_path) if self.hooks_path else None
             config, source = self._config(wanted, record)
@@ -208,8 +210,9 @@ class MigConfigAgent:
                 show_plan=lambda plan: None,
             )
         except BusyError as exc:
-            # instances in use: drain them, or wait for them
-            if self.evictor is not None:
+            # instances in use: drain them, or wait for them. A planner's config is never drained:
+            # it was planned around the instances in use then, and one taken since is the pod's
+            if self.evictor is not None and source == self.config_path:
                 return self._drain(wanted, exc)
             self._stop_draining()
             return Look(wanted, State.PENDING, reason=f"waiting: {exc}")
