@@ -13,12 +13,13 @@ import pytest
 
 from kubemig.deviceplugin.api import pluginapi, pluginrpc
 from kubemig.deviceplugin.config import HealthConfig, MigStrategy, PluginConfig
-from kubemig.deviceplugin.drain_file import write_draining
+from kubemig.deviceplugin.drain_file import read_draining, write_draining
 from kubemig.deviceplugin.errors import DevicePluginError
 from kubemig.deviceplugin.health import XidNotice
 from kubemig.deviceplugin.plugin import DevicePlugin
 from kubemig.deviceplugin.podresources import DeviceAssignment, PodResourcesClient
 from kubemig.deviceplugin.sockets import grpc_address
+from kubemig.errors import KubemigError
 from kubemig.testing.kubelet import Container, KubeletStandIn, Pod
 from tests.deviceplugin.nodes import DEMO_LAYOUT, FakeNode, node
 
@@ -297,3 +298,21 @@ def test_pod_resources_client_names_the_holder(kubelet: KubeletStandIn, plugin: 
         pytest.raises(DevicePluginError, match="pod-resources List at"),
     ):
         client.assignments()
+
+
+def test_a_drain_file_that_cannot_be_written_or_read_is_named_with_the_fix(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    with pytest.raises(
+        KubemigError, match="drain file .*not-a-dir/draining.json: .*give --drain-file a path"
+    ):
+        write_draining(blocked / "draining.json", {"MIG-x": "drained"})
+    with pytest.raises(
+        KubemigError, match="drain file .*not-a-dir/draining.json: .*give --drain-file a path"
+    ):
+        write_draining(blocked / "draining.json", {})
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"devices": ["MIG-x"]}')
+    with pytest.raises(KubemigError, match=r'not \{"devices": \{uuid: reason\}\}'):
+        read_draining(foreign)
+    assert read_draining(tmp_path / "missing.json") == {}

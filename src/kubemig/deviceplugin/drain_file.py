@@ -38,9 +38,15 @@ def read_draining(path: Path) -> dict[str, str]:
 
 
 def write_draining(path: Path, devices: Mapping[str, str]) -> None:
-    """Say which devices are being drained (none: the file is removed)."""
-    if not devices:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return
-    write_atomic(path, json.dumps({"devices": dict(sorted(devices.items()))}, indent=1) + "\n")
+    """Say which devices are being drained (none: the file is removed). KubemigError when it cannot
+    be written."""
+    try:
+        if not devices:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        write_atomic(path, json.dumps({"devices": dict(sorted(devices.items()))}, indent=1) + "\n")
+    except OSError as exc:
+        raise KubemigError(
+            f"drain file {path}: {exc.strerror}: give --drain-file a path this user can write"
+        ) from None
