@@ -66,7 +66,7 @@ class TopologySpread:
                 selector = owner_selector(constraint, pod)
                 if not _matches(selector, pod):
                     continue  # placing it adds to no count
-                read = self._counted(pod, constraint, keys)
+                read = self._counted(pod, constraint, keys, selector)
                 group: dict[str, object] = {
                     "topology": str(constraint.get("topologyKey")),
                     "max_skew": int(constraint.get("maxSkew") or 1),
@@ -125,15 +125,20 @@ class TopologySpread:
         self, pod: Mapping[str, Any], constraint: Mapping[str, Any], keys: Sequence[str]
     ) -> tuple[dict[str, int], int, int]:
         """Matching pods per eligible domain, the smallest count, and 1 if the pod matches itself."""
-        counted = self._counted(pod, constraint, keys)
-        self_match = int(_matches(owner_selector(constraint, pod), pod))
-        return dict(counted.by_domain), counted.floor, self_match
+        selector = owner_selector(constraint, pod)
+        counted = self._counted(pod, constraint, keys, selector)
+        return dict(counted.by_domain), counted.floor, int(_matches(selector, pod))
 
     def _counted(
-        self, pod: Mapping[str, Any], constraint: Mapping[str, Any], keys: Sequence[str]
+        self,
+        pod: Mapping[str, Any],
+        constraint: Mapping[str, Any],
+        keys: Sequence[str],
+        selector: Mapping[str, Any] | None,
     ) -> _Counted:
+        """The constraint read for `pod` (its `selector`, as `owner_selector` gives it), once for
+        every pod that would read it alike."""
         spec = pod.get("spec") or {}
-        selector = owner_selector(constraint, pod)
         # replicas of one workload count alike: what decides the count is read once for them
         affinity = (spec.get("affinity") or {}).get("nodeAffinity")
         asked = [namespace_of(pod), selector, constraint, keys, spec.get("nodeSelector"), affinity]
