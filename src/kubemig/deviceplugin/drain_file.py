@@ -30,10 +30,10 @@ def read_draining(path: Path) -> dict[str, str]:
         raise KubemigError(f"drain file {path}: {exc.strerror}") from None
     try:
         devices = json.loads(text)["devices"]
+        if not isinstance(devices, dict) or not all(isinstance(v, str) for v in devices.values()):
+            raise TypeError(devices)
     except (ValueError, KeyError, TypeError):
         raise KubemigError(f'drain file {path}: not {{"devices": {{uuid: reason}}}}') from None
-    if not isinstance(devices, dict) or not all(isinstance(v, str) for v in devices.values()):
-        raise KubemigError(f'drain file {path}: not {{"devices": {{uuid: reason}}}}')
     return {str(uuid): reason for uuid, reason in devices.items()}
 
 
