@@ -93,9 +93,12 @@ def cluster_snapshot(
     notes.extend(pending.notes)
     # each part passed its own check above; which profiles they offer needs no second one
     planned = Snapshot.model_validate({"nodes": parts})
+    offered = {
+        profile for profile in {str(r["profile"]) for r in pending.requests} if planned.offers(profile)
+    }
     requests = []
     for request in pending.requests:
-        if planned.offers(str(request["profile"])):
+        if request["profile"] in offered:
             requests.append(request)
         else:
             notes.append(f"{request['pod']} left out: no node kubemig plans has {request['profile']}")

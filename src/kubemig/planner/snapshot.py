@@ -10,6 +10,7 @@ file, the path inside the document and what to do about it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -327,12 +328,11 @@ class Snapshot(_Strict):
                     specs.append(InstanceSpec(shape.name, inst.start))
                     if inst.pod is not None:
                         running.add(inst.pod)
-                try:
-                    validate(geo, specs)
-                except LayoutError as exc:
+                problem = _layout_problem(geo.model.key, geo.branch, tuple(specs))
+                if problem is not None:
                     raise SnapshotError(
-                        source, f"{where}.instances", f"not a valid layout: {exc}; fix the instances"
-                    ) from None
+                        source, f"{where}.instances", f"not a valid layout: {problem}; fix the instances"
+                    )
         return geometries, running
 
     def _check_requests(
@@ -382,6 +382,17 @@ def _once(first_in: dict[str, str], name: str, source: str, where: str, clash: s
     if name in first_in:
         raise SnapshotError(source, where, clash.format(name, first_in[name]))
     first_in[name] = source
+
+
+@lru_cache(maxsize=4096)
+def _layout_problem(model_key: str, branch: int, specs: tuple[InstanceSpec, ...]) -> str | None:
+    """Why the instances are no layout, None when they are one; read once per layout, as a
+    cluster's thousands of GPUs hold a few dozen layouts."""
+    try:
+        validate(geometry_for(model_key, branch), specs)
+    except LayoutError as exc:
+        return str(exc)
+    return None
 
 
 def _geometry(source: str, where: str, node: Node, gpu: GpuState) -> GpuGeometry:
