@@ -391,3 +391,57 @@ def test_pending_pods_count_alike_only_where_their_spread_reads_alike() -> None:
     # alike counts in two namespaces are still two constraints: each counts only its own pods
     fresh = [_spreading(_spread(ZONE), namespace=ns) for ns in ("x", "y")]
     assert SchedulingView(ZONES, ZONES, []).spread_together(fresh) == []
+
+
+CHOICES: list[list[Any]] = [
+    ["web", "db"],  # app label
+    ["ml", "other"],  # namespace
+    [False, True],  # node selector: zone a
+    [False, True],  # tolerates the gpu taint
+    ["1", "6"],  # CPUs asked
+    [False, True],  # anti-affinity to web pods on a host
+    [False, True],  # spread over zones
+]
+
+
+def _variant(choice: list[int]) -> dict[str, Any]:
+    labels, namespace, pinned, tolerant, cpu, anti, spread = (c[i] for c, i in zip(CHOICES, choice))
+    guard = _affinity("podAntiAffinity", _term(HOST, {"matchLabels": {"app": "web"}})) if anti else None
+    pod = _pod("p", labels={"app": labels}, namespace=namespace, affinity=guard, cpu=cpu)
+    if pinned:
+        pod["spec"]["nodeSelector"] = {ZONE: "a"}
+    if tolerant:
+        pod["spec"]["tolerations"] = [{"key": "gpu", "operator": "Exists"}]
+    if spread:
+        pod["spec"]["topologySpreadConstraints"] = [_spread(ZONE)]
+    return pod
+
+
+@given(
+    first=st.lists(st.integers(0, 1), min_size=len(CHOICES), max_size=len(CHOICES)),
+    flips=st.lists(st.integers(0, len(CHOICES) - 1), max_size=8),
+)
+def test_pods_that_read_alike_share_an_answer_and_no_other_pod_does(
+    first: list[int], flips: list[int]
+) -> None:
+    """One view answers a workload's replicas once; each pod that differs from the one before in one
+    thing the filters read (labels, namespace, node selector, tolerations, requests, affinity,
+    spread) still gets the answer a view of its own gives it."""
+    nodes = [
+        _node("a1", {HOST: "a1", ZONE: "a"}, cpu="8", pods="8"),
+        _node("a2", {HOST: "a2", ZONE: "a"}, cpu="4", pods="8"),
+        _node("b1", {HOST: "b1", ZONE: "b"}, cpu="8", pods="8"),
+    ]
+    nodes[2]["spec"] = {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}
+    no_db = _affinity("podAntiAffinity", _term(ZONE, {"matchLabels": {"app": "db"}}))
+    bound = [
+        _pod("w0", "a1", {"app": "web"}, cpu="1"),
+        _pod("g0", "a2", {"app": "x"}, affinity=no_db, cpu="1"),
+    ]
+    shared = SchedulingView(nodes, nodes, bound)
+    choice = list(first)
+    for flip in [None, *flips]:
+        if flip is not None:
+            choice[flip] = 1 - choice[flip]
+        pod = _variant(choice)
+        assert shared.admitting(pod) == SchedulingView(nodes, nodes, bound).admitting(pod)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubemig.agent.api_objects import labels_of, namespace_of
+from kubemig.agent.pods_by_label import PodsByLabel
 
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 NAME_LABEL = "kubernetes.io/metadata.name"  # every namespace carries its own name as this label
@@ -61,13 +62,18 @@ class InterPodAffinity:
         self._namespaces = namespace_labels or {}
         self._found: dict[str, frozenset[str]] = {}  # per term (`_Term.key`), `_domains`
         self._bound = [pod for pod in bound if (pod.get("spec") or {}).get("nodeName") in node_labels]
-        # the bound pods' anti-affinity terms, each with the domain its owner runs in
-        self._guards = [
-            (term, term.topology_key, value)
+        self._by_label = PodsByLabel(self._bound)
+        # the bound pods' anti-affinity terms, each with the domain its owner runs in (and its
+        # place among them); a workload's replicas carry one term, matched once per pending pod
+        self._guards: dict[str, tuple[_Term, list[tuple[int, str, str]]]] = {}
+        guards = (
+            (term, value)
             for pod in self._bound
             for term in self._terms(pod, "podAntiAffinity")
             if (value := node_labels[pod["spec"]["nodeName"]].get(term.topology_key)) is not None
-        ]
+        )
+        for place, (term, value) in enumerate(guards):
+            self._guards.setdefault(term.key(), (term, []))[1].append((place, term.topology_key, value))
 
     def refusal_by_node(
         self, pod: Mapping[str, Any], nodes: Sequence[str], planned: Collection[int] = ()
@@ -78,7 +84,12 @@ class InterPodAffinity:
         anti = self._terms(pod, "podAntiAffinity")
         wanted = [self._domains(term) for term in affinity]
         shunned = [self._domains(term) for term in anti]
-        refused = [(key, value) for term, key, value in self._guards if term.matches(pod)]
+        refused = [
+            (key, value)
+            for _, key, value in sorted(
+                entry for term, entries in self._guards.values() if term.matches(pod) for entry in entries
+            )
+        ]
         first_of_group = not any(wanted) and all(term.matches(pod) for term in affinity)
         reasons: dict[str, str] = {}
         for node in nodes:
@@ -103,10 +114,11 @@ class InterPodAffinity:
         """Among pending `pods`, by position: (topology key, other position) for each other pod one
         of its required anti-affinity terms matches (they may not share that key's domain)."""
         apart: dict[int, list[tuple[str, int]]] = {}
+        matching = _Matching(pods)
         for i, pod in enumerate(pods):
             for term in self._terms(pod, "podAntiAffinity"):
-                for j, other in enumerate(pods):
-                    if j != i and term.matches(other):
+                for j in matching.of(term):
+                    if j != i:
                         apart.setdefault(i, []).append((term.topology_key, j))
         return apart
 
@@ -137,13 +149,14 @@ class InterPodAffinity:
         own group is left out (`kept_together`), and so is a term the pod matches once a pod of its
         group runs: the group stays in the domains it has."""
         near: dict[int, list[tuple[int, str, list[int], list[str]]]] = {}
+        matching = _Matching(pods)
         for i, pod in enumerate(pods):
             terms = self._terms(pod, "podAffinity")
             wanted = [self._domains(term) for term in terms]
             if not any(wanted) and all(term.matches(pod) for term in terms):
                 continue
             for k, (term, domains) in enumerate(zip(terms, wanted)):
-                leaders = [j for j, other in enumerate(pods) if j != i and term.matches(other)]
+                leaders = [j for j in matching.of(term) if j != i]
                 if leaders and not (domains and term.matches(pod)):
                     near.setdefault(i, []).append((k, term.topology_key, leaders, sorted(domains)))
         return near
@@ -154,7 +167,7 @@ class InterPodAffinity:
         same = term.key()
         if same not in self._found:
             found = set()
-            for pod in self._bound:
+            for pod in self._by_label.maybe_matching(term.selector):
                 if term.matches(pod):
                     value = self._node_labels[pod["spec"]["nodeName"]].get(term.topology_key)
                     if value is not None:
@@ -184,6 +197,21 @@ class InterPodAffinity:
             }
             namespaces = frozenset(names | chosen)
         return _Term(selector, namespaces, str(term.get("topologyKey")))
+
+
+class _Matching:
+    """Which of some pods each term matches (positions), read once per term: a workload's replicas
+    carry the same terms, so pending pods against each other would otherwise be read again and again."""
+
+    def __init__(self, pods: Sequence[Mapping[str, Any]]) -> None:
+        self._pods = pods
+        self._found: dict[str, list[int]] = {}
+
+    def of(self, term: _Term) -> list[int]:
+        same = term.key()
+        if same not in self._found:
+            self._found[same] = [j for j, pod in enumerate(self._pods) if term.matches(pod)]
+        return self._found[same]
 
 
 def _affinity_refusal(

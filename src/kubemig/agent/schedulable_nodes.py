@@ -12,16 +12,19 @@ others nearby (`kept_near`), and those spread together (`spread_together`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from kubemig.agent.api_objects import labels_of, name_of
+from kubemig.agent.api_objects import labels_of, name_of, namespace_of
 from kubemig.agent.node_fit import refusal
 from kubemig.agent.node_resources import Resources, free_resources, pod_requests, shortfall
 from kubemig.agent.pod_affinity import InterPodAffinity
 from kubemig.agent.topology_spread import TopologySpread
 
 ENDED = ("Succeeded", "Failed")
+SPEC_READ = ("nodeSelector", "affinity", "tolerations", "topologySpreadConstraints")
+"""The fields of a pending pod's spec that the filters read, besides its requests."""
 
 
 class SchedulingView:
@@ -52,6 +55,7 @@ class SchedulingView:
         }
         self._affinity = InterPodAffinity(labels, bound, namespace_labels)
         self._spread = TopologySpread(every_node, bound, [name_of(node) for node in self.candidates])
+        self._admitted: dict[str, tuple[list[str], dict[str, str]]] = {}
 
     def kept_apart(self, pods: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[str, int]]]:
         """Which of the pending `pods` (by position) their anti-affinity keeps apart, and by which key."""
@@ -91,6 +95,23 @@ class SchedulingView:
         pending pods match."""
         spec = pod.get("spec") or {}
         asked = pod_requests(spec)
+        # a workload's replicas read alike: the candidates are walked once for all of them
+        read = {field: spec.get(field) for field in SPEC_READ}
+        alike = [namespace_of(pod), labels_of(pod), read, asked, sorted(planned_spread), sorted(planned_near)]
+        same = json.dumps(alike, sort_keys=True, default=str)
+        if same not in self._admitted:
+            self._admitted[same] = self._admit(pod, spec, asked, planned_spread, planned_near)
+        allowed, reasons = self._admitted[same]
+        return list(allowed), dict(reasons)
+
+    def _admit(
+        self,
+        pod: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        asked: Resources,
+        planned_spread: Collection[int],
+        planned_near: Collection[int],
+    ) -> tuple[list[str], dict[str, str]]:
         reasons: dict[str, str] = {}
         for node in self.candidates:
             reason = refusal(spec, node) or shortfall(asked, self._free[name_of(node)])

@@ -28,6 +28,7 @@ from typing import Any
 from kubemig.agent.api_objects import labels_of, name_of, namespace_of
 from kubemig.agent.node_fit import selector_refusal, taint_refusal
 from kubemig.agent.pod_affinity import owner_selector, selector_matches
+from kubemig.agent.pods_by_label import PodsByLabel
 
 
 class TopologySpread:
@@ -47,6 +48,7 @@ class TopologySpread:
             if not (pod.get("metadata") or {}).get("deletionTimestamp")
             and (pod.get("spec") or {}).get("nodeName") in self._nodes
         ]
+        self._by_label = PodsByLabel(self._bound)
         self._memo: dict[str, _Counted] = {}
 
     def shared(
@@ -169,7 +171,7 @@ class TopologySpread:
             by_domain.setdefault(labels[key], 0)
             eligible.add(name)
         namespace = namespace_of(pod)
-        for other in self._bound:
+        for other in self._by_label.maybe_matching(selector):
             name = other["spec"]["nodeName"]
             if name in eligible and namespace_of(other) == namespace and _matches(selector, other):
                 by_domain[labels_of(self._nodes[name])[key]] += 1
