@@ -169,9 +169,7 @@ class OnlineAllocator:
             placed = self._place_all(pod, shapes, count, None, allowed)
         else:
             placed = None
-            for node in self._candidate_nodes(shapes, count):
-                if nodes is not None and node not in nodes:
-                    continue
+            for node in self._candidate_nodes(shapes, count, nodes):
                 placed = self._place_all(pod, shapes, count, node, None)
                 if placed is not None:
                     break
@@ -382,10 +380,14 @@ class OnlineAllocator:
         assert found is not None
         return found
 
-    def _candidate_nodes(self, shapes: Mapping[GeometryKey, ProfileShape], count: int) -> list[str]:
-        """Nodes with room for `count` instances, least room first (best fit at node level)."""
+    def _candidate_nodes(
+        self, shapes: Mapping[GeometryKey, ProfileShape], count: int, nodes: Collection[str] | None
+    ) -> list[str]:
+        """Nodes with room for `count` instances, least room first (best fit at node level); only
+        `nodes` where given (a pod held to a few of thousands reads only those)."""
         kind = _shape_set(shapes)
-        room = {node: self._room.on(node, kind) for node in self._node_buckets}
+        among = self._node_buckets if nodes is None else [n for n in nodes if n in self._node_buckets]
+        room = {node: self._room.on(node, kind) for node in among}
         return sorted((n for n in room if room[n] >= count), key=lambda n: (room[n], n))
 
     def _room_of(self, node: str, shapes: Shapes) -> int:
