@@ -66,6 +66,34 @@ requests:
     assert plan.objective.key() == (4, 0, 0, 0)  # nothing created or destroyed
 
 
+def test_online_takes_a_free_instance_of_the_profile_over_a_better_packed_new_one() -> None:
+    # a new 2g.10gb beside the two 1g.5gb in use would pack GPU 0 a little better, but it destroys
+    # a free 1g.5gb; a free 2g.10gb on GPU 1 serves the pod with no change at all
+    snapshot = _snapshot("""
+nodes:
+- name: n
+  gpus:
+  - index: 0
+    model: A100-SXM4-40GB
+    instances:
+    - {profile: 1g.5gb, start: 1}
+    - {profile: 1g.5gb, start: 2}
+    - {profile: 1g.5gb, start: 3, pod: x}
+    - {profile: 1g.5gb, start: 6, pod: y}
+  - index: 1
+    model: A100-SXM4-40GB
+    instances:
+    - {profile: 2g.10gb, start: 0}
+    - {profile: 2g.10gb, start: 2}
+    - {profile: 1g.5gb, start: 6, pod: z}
+requests:
+- {pod: p, profile: 2g.10gb}
+""")
+    plan = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert plan.objective.key() == EXACT.plan(snapshot).objective.key() == (2, 0, 0, 0)
+
+
 def test_exact_prefers_slices_then_priority_then_fewer_changes() -> None:
     snapshot = _snapshot("""
 nodes:
