@@ -98,7 +98,7 @@ def cluster_snapshot(
     }
     requests = []
     for request in pending.requests:
-        if request["profile"] in offered:
+        if str(request["profile"]) in offered:
             requests.append(request)
         else:
             notes.append(f"{request['pod']} left out: no node kubemig plans has {request['profile']}")

@@ -110,8 +110,8 @@ class OnlineAllocator:
         reuse_bonus: float = REUSE_BONUS,
     ) -> None:
         self.reconfigurations = 0
-        self._reuse_bonus = reuse_bonus
         """Create and destroy operations performed so far."""
+        self._reuse_bonus = reuse_bonus  # `REUSE_BONUS`, or `PLAN_REUSE_BONUS` for a snapshot's plan
         self._gpus: dict[str, _Gpu] = {}
         self._books: dict[GeometryKey, PatternBook] = {}
         self._buckets: dict[GeometryKey, dict[Layout, dict[str, None]]] = {}
