@@ -94,6 +94,33 @@ requests:
     assert plan.objective.key() == EXACT.plan(snapshot).objective.key() == (2, 0, 0, 0)
 
 
+def test_online_finds_a_free_instance_of_the_profile_on_the_least_busy_of_many_nodes() -> None:
+    # eighteen nodes hold a GPU running one 1g.5gb; seventeen are busier (a 7g.40gb in use too),
+    # and the least busy one also has a free 2g.10gb: the pod takes it, and no GPU changes
+    def gpu(index: int, *instances: dict[str, object]) -> dict[str, object]:
+        return {"index": index, "model": "A100-SXM4-40GB", "instances": list(instances)}
+
+    def node(n: int) -> dict[str, object]:
+        small = {"profile": "1g.5gb", "start": 6, "pod": f"x{n}"}
+        if n < 17:
+            gpus = [gpu(0, small), gpu(1, {"profile": "7g.40gb", "start": 0, "pod": f"y{n}"})]
+        else:
+            gpus = [gpu(0, {"profile": "2g.10gb", "start": 0}, small)]
+        return {"name": f"n{n:02d}", "gpus": gpus}
+
+    snapshot = Snapshot.of_data(
+        {
+            "version": 1,
+            "nodes": [node(n) for n in range(18)],
+            "requests": [{"pod": "p", "profile": "2g.10gb"}],
+        }
+    )
+    plan = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert [(s.node, str(s.instance)) for s in plan.assignments["p"]] == [("n17", "2g.10gb@0")]
+    assert plan.objective.key() == (2, 0, 0, 0)
+
+
 def test_exact_prefers_slices_then_priority_then_fewer_changes() -> None:
     snapshot = _snapshot("""
 nodes:

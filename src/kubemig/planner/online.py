@@ -51,12 +51,10 @@ REUSE_BONUS = 1e-4
 for pods arriving one by one: more than that lowered `bench churn` (tuning cases, 95.56 % of the
 bound; 0.01: 95.43 %, 0.1: 95.26 %) and saved no reconfigurations (38,008; 37,806; 38,142)."""
 PLAN_REUSE_BONUS = 0.01
-"""The same for a plan of the pods pending in a snapshot (`OnlinePlanner`), whose objective ranks
-fewer free instances destroyed right after slices and priority: a free instance of the profile is
-taken over a new one that packs its GPU a hundredth of a slice better. On `bench/bench_planner.py`'s
-busy, fragmented and short snapshots (16 to 256 GPUs, seeds 0-2) it destroyed 866 free instances
-and touched 1,782 GPUs instead of 959 and 1,826 (the exact plans: 802 and 1,720), with the same
-slices and priority on every snapshot."""
+"""The same where free instances are worth keeping (`keep_free`: a plan of the pods pending in a
+snapshot, whose objective ranks fewer free instances destroyed right after slices and priority): a
+free instance of the profile is taken over a new one that packs its GPU a hundredth of a slice
+better."""
 NODE_WEIGHT = 0.5 / 7
 """Per compute slice in use on the busiest node holding a pattern: how much cheaper its moves are
 (half a slice of fragmentation per GPU's worth of use), once pods have started to end. Before
@@ -97,7 +95,9 @@ class OnlineAllocator:
     fits when keeping its room serves the expected rest of the stream better (`admission.py`).
     Without it every pod that fits is placed. `prior_mix` ((profile, count) -> share of pods in the
     workload's past) helps admission guess the mix before the stream has shown it (`PRIOR_PODS`);
-    kinds no GPU here can hold are left out of it.
+    kinds no GPU here can hold are left out of it. With `keep_free`, a free instance that fits a
+    pod as it is goes to it before a new one, on whichever node (`PLAN_REUSE_BONUS`), for plans
+    that count each free instance destroyed; pods that come one by one keep the room packing.
     """
 
     def __init__(
@@ -107,11 +107,12 @@ class OnlineAllocator:
         node_of: Mapping[str, str] | None = None,
         expected_load: float | None = None,
         prior_mix: Mapping[tuple[str, int], float] | None = None,
-        reuse_bonus: float = REUSE_BONUS,
+        keep_free: bool = False,
     ) -> None:
         self.reconfigurations = 0
         """Create and destroy operations performed so far."""
-        self._reuse_bonus = reuse_bonus  # `REUSE_BONUS`, or `PLAN_REUSE_BONUS` for a snapshot's plan
+        self._keep_free = keep_free
+        self._reuse_bonus = PLAN_REUSE_BONUS if keep_free else REUSE_BONUS
         self._gpus: dict[str, _Gpu] = {}
         self._books: dict[GeometryKey, PatternBook] = {}
         self._buckets: dict[GeometryKey, dict[Layout, dict[str, None]]] = {}
@@ -360,6 +361,8 @@ class OnlineAllocator:
         one holding that very instance free if any, else one where no free instance is in the way,
         else any; a few candidates are enough to look at."""
         reuse = self._reusable.get((choice.gpu_key, choice.pattern, choice.instance), {})
+        if node is None and self._by_node and self._keep_free and reuse:
+            return self._gpus[next(iter(reuse))]  # the instance as it is, on whichever node
         if node is None and self._by_node:
             # among equally busy nodes, a few are enough to look for a reusable instance
             nodes = islice(self._ranking.busiest((choice.gpu_key, choice.pattern))[1], _LOOK_AT)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from kubemig.planner.cluster import Cluster, PendingPod
-from kubemig.planner.online import PLAN_REUSE_BONUS, OnlineAllocator
+from kubemig.planner.online import OnlineAllocator
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
 
@@ -37,7 +37,7 @@ class OnlinePlanner:
         allocator = OnlineAllocator(
             [(gpu_id, gpu.geo) for gpu_id, gpu in ids.items()],
             node_of={gpu_id: gpu.node for gpu_id, gpu in ids.items()},
-            reuse_bonus=PLAN_REUSE_BONUS,
+            keep_free=True,  # the objective counts each free instance destroyed
         )
         for gpu_id, gpu in ids.items():
             allocator.set_state(gpu_id, {inst: gpu.pods.get(inst) for inst in gpu.busy}, gpu.free)
