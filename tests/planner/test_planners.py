@@ -289,6 +289,36 @@ requests:
     check_plan(snapshot, plan)
 
 
+def test_the_online_planner_keeps_gpu_room_where_cpu_is_left_to_use_it() -> None:
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- name: node-a
+  free: {cpu: "6"}
+  gpus:
+  - {index: 0, model: A100-SXM4-40GB}
+  - {index: 1, model: A100-SXM4-40GB, instances: [{profile: 3g.20gb, start: 4, pod: x}]}
+- name: node-b
+  free: {cpu: "4"}
+  gpus:
+  - {index: 0, model: A100-SXM4-40GB}
+  - {index: 1, model: A100-SXM4-40GB, instances: [{profile: 7g.40gb, start: 0, pod: y}]}
+requests:
+- {pod: whole, profile: 7g.40gb, resources: {cpu: "1"}}
+- {pod: two, profile: 2g.10gb, resources: {cpu: "2"}}
+- {pod: one-a, profile: 1g.5gb, resources: {cpu: "3"}}
+- {pod: one-b, profile: 1g.5gb, resources: {cpu: "2"}}
+"""
+    )
+    plan = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    # node-b's CPU fits `whole` more closely, but its empty GPU is all the room it has: there the
+    # 7g.40gb would leave it 3 CPUs and no GPU room, and node-a 6 CPUs for the three small pods (7)
+    assert plan.assignments["whole"][0].node == "node-a"
+    assert not plan.unscheduled
+    assert plan.objective.key()[0] == EXACT.plan(snapshot).objective.key()[0] == 11
+
+
 def test_a_plan_never_destroys_a_free_instance_that_fits_beside_its_target() -> None:
     """A solve cut short can pick a layout that drops a free instance for nothing; the plan keeps it."""
     snapshot = Snapshot.parse(

@@ -86,6 +86,11 @@ class PendingPod:
     def slices_on(self, key: GeometryKey) -> int:
         return self.shapes[key].compute_slices * self.count
 
+    @property
+    def units(self) -> int:
+        """The placement units its instances take, on the model where they take most."""
+        return max((shape.size for shape in self.shapes.values()), default=0) * self.count
+
 
 @dataclass(frozen=True, slots=True)
 class SpreadGroup:
