@@ -67,8 +67,8 @@ requests:
 
 
 def test_online_takes_a_free_instance_of_the_profile_over_a_better_packed_new_one() -> None:
-    # a new 2g.10gb beside the two 1g.5gb in use would pack GPU 0 a little better, but it destroys
-    # a free 1g.5gb; a free 2g.10gb on GPU 1 serves the pod with no change at all
+    # a new 2g.10gb at slice 0 of GPU 0 would pack that GPU a little better, but it destroys the
+    # free 1g.5gb at slice 1; a free 2g.10gb on GPU 1 serves the pod with no change at all
     snapshot = _snapshot("""
 nodes:
 - name: n
