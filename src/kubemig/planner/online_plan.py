@@ -134,6 +134,8 @@ def _tightest_first(
     tuning snapshots (16 and 64 GPUs, seeds 0-2), from 96.9 to 97.2 % on held-out seeds 10-19 and
     from 96.0 to 96.2 % and 96.9 to 97.6 % on held-out seeds 20-39 at 64 and 16 GPUs."""
 
+    asked = request.units
+
     def leaves(node: str) -> tuple[int, Decimal]:
         if node not in left:
             return (1, Decimal(0))
@@ -142,7 +144,7 @@ def _tightest_first(
             for name, amount in left[node].items()
         ]
         units = room.get(node, 0)
-        return (0, max(shares) - Decimal(units - request.units) / max(units, 1))
+        return (0, max(shares) - Decimal(units - asked) / max(units, 1))
 
     fitting = [node for node in candidates if node not in left or cluster.fits_on(request, left[node])]
     return sorted(fitting, key=leaves)
