@@ -200,6 +200,40 @@ def test_anti_affinity_keeps_a_pod_from_the_domains_of_those_it_matches_either_w
     assert reasons == {"b1": f"a pod in {ZONE}=b refuses it by its anti-affinity"}
 
 
+def test_bound_pods_refuse_only_the_pods_their_own_terms_match() -> None:
+    # two bound pods guard one key with different selectors: each refuses only its own kind
+    no_db = _pod(
+        "g0",
+        "a1",
+        {"app": "x"},
+        affinity=_affinity("podAntiAffinity", _term(ZONE, {"matchLabels": {"app": "db"}})),
+    )
+    no_web = _pod(
+        "g1",
+        "b1",
+        {"app": "y"},
+        affinity=_affinity("podAntiAffinity", _term(ZONE, {"matchLabels": {"app": "web"}})),
+    )
+    view = SchedulingView(ZONES, ZONES, [no_db, no_web])
+    assert view.admitting(_pod("d", labels={"app": "db"}))[0] == ["b1", "nozone"]
+    assert view.admitting(_pod("w", labels={"app": "web"}))[0] == ["a1", "a2", "nozone"]
+    assert view.admitting(_pod("c", labels={"app": "cache"}))[0] == NAMES
+
+
+def test_pending_pods_are_kept_apart_from_and_near_only_the_pods_their_terms_match() -> None:
+    apart = _affinity("podAntiAffinity", _term(HOST, {"matchLabels": {"app": "web"}}))
+    near = _affinity("podAffinity", _term(ZONE, {"matchLabels": {"app": "db"}}))
+    pods = [
+        _pod("web-0", labels={"app": "web"}, affinity=apart),
+        _pod("db-0", labels={"app": "db"}),
+        _pod("web-1", labels={"app": "web"}, affinity=apart),
+        _pod("front", labels={"app": "front"}, affinity=near),
+    ]
+    view = SchedulingView(ZONES, ZONES, [])
+    assert view.kept_apart(pods) == {0: [(HOST, 2)], 2: [(HOST, 0)]}
+    assert view.kept_near(pods) == {3: [(0, ZONE, [1], [])]}
+
+
 def test_match_label_keys_take_their_values_from_the_terms_owner() -> None:
     old = _pod("v1", "a1", {"app": "web", "rev": "1"})
     new = _pod("v2", "b1", {"app": "web", "rev": "2"})
