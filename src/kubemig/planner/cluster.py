@@ -3,7 +3,7 @@ instances are busy, and each pending pod's profile on every GPU model it can use
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -181,22 +181,35 @@ class Cluster:
         """The domain of `group` that a pod on `node` counts in; None where it counts nowhere."""
         return group.counted_in(node, self.domain(node, group.key))
 
-    def spread_allows(self, request: PendingPod, node: str, placed: Mapping[str, str]) -> bool:
-        """Whether the pod may go to `node` with the pods of its spread groups `placed` so far (pod ->
-        node), as the scheduler would bind it next."""
+    def spread_allowed(
+        self, request: PendingPod, nodes: Sequence[str], placed: Mapping[str, str]
+    ) -> list[str]:
+        """Those of `nodes` the pod may go to with the pods of its spread groups `placed` so far (pod
+        -> node), as the scheduler would bind it next. Each group's planned counts are read once,
+        and each domain's verdict once, for all the nodes."""
+        allowed = list(nodes)
         for g in request.spread:
             group = self.spreads[g]
-            domain = self.spread_domain(group, node)
             planned: dict[str, int] = {}
             for pod in group.pods:
                 there = placed.get(pod)
                 if there is not None and (d := self.spread_domain(group, there)) is not None:
                     planned[d] = planned.get(d, 0) + 1
-            if request.pod in group.counted and domain is None:
-                continue  # it counts nowhere there
-            if domain is None or not group.allows(domain, planned):
-                return False
-        return True
+            counted = request.pod in group.counted  # it may also go where it counts nowhere
+            verdicts: dict[str, bool] = {}
+            kept = []
+            for node in allowed:
+                domain = self.spread_domain(group, node)
+                if domain is None:
+                    if counted:
+                        kept.append(node)
+                    continue
+                if domain not in verdicts:
+                    verdicts[domain] = group.allows(domain, planned)
+                if verdicts[domain]:
+                    kept.append(node)
+            allowed = kept
+        return allowed
 
     def limits_where(self, request: PendingPod) -> bool:
         """Whether some node the pod may go to is short of a resource it asks: where the pod goes

@@ -67,7 +67,7 @@ class OnlinePlanner:
             if request.apart:  # not where a pod it must keep apart from went already
                 candidates = [node for node in candidates if not cluster.conflicts(request, node, node_of)]
             if request.spread:  # where the scheduler would bind it next, given its group's pods so far
-                candidates = [node for node in candidates if cluster.spread_allows(request, node, node_of)]
+                candidates = cluster.spread_allowed(request, candidates, node_of)
             if request.together:  # in the domain the first of its group took
                 candidates = [node for node in candidates if cluster.joins(request, node, node_of)]
             if request.follows:  # into a domain one of its leaders took
