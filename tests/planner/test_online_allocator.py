@@ -4,15 +4,17 @@ operations counted exactly, and (without admission) a pod refused only when it f
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from kubemig.errors import ProfileError
 from kubemig.geometry import Instance, Layout, ProfileShape, can_add, geometry_for, resolve_profile
-from kubemig.planner import OnlineAllocator
-from kubemig.planner.admission import PARTIAL_SD, WHOLE_SD, AdmissionPlan, Demand, _planned
+from kubemig.planner import OnlineAllocator, admission
+from kubemig.planner.admission import PARTIAL_SD, WHOLE_SD, AdmissionPlan, Demand, _at_least, _planned
 from kubemig.planner.cluster import GeometryKey, geometry_key
 from kubemig.planner.patterns import PatternBook
 from tests.geometry.oracle import is_valid
@@ -270,6 +272,45 @@ def test_admission_plans_partial_kinds_below_and_whole_gpu_kinds_above_their_mea
             assert counts == sorted(counts)
             shares = [_planned(n / 100, seen, 64.0, whole) for n in range(101)]
             assert shares == sorted(shares)
+
+
+def test_a_gpu_partly_in_use_waits_for_the_kind_that_completes_it_when_one_is_likely_to_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    past = {("7g.40gb", 1): 0.6, ("4g.20gb", 1): 0.2, ("3g.20gb", 1): 0.2}
+
+    def offer(load: float) -> tuple[bool, bool]:
+        """(3g.20gb placed beside the 3g.20gb in use, 4g.20gb placed after it)."""
+        allocator = OnlineAllocator(
+            [("g0", "A100-SXM4-40GB"), ("g1", "A100-SXM4-40GB")], expected_load=load, prior_mix=past
+        )
+        allocator.set_state("g0", {Instance(0, 8, 0, "7g.40gb"): None})
+        allocator.set_state("g1", {Instance(4, 4, 9, "3g.20gb"): None})
+        return allocator.allocate("b", "3g.20gb") is not None, allocator.allocate("c", "4g.20gb") is not None
+
+    # 8 pods still to come, a 4g.20gb among them with 79 % chance: worth 3.2 slices against the
+    # 3 the 3g.20gb would take for good (it leaves a slice no profile can use)
+    assert offer(2.0) == (False, True)
+    # 4 pods to come, a 4g.20gb only even odds: the 3g.20gb is taken
+    assert offer(1.0) == (True, False)
+    # two GPUs wait for a 4g.20gb (13 pods to come): both get one with only 69 % chance
+    allocator = OnlineAllocator(
+        [(f"g{n}", "A100-SXM4-40GB") for n in range(3)], expected_load=2.0, prior_mix=past
+    )
+    allocator.set_state("g0", {Instance(0, 8, 0, "7g.40gb"): None})
+    for gpu in ("g1", "g2"):
+        allocator.set_state(gpu, {Instance(4, 4, 9, "3g.20gb"): None})
+    assert allocator.allocate("b", "3g.20gb") is not None
+    # the cautious count alone plans no 4g.20gb there at all
+    monkeypatch.setattr(admission, "_awaits_larger", lambda *args: False)
+    assert offer(2.0) == (True, False)
+
+
+@given(st.integers(0, 40), st.floats(0.0, 60.0))
+def test_the_chance_that_n_pods_come_is_the_poisson_tail(n: int, mean: float) -> None:
+    tail = 1.0 - sum(math.exp(-mean) * mean**i / math.factorial(i) for i in range(n))
+    assert _at_least(n, mean) == pytest.approx(max(tail, 0.0), abs=1e-9)
+    assert _at_least(n + 1, mean) <= _at_least(n, mean) and _at_least(0, mean) == 1.0
 
 
 def test_admission_keeps_no_room_for_multi_gpu_pods_that_no_node_can_hold(
