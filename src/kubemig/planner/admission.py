@@ -137,8 +137,8 @@ class AdmissionPlan:
         # columns: each pattern's completions, with the instances each adds per profile; the room
         # they make is counted apart on empty GPUs (fresh) and on GPUs partly in use
         columns: list[tuple[GeometryKey, Layout, Layout, int]] = []
-        fresh_columns: list[tuple[GeometryKey, int, dict[int, int]]] = []
-        used_columns: list[tuple[GeometryKey, int, dict[int, int]]] = []
+        fresh_columns: list[tuple[GeometryKey, int, dict[int, int], Layout]] = []
+        used_columns: list[tuple[GeometryKey, int, dict[int, int], Layout]] = []
         capacity: dict[tuple[GeometryKey, int, bool], dict[int, float]] = {}
         for key, by_pattern in patterns.items():
             shapes = frozenset(resolved[k][key] for k in kinds if key in resolved[k])
@@ -151,7 +151,7 @@ class AdmissionPlan:
                     j = lp.var(np.inf, 0.0)
                     row[j] = 1.0
                     columns.append((key, pattern, layout, j))
-                    (fresh_columns if fresh else used_columns).append((key, j, dict(added)))
+                    (fresh_columns if fresh else used_columns).append((key, j, dict(added), pattern))
                     for profile_id, n in added:
                         capacity.setdefault((key, profile_id, fresh), {})[j] = -float(n)
                 if row:
@@ -177,7 +177,6 @@ class AdmissionPlan:
         within: dict[int, int] = {}  # the pod's variable -> the completion it sits in
         beside: dict[int, tuple[GeometryKey, Layout]] = {}  # completions of GPUs partly in use
         partner_counts = _counts_by_profile(planned, resolved)
-        pattern_of = {j: pattern for _, pattern, _, j in columns}
         for key, shape in resolved[demand].items():
             value = shape.compute_slices * demand[1]
             for fresh, owned in ((False, used_columns), (True, fresh_columns)):
@@ -187,7 +186,7 @@ class AdmissionPlan:
                 if demand[1] > 1:
                     now[lp.taking(cell, demand[1], value + CERTAIN_BONUS)] = 1.0
                     continue
-                for k, column, fills in owned:
+                for k, column, fills, pattern in owned:
                     if k != key or not fills.get(shape.id):
                         continue
                     bonus = CERTAIN_BONUS
@@ -200,7 +199,7 @@ class AdmissionPlan:
                     now[j] = 1.0
                     within[j] = column
                     if not fresh:
-                        beside[column] = (key, pattern_of[column])
+                        beside[column] = (key, pattern)
                     lp.row({j: 1.0, column: -1.0}, 0.0)
         if not now:
             return None
