@@ -267,9 +267,9 @@ def _awaits_larger(
     """Whether a GPU partly in use (`pattern`) is better left to a larger kind of one instance that
     would complete it exactly: worth more than the pod at hand times the chance that its pods come
     for every GPU waiting for one. The program plans partners at a cautious count, which guards
-    opening a GPU on a partner that may not come; for a GPU already opened it misleads: with 30 pods
-    still to come and 4g.20gb pods 12 % of them, one comes with 97 % chance where the cautious count
-    plans 0.1, and a 3g.20gb taken beside a 3g.20gb then wastes a slice for good."""
+    opening a GPU on a partner that may not come; for a GPU already opened it misleads: with 33 pods
+    still to come, 3.9 of them 4g.20gb on average, one comes with 98 % chance where the cautious
+    count plans 0.2, and a 3g.20gb taken beside a 3g.20gb then wastes a slice for good."""
     mine = resolved[demand][key].compute_slices * demand[1]
     info = book.info(pattern)
     for kind, mean in expected.items():
