@@ -40,7 +40,7 @@ from scipy.sparse import csr_array
 from kubemig.geometry import Instance, Layout, ProfileShape
 from kubemig.planner.cluster import GeometryKey
 from kubemig.planner.layouts import maximal_extensions, shape_candidates
-from kubemig.planner.patterns import PatternBook, PatternInfo
+from kubemig.planner.patterns import PatternBook
 
 CERTAIN_BONUS = 0.01
 """Extra value of the pod at hand over an equal pod that may come later."""
@@ -276,19 +276,12 @@ def _awaits_larger(
         other = resolved[kind].get(key)
         if kind == demand or kind[1] != 1 or other is None or other.compute_slices <= mine:
             continue
-        if not _completes(book, info, other):
+        if not book.completed_by(info, other):
             continue
-        waiting = sum(n for p, n in counts.items() if p.instances and _completes(book, book.info(p), other))
+        waiting = sum(n for p, n in counts.items() if p.instances and book.completed_by(book.info(p), other))
         if other.compute_slices * _at_least(waiting, mean) > mine + CERTAIN_BONUS:
             return True
     return False
-
-
-def _completes(book: PatternBook, info: PatternInfo, shape: ProfileShape) -> bool:
-    """Whether one `shape` instance fills every compute slice the pattern has left."""
-    return info.usable == shape.compute_slices and any(
-        after.usable == 0 for _, after in book.moves(info, shape)
-    )
 
 
 def _at_least(n: int, mean: float) -> float:

@@ -57,6 +57,12 @@ class PatternBook:
             info.moves[shape.id] = found
         return found
 
+    def completed_by(self, info: PatternInfo, shape: ProfileShape) -> bool:
+        """Whether one `shape` instance fills every compute slice the pattern has left."""
+        return info.usable == shape.compute_slices and any(
+            after.usable == 0 for _, after in self.moves(info, shape)
+        )
+
     def _capacity(self, pattern: Layout, shape: ProfileShape) -> int:
         # one profile alone: equal-size intervals, so taking the lowest free start each time is optimal
         present = list(pattern.instances)
