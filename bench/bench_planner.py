@@ -10,7 +10,7 @@ pending pod asks 1 to 8 CPUs and 4 to 32 GiB, so where a pod goes decides which 
 Pods draw profiles 1g..7g, with a few 2 x 7g pods and random priorities. Prints a table and writes
 JSON.
 
-    PYTHONPATH=src python bench/bench_planner.py [--gpus 16 64 256] [--seeds 3] [--time-limit 60] [--json OUT]
+    PYTHONPATH=src python bench/bench_planner.py [--gpus 16 64 256] [--seeds 3] [--first-seed 0] [--time-limit 60] [--json OUT]
 """
 
 from __future__ import annotations
@@ -100,12 +100,20 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
     return snapshot
 
 
+def _slices(objective: object) -> int:
+    assert isinstance(objective, dict)
+    return int(objective["scheduled_slices"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--gpus", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1"
+    )
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument(
         "--scenario",
@@ -122,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     for scenario, gpus, seed in (
-        (sc, g, s) for sc in args.scenario for g in args.gpus for s in range(args.seeds)
+        (sc, g, s)
+        for sc in args.scenario
+        for g in args.gpus
+        for s in range(args.first_seed, args.first_seed + args.seeds)
     ):
         snapshot = generate(gpus, seed, scenario)
         t0 = time.perf_counter()
@@ -155,10 +166,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{t1 - t0:>8.3f} {t2 - t1:>8.3f}  {exact.status}",
             flush=True,
         )
+    for scenario in args.scenario:
+        for gpus in args.gpus:
+            mine = [r for r in rows if r["scenario"] == scenario and r["gpus"] == gpus]
+            exact_slices = sum(_slices(r["exact"]) for r in mine)
+            online_slices = sum(_slices(r["online"]) for r in mine)
+            share = online_slices / exact_slices if exact_slices else 1.0
+            print(
+                f"{scenario} at {gpus} GPUs, all seeds: online {online_slices} / exact {exact_slices} slices = {share:.3f}"
+            )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "gpus": args.gpus,
         "seeds": args.seeds,
+        "first_seed": args.first_seed,
         "time_limit_s": args.time_limit,
         "scenario": args.scenario,
     }

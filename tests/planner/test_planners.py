@@ -12,7 +12,7 @@ from hypothesis import given
 from kubemig.geometry import Layout, resolve_profile
 from kubemig.planner import ExactPlanner, OnlineAllocator, OnlinePlanner, Snapshot, SolverState
 from kubemig.planner.cluster import Cluster
-from kubemig.planner.online_plan import _leaders_first
+from kubemig.planner.online_plan import _leaders_first, _plan_in_order, _rank
 from kubemig.planner.plan import Slot, SolverStatus, assemble
 from tests.planner.brute import best_objective
 from tests.planner.checks import check_plan
@@ -317,6 +317,36 @@ requests:
     assert plan.assignments["whole"][0].node == "node-a"
     assert not plan.unscheduled
     assert plan.objective.key()[0] == EXACT.plan(snapshot).objective.key()[0] == 11
+
+
+def test_the_online_planner_moves_up_a_pod_it_left_out_and_keeps_the_better_plan() -> None:
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- {name: node-a, free: {cpu: "6"}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+- {name: node-b, free: {cpu: "2"}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+- {pod: large, profile: 3g.20gb, resources: {cpu: "6"}}
+- {pod: light, profile: 2g.10gb, resources: {cpu: "3"}}
+"""
+    )
+    # in the first order `light` (more slices per CPU asked) comes first and takes node-a's CPU,
+    # the only node either fits on; moved up, `large` takes it and the plan schedules more slices
+    cluster = Cluster.of(snapshot)
+    first = _plan_in_order(cluster, sorted(enumerate(cluster.requests), key=_rank(cluster)))
+    assert first.unscheduled == ["large"]
+    plan = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert plan.unscheduled == ["light"]
+    assert plan.assignments["large"][0].node == "node-a"
+    assert plan.objective.key()[0] == EXACT.plan(snapshot).objective.key()[0] == 3
+
+
+@given(snapshots())
+def test_the_online_plan_is_never_behind_its_first_order(snapshot: Snapshot) -> None:
+    cluster = Cluster.of(snapshot)
+    first = _plan_in_order(cluster, sorted(enumerate(cluster.requests), key=_rank(cluster)))
+    assert OnlinePlanner().plan(snapshot).objective.key() >= first.objective.key()
 
 
 def test_a_plan_never_destroys_a_free_instance_that_fits_beside_its_target() -> None:
