@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 
 from kubemig.geometry import Layout, resolve_profile
-from kubemig.planner import ExactPlanner, OnlineAllocator, OnlinePlanner, Snapshot, SolverState
-from kubemig.planner.cluster import Cluster
+from kubemig.planner import ExactPlanner, OnlineAllocator, OnlinePlanner, Snapshot, SolverState, online_plan
+from kubemig.planner.cluster import Cluster, PendingPod
 from kubemig.planner.online_plan import _leaders_first, _plan_in_order, _rank
-from kubemig.planner.plan import Slot, SolverStatus, assemble
+from kubemig.planner.plan import Plan, Slot, SolverStatus, assemble
 from tests.planner.brute import best_objective
 from tests.planner.checks import check_plan
 from tests.planner.strategies import snapshots
@@ -319,7 +319,7 @@ requests:
     assert plan.objective.key()[0] == EXACT.plan(snapshot).objective.key()[0] == 11
 
 
-def test_the_online_planner_moves_up_a_pod_it_left_out_and_keeps_the_better_plan() -> None:
+def test_the_online_planner_tries_other_orders_where_cpu_runs_short_and_keeps_the_best_plan() -> None:
     snapshot = Snapshot.parse(
         """
 nodes:
@@ -331,7 +331,7 @@ requests:
 """
     )
     # in the first order `light` (more slices per CPU asked) comes first and takes node-a's CPU,
-    # the only node either fits on; moved up, `large` takes it and the plan schedules more slices
+    # the only node either fits on; in an order with `large` first the plan schedules more slices
     cluster = Cluster.of(snapshot)
     first = _plan_in_order(cluster, sorted(enumerate(cluster.requests), key=_rank(cluster)))
     assert first.unscheduled == ["large"]
@@ -340,6 +340,39 @@ requests:
     assert plan.unscheduled == ["light"]
     assert plan.assignments["large"][0].node == "node-a"
     assert plan.objective.key()[0] == EXACT.plan(snapshot).objective.key()[0] == 3
+
+
+@pytest.mark.parametrize(
+    ("budget", "heavy_cpu", "runs"),
+    [(8192, "2", 9), (2, "2", 2), (8192, "9", 1)],  # all restarts; 2 GPUs' budget: one; no node holds it
+)
+def test_the_online_planner_reruns_only_within_its_budget_and_for_pods_some_node_could_hold(
+    monkeypatch: pytest.MonkeyPatch, budget: int, heavy_cpu: str, runs: int
+) -> None:
+    snapshot = Snapshot.parse(
+        f"""
+nodes:
+- {{name: node-a, free: {{cpu: "3"}}, gpus: [{{index: 0, model: A100-SXM4-40GB}}]}}
+- {{name: node-b, free: {{cpu: "3"}}, gpus: [{{index: 0, model: A100-SXM4-40GB}}]}}
+requests:
+- {{pod: one, profile: 7g.40gb, resources: {{cpu: "1"}}}}
+- {{pod: two, profile: 7g.40gb, resources: {{cpu: "1"}}}}
+- {{pod: heavy, profile: 7g.40gb, resources: {{cpu: "{heavy_cpu}"}}}}
+"""
+    )
+    calls = []
+    real = online_plan._plan_in_order
+
+    def counted(cluster: Cluster, order: Sequence[tuple[int, PendingPod]]) -> Plan:
+        calls.append(order)
+        return real(cluster, order)
+
+    monkeypatch.setattr(online_plan, "_plan_in_order", counted)
+    monkeypatch.setattr(online_plan, "RESTART_GPU_BUDGET", budget)
+    plan = OnlinePlanner().plan(snapshot)
+    # two GPUs for three whole-GPU pods: one is always left out, and no order does better
+    assert len(plan.unscheduled) == 1
+    assert len(calls) == runs
 
 
 @given(snapshots())
