@@ -55,9 +55,10 @@ class OnlinePlanner:
         rank = _rank(cluster)
         order = sorted(enumerate(cluster.requests), key=rank)
         best = _plan_in_order(cluster, order)
-        if cluster.free:  # nodes short of CPU or memory: which pods come first decides which fit
-            for seed in range(min(RESTARTS, RESTART_GPU_BUDGET // len(cluster.gpus))):
-                if not _another_order_may_help(cluster, best):
+        if cluster.free and best.unscheduled:  # nodes short of CPU or memory: the order decides what fits
+            hopeless = _held_by_no_node(cluster, best.unscheduled)
+            for seed in range(min(RESTARTS, RESTART_GPU_BUDGET // max(len(cluster.gpus), 1))):
+                if hopeless.issuperset(best.unscheduled):
                     break
                 plan = _plan_in_order(cluster, _perturbed(order, rank, random.Random(seed)))
                 if plan.objective.key() > best.objective.key():
@@ -82,20 +83,21 @@ def _rank(cluster: Cluster) -> Callable[[tuple[int, PendingPod]], tuple[float, i
     return rank
 
 
-def _another_order_may_help(cluster: Cluster, plan: Plan) -> bool:
-    """Whether a pod the plan leaves out could go to some node by the CPU and memory it has: a pod
-    no node could hold is left out in every order."""
+def _held_by_no_node(cluster: Cluster, pods: Sequence[str]) -> set[str]:
+    """Those of `pods` that no node they may go to has the CPU and memory for: no order places them.
+    (Pods the first order placed fit somewhere, so only the pods it left out need this check.)"""
     nodes = {gpu.node for gpu in cluster.gpus}
-    for request in cluster.requests:
-        if request.pod in plan.assignments:
-            continue
-        if any(
+    named = set(pods)
+    return {
+        request.pod
+        for request in cluster.requests
+        if request.pod in named
+        and not any(
             request.may_go_to(node)
             and (node not in cluster.free or cluster.fits_on(request, cluster.free[node]))
             for node in nodes
-        ):
-            return True
-    return False
+        )
+    }
 
 
 def _perturbed(
