@@ -10,9 +10,17 @@ import pytest
 from hypothesis import given
 
 from kubemig.geometry import Layout, resolve_profile
-from kubemig.planner import ExactPlanner, OnlineAllocator, OnlinePlanner, Snapshot, SolverState, online_plan
+from kubemig.planner import (
+    ExactPlanner,
+    OnlineAllocator,
+    OnlinePlanner,
+    Snapshot,
+    SolverState,
+    local_search,
+    online_plan,
+)
 from kubemig.planner.cluster import Cluster, PendingPod
-from kubemig.planner.online_plan import _leaders_first, _plan_in_order, _rank
+from kubemig.planner.online_plan import _best_of_orders, _leaders_first, _plan_in_order, _rank
 from kubemig.planner.plan import Plan, Slot, SolverStatus, assemble
 from tests.planner.brute import best_objective
 from tests.planner.checks import check_plan
@@ -369,17 +377,68 @@ requests:
 
     monkeypatch.setattr(online_plan, "_plan_in_order", counted)
     monkeypatch.setattr(online_plan, "RESTART_GPU_BUDGET", budget)
+    monkeypatch.setattr(online_plan, "improved", lambda cluster, plan, replan: plan)  # orders only
     plan = OnlinePlanner().plan(snapshot)
     # two GPUs for three whole-GPU pods: one is always left out, and no order does better
     assert len(plan.unscheduled) == 1
     assert len(calls) == runs
 
 
+LEFT_OUT_ON_ONE_NODE = """
+nodes:
+- {name: node-a, free: {cpu: "6"}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+- {name: node-b, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+- {pod: whole-1, profile: 7g.40gb, resources: {cpu: "5"}}
+- {pod: half, profile: 4g.20gb, resources: {cpu: "1"}}
+- {pod: whole-2, profile: 7g.40gb, resources: {cpu: "5"}}
+"""
+
+
+@pytest.mark.parametrize(("budget", "slices"), [(local_search.SEARCH_GPU_BUDGET, 14), (0, 11)])
+def test_the_online_planner_plans_a_node_again_with_the_pods_left_out(
+    monkeypatch: pytest.MonkeyPatch, budget: int, slices: int
+) -> None:
+    monkeypatch.setattr(local_search, "SEARCH_GPU_BUDGET", budget)
+    snapshot = Snapshot.parse(LEFT_OUT_ON_ONE_NODE)
+    # `half` asks least CPU per slice and goes first, to node-a, the short one; a 7g.40gb then
+    # takes node-b and the other fits nowhere, in every order tried. Node-a planned again with the
+    # pods left out takes that 7g.40gb instead of `half`: 14 slices, as the exact plan
+    plan = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert plan.objective.scheduled_slices == slices
+    if budget:
+        assert plan.unscheduled == ["half"]
+        assert plan.objective.key()[0] == EXACT.plan(snapshot).objective.key()[0]
+
+
+def test_the_online_planner_keeps_a_node_as_planned_where_planning_it_again_does_worse() -> None:
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- {name: node-a, free: {cpu: "2"}, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+- {name: node-b, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+- {pod: p0, profile: 1g.5gb, resources: {cpu: "3"}}
+- {pod: p1, profile: 3g.20gb, resources: {cpu: "3"}}
+- {pod: p2, profile: 2g.10gb, resources: {cpu: "5"}}
+- {pod: p3, profile: 3g.20gb, resources: {cpu: "5"}}
+- {pod: p4, profile: 2g.10gb, resources: {cpu: "3"}}
+"""
+    )
+    # node-b alone is short of nothing, so planned again it gets largest first (two 3g.20gb, 6
+    # slices) where the whole cluster's plan put 7 there
+    plan = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert plan.objective.scheduled_slices == 7
+
+
 @given(snapshots())
 def test_the_online_plan_is_never_behind_its_first_order(snapshot: Snapshot) -> None:
     cluster = Cluster.of(snapshot)
     first = _plan_in_order(cluster, sorted(enumerate(cluster.requests), key=_rank(cluster)))
-    assert OnlinePlanner().plan(snapshot).objective.key() >= first.objective.key()
+    orders = _best_of_orders(cluster)
+    assert OnlinePlanner().plan(snapshot).objective.key() >= orders.objective.key() >= first.objective.key()
 
 
 def test_a_plan_never_destroys_a_free_instance_that_fits_beside_its_target() -> None:

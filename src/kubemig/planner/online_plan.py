@@ -4,7 +4,8 @@ are discounted by what it asks of them and it goes to the node it fills most clo
 apart skip the domains their partners took, pods spread over domains go only where the scheduler
 would bind them next, pods that must share a domain follow the first of them placed, and pods that
 follow others come after them, each into a domain one of its leaders took. Where short CPU or
-memory leaves pods out, the rule runs again in a few orders near the first, keeping the best plan."""
+memory leaves pods out, the rule runs again in a few orders near the first, keeping the best plan,
+and then each node where a pod left out could go is planned again on its own (`local_search`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from kubemig.planner.cluster import Cluster, PendingPod
+from kubemig.planner.local_search import improved
 from kubemig.planner.online import OnlineAllocator
 from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
 from kubemig.planner.snapshot import Snapshot
@@ -52,19 +54,28 @@ class OnlinePlanner:
 
     def plan_cluster(self, cluster: Cluster) -> Plan:
         started = time.perf_counter()
-        rank = _rank(cluster)
-        order = sorted(enumerate(cluster.requests), key=rank)
-        best = _plan_in_order(cluster, order)
-        if cluster.free and best.unscheduled:  # nodes short of CPU or memory: the order decides what fits
-            hopeless = _held_by_no_node(cluster, best.unscheduled)
-            for seed in range(min(RESTARTS, RESTART_GPU_BUDGET // max(len(cluster.gpus), 1))):
-                if hopeless.issuperset(best.unscheduled):
-                    break
-                plan = _plan_in_order(cluster, _perturbed(order, rank, random.Random(seed)))
-                if plan.objective.key() > best.objective.key():
-                    best = plan
+        best = _best_of_orders(cluster)
+        if cluster.free and best.unscheduled:  # where CPU or memory is short, moves between nodes pay
+            best = improved(cluster, best, _best_of_orders)
         status = SolverStatus(SolverState.HEURISTIC, "online", time.perf_counter() - started)
         return replace(best, status=status)
+
+
+def _best_of_orders(cluster: Cluster) -> Plan:
+    """The rule's plan in the first order and, where CPU or memory is short, the best of it and
+    the plans in `RESTARTS` orders near it."""
+    rank = _rank(cluster)
+    order = sorted(enumerate(cluster.requests), key=rank)
+    best = _plan_in_order(cluster, order)
+    if cluster.free and best.unscheduled:  # nodes short of CPU or memory: the order decides what fits
+        hopeless = _held_by_no_node(cluster, best.unscheduled)
+        for seed in range(min(RESTARTS, RESTART_GPU_BUDGET // max(len(cluster.gpus), 1))):
+            if hopeless.issuperset(best.unscheduled):
+                break
+            plan = _plan_in_order(cluster, _perturbed(order, rank, random.Random(seed)))
+            if plan.objective.key() > best.objective.key():
+                best = plan
+    return best
 
 
 def _rank(cluster: Cluster) -> Callable[[tuple[int, PendingPod]], tuple[float, int, int]]:
