@@ -20,7 +20,7 @@ from kubemig.planner import (
     online_plan,
 )
 from kubemig.planner.cluster import Cluster, PendingPod
-from kubemig.planner.online_plan import _best_of_orders, _first_order_plan, _leaders_first
+from kubemig.planner.online_plan import _best_of_orders, _leaders_first, _plan_in_order, _rank
 from kubemig.planner.plan import Plan, Slot, SolverStatus, assemble
 from tests.planner.brute import best_objective
 from tests.planner.checks import check_plan
@@ -341,7 +341,7 @@ requests:
     # in the first order `light` (more slices per CPU asked) comes first and takes node-a's CPU,
     # the only node either fits on; in an order with `large` first the plan schedules more slices
     cluster = Cluster.of(snapshot)
-    first = _first_order_plan(cluster)
+    first = _plan_in_order(cluster, sorted(enumerate(cluster.requests), key=_rank(cluster)))
     assert first.unscheduled == ["large"]
     plan = OnlinePlanner().plan(snapshot)
     check_plan(snapshot, plan)
@@ -436,7 +436,7 @@ requests:
 @given(snapshots())
 def test_the_online_plan_is_never_behind_its_first_order(snapshot: Snapshot) -> None:
     cluster = Cluster.of(snapshot)
-    first = _first_order_plan(cluster)
+    first = _plan_in_order(cluster, sorted(enumerate(cluster.requests), key=_rank(cluster)))
     orders = _best_of_orders(cluster)
     assert OnlinePlanner().plan(snapshot).objective.key() >= orders.objective.key() >= first.objective.key()
 

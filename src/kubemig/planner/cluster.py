@@ -232,6 +232,11 @@ class Cluster:
         """Whether the pod's resources fit in `left` (a node's free resources, as they stand)."""
         return all(request.resources.get(name, 0) <= amount for name, amount in left.items())
 
+    def could_hold(self, request: PendingPod, node: str) -> bool:
+        """Whether the pod may go to `node` and the node has the CPU and memory it asks, with no
+        pending pod placed yet (its GPUs and the pod's group rules aside)."""
+        return request.may_go_to(node) and (node not in self.free or self.fits_on(request, self.free[node]))
+
     @staticmethod
     def of(snapshot: Snapshot) -> Cluster:
         """Resolve a checked snapshot (Snapshot.parse/load have checked it)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod, geometry_key
-from kubemig.planner.plan import Plan, Slot, SolverState, SolverStatus, assemble
+from kubemig.planner.plan import Plan, Slot, assemble
 
 SEARCH_GPU_BUDGET = 1024
 """The GPUs of all the nodes planned again, at most (128 nodes of 8): a node's 8 GPUs planned again,
@@ -23,8 +23,6 @@ LEFT_OUT_PER_NODE = 32
 """The pods left out offered to a node planned again, at most, largest first: where hundreds are
 left out (1,024 GPUs, 311 left out) it kept each node's plan to a few milliseconds per run with
 the same slices; 16 gave 7 fewer there, and on the tuning snapshots 3 fewer (docs/planner.md)."""
-
-_UNTIMED = SolverStatus(SolverState.HEURISTIC, "online", 0.0)
 
 
 def improved(cluster: Cluster, plan: Plan, replan: Callable[[Cluster], Plan]) -> Plan:
@@ -57,7 +55,7 @@ def improved(cluster: Cluster, plan: Plan, replan: Callable[[Cluster], Plan]) ->
             labels=cluster.labels,
         )
         kept = {gpu.key: targets[gpu.key] for gpu in gpus}
-        before = assemble(local, kept, {pod: assignments[pod] for pod in held}, _UNTIMED)
+        before = assemble(local, kept, {pod: assignments[pod] for pod in held}, plan.status)
         after = replan(local)
         if after.objective.key() > before.objective.key():
             for pod in held:
@@ -83,10 +81,5 @@ def _left_out_for(
         for request in cluster.requests
         if request.pod not in assignments
         and _free_to_move(request)
-        and any(
-            key in request.shapes
-            and request.may_go_to(node)
-            and (node not in cluster.free or cluster.fits_on(request, cluster.free[node]))
-            for node, key in keys
-        )
+        and any(key in request.shapes and cluster.could_hold(request, node) for node, key in keys)
     ]

@@ -62,10 +62,6 @@ class OnlinePlanner:
         return replace(best, status=status)
 
 
-def _first_order_plan(cluster: Cluster) -> Plan:
-    return _plan_in_order(cluster, sorted(enumerate(cluster.requests), key=_rank(cluster)))
-
-
 def _best_of_orders(cluster: Cluster) -> Plan:
     """The rule's plan in the first order and, where CPU or memory is short, the best of it and
     the plans in `RESTARTS` orders near it."""
@@ -107,12 +103,7 @@ def _held_by_no_node(cluster: Cluster, pods: Sequence[str]) -> set[str]:
     return {
         request.pod
         for request in cluster.requests
-        if request.pod in named
-        and not any(
-            request.may_go_to(node)
-            and (node not in cluster.free or cluster.fits_on(request, cluster.free[node]))
-            for node in nodes
-        )
+        if request.pod in named and not any(cluster.could_hold(request, node) for node in nodes)
     }
 
 
