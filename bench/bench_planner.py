@@ -10,7 +10,8 @@ pending pod asks 1 to 8 CPUs and 4 to 32 GiB, so where a pod goes decides which 
 Pods draw profiles 1g..7g, with a few 2 x 7g pods and random priorities. Prints a table and writes
 JSON.
 
-    PYTHONPATH=src python bench/bench_planner.py [--gpus 16 64 256] [--seeds 3] [--first-seed 0] [--time-limit 60] [--json OUT]
+    PYTHONPATH=src python bench/bench_planner.py [--gpus 16 64 256] [--seeds 3] [--first-seed 0] [--time-limit 60]
+        [--online-only] [--json OUT]
 """
 
 from __future__ import annotations
@@ -100,6 +101,27 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
     return snapshot
 
 
+def _online_row(scenario: str, gpus: int, seed: int, snapshot: Snapshot) -> dict[str, object]:
+    started = time.perf_counter()
+    online = OnlinePlanner().plan(snapshot)
+    took = time.perf_counter() - started
+    left_out = len(online.unscheduled)
+    print(
+        f"{scenario} at {gpus} GPUs, seed {seed}: {len(snapshot.requests)} pods pending, online "
+        f"{online.objective.scheduled_slices} slices, {left_out} left out, {took:.2f} s",
+        flush=True,
+    )
+    return {
+        "scenario": scenario,
+        "gpus": gpus,
+        "seed": seed,
+        "pods": len(snapshot.requests),
+        "online": online.objective.to_json(),
+        "online_left_out": left_out,
+        "online_s": took,
+    }
+
+
 def _slices(objective: object) -> int:
     assert isinstance(objective, dict)
     return int(objective["scheduled_slices"])
@@ -116,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument(
+        "--online-only",
+        action="store_true",
+        help="time the online planner alone (clusters too large for the exact one)",
+    )
+    parser.add_argument(
         "--scenario",
         nargs="+",
         choices=["busy", "empty", "fragmented", "short"],
@@ -128,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'scenario':<8} {'gpus':>5} {'seed':>4} {'pods':>5} {'slices exact':>12} {'online':>7} {'ratio':>6} "
         f"{'destroyed/touched exact':>23} {'online':>7} {'exact s':>8} {'online s':>8}  exact status"
     )
-    print(header)
+    if not args.online_only:
+        print(header)
     for scenario, gpus, seed in (
         (sc, g, s)
         for sc in args.scenario
@@ -136,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in range(args.first_seed, args.first_seed + args.seeds)
     ):
         snapshot = generate(gpus, seed, scenario)
+        if args.online_only:
+            rows.append(_online_row(scenario, gpus, seed, snapshot))
+            continue
         t0 = time.perf_counter()
         exact = ExactPlanner(args.time_limit).plan(snapshot)
         t1 = time.perf_counter()
@@ -169,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in args.scenario:
         for gpus in args.gpus:
             mine = [r for r in rows if r["scenario"] == scenario and r["gpus"] == gpus]
+            if args.online_only:
+                continue
             exact_slices = sum(_slices(r["exact"]) for r in mine)
             online_slices = sum(_slices(r["online"]) for r in mine)
             share = online_slices / exact_slices if exact_slices else 1.0
@@ -181,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds,
         "first_seed": args.first_seed,
         "time_limit_s": args.time_limit,
+        "online_only": args.online_only,
         "scenario": args.scenario,
     }
     args.json.write_text(json.dumps({"config": config, "results": rows}, indent=2) + "\n")

@@ -29,3 +29,20 @@ def test_the_planner_benchmark_runs_the_seeds_asked_and_sums_them(
     online = sum(row["online"]["scheduled_slices"] for row in rows)
     assert 0 < online <= exact
     assert f"short at 8 GPUs, all seeds: online {online} / exact {exact} slices" in capsys.readouterr().out
+
+
+def test_the_planner_benchmark_times_the_online_planner_alone_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load_file(Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py")
+    out = tmp_path / "online.json"
+    assert (
+        bench.main(
+            ["--scenario", "short", "--gpus", "8", "--seeds", "1", "--online-only", "--json", str(out)]
+        )
+        == 0
+    )
+    (row,) = json.loads(out.read_text())["results"]
+    assert "exact" not in row
+    assert row["online"]["scheduled_slices"] > 0
+    assert f"{row['online_left_out']} left out" in capsys.readouterr().out

@@ -17,8 +17,9 @@ from kubemig.planner.plan import Plan, Slot, assemble
 
 SEARCH_GPU_BUDGET = 1024
 """The GPUs of all the nodes planned again, at most (128 nodes of 8): a node's 8 GPUs planned again,
-with its restarts, take about 20 ms, so the search adds 2 to 3 s at most. With 2,048 GPUs it added
-4.7 s at 4,096 GPUs (4,096 pods pending, 1,230 left out), whose first plan took 4.9 s."""
+with its restarts, take 20 to 30 ms, so the search adds up to about 4 s (at 4,096 GPUs, 4,096 pods
+pending, 1,230 left out: 8.1 to 9.6 s in all, where the first order alone takes 4.9 to 5.5 s). With
+2,048 GPUs it added 4.7 s there."""
 LEFT_OUT_PER_NODE = 32
 """The pods left out offered to a node planned again, at most, largest first: where hundreds are
 left out (1,024 GPUs, 311 left out) it kept each node's plan to a few milliseconds per run with
