@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.helpers import load_file
 
 
+def _run(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """The benchmark's JSON after running it on short snapshots of 8 GPUs with `args`."""
+    bench = load_file(Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py")
+    out = tmp_path / "planner.json"
+    assert bench.main(["--scenario", "short", "--gpus", "8", *args, "--json", str(out)]) == 0
+    results: dict[str, Any] = json.loads(out.read_text())
+    return results
+
+
 def test_the_planner_benchmark_runs_the_seeds_asked_and_sums_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench = load_file(Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py")
-    out = tmp_path / "short.json"
-    assert (
-        bench.main(
-            ["--scenario", "short", "--gpus", "8", "--seeds", "2", "--first-seed", "5", "--json", str(out)]
-        )
-        == 0
-    )
-    results = json.loads(out.read_text())
+    results = _run(tmp_path, "--seeds", "2", "--first-seed", "5")
     rows = results["results"]
     assert [row["seed"] for row in rows] == [5, 6]
     assert results["config"]["first_seed"] == 5
@@ -34,15 +36,7 @@ def test_the_planner_benchmark_runs_the_seeds_asked_and_sums_them(
 def test_the_planner_benchmark_times_the_online_planner_alone_when_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench = load_file(Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py")
-    out = tmp_path / "online.json"
-    assert (
-        bench.main(
-            ["--scenario", "short", "--gpus", "8", "--seeds", "1", "--online-only", "--json", str(out)]
-        )
-        == 0
-    )
-    (row,) = json.loads(out.read_text())["results"]
+    (row,) = _run(tmp_path, "--seeds", "1", "--online-only")["results"]
     assert "exact" not in row
     assert row["online"]["scheduled_slices"] > 0
     assert f"{row['online_left_out']} left out" in capsys.readouterr().out
