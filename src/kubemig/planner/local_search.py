@@ -10,9 +10,9 @@ them, added 8 slices to the 8,400 the nodes alone gave on the tuning snapshots, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 
-from kubemig.planner.cluster import Cluster, ClusterGpu, PendingPod, geometry_key
+from kubemig.planner.cluster import Cluster, ClusterGpu, GeometryKey, PendingPod, geometry_key
 from kubemig.planner.plan import Plan, Slot, assemble
 
 SEARCH_GPU_BUDGET = 1024
@@ -38,7 +38,7 @@ def improved(cluster: Cluster, plan: Plan, replan: Callable[[Cluster], Plan]) ->
     for gpu in cluster.gpus:
         gpus_of.setdefault(gpu.node, []).append(gpu)
     for node, gpus in sorted(gpus_of.items()):
-        left = _left_out_for(cluster, assignments, gpus)
+        left = _left_out_for(cluster, assignments, node, {geometry_key(gpu.geo) for gpu in gpus})
         if not left:
             continue
         left = sorted(left, key=lambda request: -max(request.slices_on(k) for k in request.shapes))
@@ -72,15 +72,15 @@ def _free_to_move(request: PendingPod) -> bool:
 
 
 def _left_out_for(
-    cluster: Cluster, assignments: Mapping[str, Sequence[Slot]], gpus: Sequence[ClusterGpu]
+    cluster: Cluster, assignments: Mapping[str, Sequence[Slot]], node: str, models: Set[GeometryKey]
 ) -> list[PendingPod]:
-    """The pods left out, free to move, that one of these GPUs' nodes could hold: their profile
-    exists on its GPUs, they may go there, and it has the CPU and memory they ask."""
-    keys = {(gpu.node, geometry_key(gpu.geo)) for gpu in gpus}
+    """The pods left out, free to move, that `node` could hold: their profile exists on one of its
+    GPU `models`, they may go there, and it has the CPU and memory they ask."""
     return [
         request
         for request in cluster.requests
         if request.pod not in assignments
         and _free_to_move(request)
-        and any(key in request.shapes and cluster.could_hold(request, node) for node, key in keys)
+        and not models.isdisjoint(request.shapes)
+        and cluster.could_hold(request, node)
     ]
