@@ -8,10 +8,11 @@ GPU at random starts and the pending pods, mostly 3g and 4g, ask 130 %; scenario
 and four nodes in five have little CPU and memory left (4 to 32 CPUs, 32 to 128 GiB) while each
 pending pod asks 1 to 8 CPUs and 4 to 32 GiB, so where a pod goes decides which others still fit.
 Pods draw profiles 1g..7g, with a few 2 x 7g pods and random priorities. Prints a table and writes
-JSON.
+JSON. `--windows` also runs the window planner (the online plan, then windows of 4 nodes planned
+exactly) within the same time limit.
 
     PYTHONPATH=src python bench/bench_planner.py [--gpus 16 64 256] [--seeds 3] [--first-seed 0] [--time-limit 60]
-        [--online-only] [--json OUT]
+        [--online-only] [--windows] [--json OUT]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kubemig.geometry import can_add, geometry_for, maximal_layouts, resolve_profile
-from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot
+from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot, WindowPlanner
 
 NAMES = {
     "A100-SXM4-40GB": ["1g.5gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"],
@@ -101,17 +102,14 @@ def generate(gpus: int, seed: int, scenario: str) -> Snapshot:
     return snapshot
 
 
-def _online_row(scenario: str, gpus: int, seed: int, snapshot: Snapshot) -> dict[str, object]:
+def _online_row(
+    scenario: str, gpus: int, seed: int, snapshot: Snapshot, windows_limit_s: float | None
+) -> dict[str, object]:
     started = time.perf_counter()
     online = OnlinePlanner().plan(snapshot)
     took = time.perf_counter() - started
     left_out = len(online.unscheduled)
-    print(
-        f"{scenario} at {gpus} GPUs, seed {seed}: {len(snapshot.requests)} pods pending, online "
-        f"{online.objective.scheduled_slices} slices, {left_out} left out, {took:.2f} s",
-        flush=True,
-    )
-    return {
+    row: dict[str, object] = {
         "scenario": scenario,
         "gpus": gpus,
         "seed": seed,
@@ -119,6 +117,26 @@ def _online_row(scenario: str, gpus: int, seed: int, snapshot: Snapshot) -> dict
         "online": online.objective.to_json(),
         "online_left_out": left_out,
         "online_s": took,
+    }
+    text = ""
+    if windows_limit_s is not None:
+        row.update(_windows(snapshot, windows_limit_s))
+        text = f"; windows {_slices(row['windows'])} slices, {row['windows_s']:.2f} s"
+    print(
+        f"{scenario} at {gpus} GPUs, seed {seed}: {len(snapshot.requests)} pods pending, online "
+        f"{online.objective.scheduled_slices} slices, {left_out} left out, {took:.2f} s{text}",
+        flush=True,
+    )
+    return row
+
+
+def _windows(snapshot: Snapshot, time_limit_s: float) -> dict[str, object]:
+    started = time.perf_counter()
+    plan = WindowPlanner(time_limit_s).plan(snapshot)
+    return {
+        "windows": plan.objective.to_json(),
+        "windows_s": time.perf_counter() - started,
+        "windows_status": plan.status.to_json(),
     }
 
 
@@ -143,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         help="time the online planner alone (clusters too large for the exact one)",
     )
     parser.add_argument(
+        "--windows", action="store_true", help="also run the window planner, within the same time limit"
+    )
+    parser.add_argument(
         "--scenario",
         nargs="+",
         choices=["busy", "empty", "fragmented", "short"],
@@ -153,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     header = (
         f"{'scenario':<8} {'gpus':>5} {'seed':>4} {'pods':>5} {'slices exact':>12} {'online':>7} {'ratio':>6} "
-        f"{'destroyed/touched exact':>23} {'online':>7} {'exact s':>8} {'online s':>8}  exact status"
+        f"{'destroyed/touched exact':>23} {'online':>7} {'exact s':>8} {'online s':>8}"
+        + (f" {'windows':>7} {'windows s':>9}" if args.windows else "")
+        + "  exact status"
     )
+    windows_limit = args.time_limit if args.windows else None
     if not args.online_only:
         print(header)
     for scenario, gpus, seed in (
@@ -165,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         snapshot = generate(gpus, seed, scenario)
         if args.online_only:
-            rows.append(_online_row(scenario, gpus, seed, snapshot))
+            rows.append(_online_row(scenario, gpus, seed, snapshot, windows_limit))
             continue
         t0 = time.perf_counter()
         exact = ExactPlanner(args.time_limit).plan(snapshot)
@@ -189,12 +213,16 @@ def main(argv: list[str] | None = None) -> int:
             "online_s": t2 - t1,
             "exact_status": exact.status.to_json(),
         }
+        windows = ""
+        if args.windows:
+            row.update(_windows(snapshot, args.time_limit))
+            windows = f" {_slices(row['windows']):>7} {row['windows_s']:>9.3f}"
         rows.append(row)
         e, o = exact.objective, online.objective
         print(
             f"{scenario:<8} {gpus:>5} {seed:>4} {len(snapshot.requests):>5} {e.scheduled_slices:>12} {o.scheduled_slices:>7} "
             f"{ratio:>6.3f} {f'{e.free_destroyed}/{e.gpus_touched}':>23} {f'{o.free_destroyed}/{o.gpus_touched}':>7} "
-            f"{t1 - t0:>8.3f} {t2 - t1:>8.3f}  {exact.status}",
+            f"{t1 - t0:>8.3f} {t2 - t1:>8.3f}{windows}  {exact.status}",
             flush=True,
         )
     for scenario in args.scenario:
@@ -205,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
             exact_slices = sum(_slices(r["exact"]) for r in mine)
             online_slices = sum(_slices(r["online"]) for r in mine)
             share = online_slices / exact_slices if exact_slices else 1.0
-            print(
-                f"{scenario} at {gpus} GPUs, all seeds: online {online_slices} / exact {exact_slices} slices = {share:.3f}"
-            )
+            text = f"{scenario} at {gpus} GPUs, all seeds: online {online_slices} / exact {exact_slices} slices = {share:.3f}"
+            if args.windows:
+                windows_slices = sum(_slices(r["windows"]) for r in mine)
+                text += f"; windows {windows_slices} = {windows_slices / exact_slices if exact_slices else 1.0:.3f}"
+            print(text)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "gpus": args.gpus,
@@ -215,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "first_seed": args.first_seed,
         "time_limit_s": args.time_limit,
         "online_only": args.online_only,
+        "windows": args.windows,
         "scenario": args.scenario,
     }
     args.json.write_text(json.dumps({"config": config, "results": rows}, indent=2) + "\n")

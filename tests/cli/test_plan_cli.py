@@ -48,6 +48,18 @@ def test_plan_json_on_the_example_is_the_optimum() -> None:
     } in first["target"]
 
 
+def test_the_window_solver_plans_the_example_as_the_exact_one_does() -> None:
+    # two nodes fit in one window, planned exactly: the optimum, labelled a heuristic's
+    outs = [
+        json.loads(invoke("plan", "--snapshot", EXAMPLE, "--solver", s, "--json")[1])
+        for s in ("exact", "windows")
+    ]
+    exact, windows = outs
+    assert windows["solver"] == "windows" and windows["status"]["state"] == "heuristic"
+    assert windows["objective"] == exact["objective"]
+    assert windows["unscheduled"] == exact["unscheduled"] == ["batch-4"]
+
+
 def test_plan_text_shows_assignments_changes_and_objective() -> None:
     code, out = invoke("plan", "--snapshot", EXAMPLE, "--solver", "online")
     assert code == 0

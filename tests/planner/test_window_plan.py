@@ -1,0 +1,56 @@
+"""The window planner: the online plan, then windows of nodes planned again by the exact program."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+
+from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot, SolverState, WindowPlanner
+from tests.helpers import load_file
+from tests.planner.checks import check_plan
+from tests.planner.strategies import snapshots
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py"
+
+
+def _short_snapshot(gpus: int, seed: int) -> Snapshot:
+    """bench_planner.py's snapshot with CPU and memory short on four nodes in five."""
+    snapshot: Snapshot = load_file(BENCH).generate(gpus, seed, "short")
+    return snapshot
+
+
+def test_a_window_of_two_nodes_moves_pods_between_them_where_single_nodes_cannot() -> None:
+    # two nodes: the online plan leaves pods out that fit only once pods trade nodes, which planning
+    # each node alone, even exactly, cannot do
+    snapshot = _short_snapshot(16, 24)
+    exact = ExactPlanner(time_limit_s=20).plan(snapshot)
+    alone = WindowPlanner(window_nodes=1).plan(snapshot)
+    together = WindowPlanner().plan(snapshot)
+    for plan in (alone, together):
+        check_plan(snapshot, plan)
+    assert alone.objective.scheduled_slices < exact.objective.scheduled_slices
+    assert together.objective.key() == exact.objective.key()
+    assert together.status.state is SolverState.HEURISTIC and together.status.solver == "windows"
+    assert "windows of up to 4 nodes planned exactly" in together.status.detail
+
+
+def test_the_window_planner_hands_out_the_online_plan_when_its_time_is_up() -> None:
+    snapshot = _short_snapshot(16, 24)
+    plan = WindowPlanner(time_limit_s=0).plan(snapshot)
+    assert plan.objective == OnlinePlanner().plan(snapshot).objective
+    assert plan.status.detail.startswith("0 windows")
+
+
+def test_the_window_planner_needs_a_node_per_window() -> None:
+    with pytest.raises(ValueError, match="at least one node"):
+        WindowPlanner(window_nodes=0)
+
+
+@given(snapshots())
+def test_the_window_plan_is_valid_and_between_the_online_and_the_exact_plan(snapshot: Snapshot) -> None:
+    plan = WindowPlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert OnlinePlanner().plan(snapshot).objective.key() <= plan.objective.key()
+    assert plan.objective.key() <= ExactPlanner(time_limit_s=20).plan(snapshot).objective.key()
