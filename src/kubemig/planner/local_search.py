@@ -25,8 +25,7 @@ takes 4.9 to 5.5 s). With 2,048 GPUs it added 4.7 s there."""
 LEFT_OUT_PER_NODE = 32
 """The pods left out offered to a node planned again, at most, largest first: where hundreds are
 left out (1,024 GPUs, 311 left out) it kept each node's plan to a few milliseconds per run with
-the same slices; 16 gave 7 fewer there, and on the tuning snapshots 3 fewer (docs/planner.md).
-A window of several nodes is offered this many per node."""
+the same slices; 16 gave 7 fewer there, and on the tuning snapshots 3 fewer (docs/planner.md)."""
 
 
 def improved(

@@ -62,24 +62,24 @@ class WindowPlanner:
         nodes = sorted({gpu.node for gpu in cluster.gpus})
         rng = random.Random(self.seed)
         windows_planned = passes_run = 0
+
+        def replan(local: Cluster) -> Plan:
+            nonlocal windows_planned
+            windows_planned += 1
+            left = max(deadline - time.perf_counter(), 0.01)
+            return ExactPlanner(min(WINDOW_TIME_LIMIT_S, left)).plan_cluster(local)
+
         for _ in range(self.passes):
             if time.perf_counter() >= deadline:
                 break
             rng.shuffle(nodes)
             windows = [nodes[i : i + self.window_nodes] for i in range(0, len(nodes), self.window_nodes)]
-
-            def replan(local: Cluster) -> Plan:
-                nonlocal windows_planned
-                windows_planned += 1
-                left = max(deadline - time.perf_counter(), 0.01)
-                return ExactPlanner(min(WINDOW_TIME_LIMIT_S, left)).plan_cluster(local)
-
             better = improved(
                 cluster,
                 plan,
                 replan,
                 windows,
-                gpu_budget=len(cluster.gpus),
+                gpu_budget=len(cluster.gpus),  # the time limit holds it, not a budget
                 left_out_per_node=None,
                 deadline=deadline,
                 only_where_left_out=False,
