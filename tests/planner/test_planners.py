@@ -297,6 +297,54 @@ requests:
     check_plan(snapshot, plan)
 
 
+def test_the_online_planner_tries_the_pods_by_priority_where_it_leaves_out_a_higher_one() -> None:
+    snapshot = Snapshot.parse(
+        """
+nodes:
+- {name: node-a, gpus: [{index: 0, model: A100-SXM4-40GB}]}
+requests:
+- {pod: batch, profile: 7g.40gb, priority: 0}
+- {pod: serve, profile: 4g.20gb, priority: 5}
+- {pod: tune, profile: 3g.20gb, priority: 5}
+"""
+    )
+    # largest first, batch takes the GPU; by priority, serve and tune fill it as well
+    plan = OnlinePlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert plan.objective.key()[:2] == (7, 10)
+    assert plan.unscheduled == ["batch"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "batch_priority", "runs"),
+    [(8192, 0, 2), (0, 0, 1), (8192, 5, 1)],  # by priority too; over the budget; nothing to gain
+)
+def test_the_online_planner_runs_the_priority_order_only_within_its_budget_and_where_it_may_gain(
+    monkeypatch: pytest.MonkeyPatch, budget: int, batch_priority: int, runs: int
+) -> None:
+    snapshot = Snapshot.parse(
+        f"""
+nodes:
+- {{name: node-a, gpus: [{{index: 0, model: A100-SXM4-40GB}}]}}
+requests:
+- {{pod: batch, profile: 7g.40gb, priority: {batch_priority}}}
+- {{pod: serve, profile: 4g.20gb, priority: 5}}
+"""
+    )
+    calls = []
+    real = online_plan._plan_in_order
+
+    def counted(cluster: Cluster, order: Sequence[tuple[int, PendingPod]]) -> Plan:
+        calls.append(order)
+        return real(cluster, order)
+
+    monkeypatch.setattr(online_plan, "_plan_in_order", counted)
+    monkeypatch.setattr(online_plan, "RESTART_GPU_BUDGET", budget)
+    plan = OnlinePlanner().plan(snapshot)
+    assert plan.unscheduled == ["serve"]  # 7 slices beat 4 whatever the priorities
+    assert len(calls) == runs
+
+
 def test_the_online_planner_keeps_gpu_room_where_cpu_is_left_to_use_it() -> None:
     snapshot = Snapshot.parse(
         """

@@ -3,9 +3,11 @@ first, each placed as if it arrived alone. Where nodes run short of CPU or memor
 are discounted by what it asks of them and it goes to the node it fills most closely; pods kept
 apart skip the domains their partners took, pods spread over domains go only where the scheduler
 would bind them next, pods that must share a domain follow the first of them placed, and pods that
-follow others come after them, each into a domain one of its leaders took. Where short CPU or
-memory leaves pods out, the rule runs again in a few orders near the first, keeping the best plan,
-and then each node where a pod left out could go is planned again on its own (`local_search`)."""
+follow others come after them, each into a domain one of its leaders took. Where a pod left out
+has a higher priority than one placed, the rule runs again with the pods by priority first, and
+the better plan is kept. Where short CPU or memory leaves pods out, the rule runs again in a few
+orders near the first, keeping the best plan, and then each node where a pod left out could go is
+planned again on its own (`local_search`)."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ at 16 GPUs, 96.4 -> 97.8 % at 64 (docs/planner.md)."""
 RESTART_GPU_BUDGET = 2048
 """Restarts times GPUs at most this: all of `RESTARTS` up to 256 GPUs, two at 1,024, one at 2,048
 and none on larger clusters, where one run of the rule takes seconds (0.45 s at 1,024 GPUs with
-1,024 pods pending, 4.9 s at 4,096 with 4,096)."""
+1,024 pods pending, 4.9 s at 4,096 with 4,096). The run by priority is made up to this many GPUs."""
 RANK_NOISE = 0.3
 """How far a restart's order strays from the first: each pod's rank is scaled by a factor drawn
 uniformly within 1 -+ this. Of 0.2, 0.3 and 0.5 (three draws each, the tuning snapshots of
@@ -63,11 +65,18 @@ class OnlinePlanner:
 
 
 def _best_of_orders(cluster: Cluster) -> Plan:
-    """The rule's plan in the first order and, where CPU or memory is short, the best of it and
-    the plans in `RESTARTS` orders near it."""
+    """The rule's plan in the first order; where it leaves out a pod of a higher priority than one it
+    places, the better of it and the plan with the pods by priority first (largest first is blind
+    to priority: on `empty` snapshots of 256 GPUs it scheduled priorities of 1,134 where the exact
+    plans reach 1,485, with the same slices; with this run, 1,386); and where CPU or memory is
+    short, the best of those and the plans in `RESTARTS` orders near the first."""
     rank = _rank(cluster)
     order = sorted(enumerate(cluster.requests), key=rank)
     best = _plan_in_order(cluster, order)
+    if _priority_may_gain(cluster, best) and len(cluster.gpus) <= RESTART_GPU_BUDGET:
+        plan = _plan_in_order(cluster, sorted(order, key=lambda item: (-item[1].priority, rank(item))))
+        if plan.objective.key() > best.objective.key():
+            best = plan
     if cluster.free and best.unscheduled:  # nodes short of CPU or memory: the order decides what fits
         hopeless = _held_by_no_node(cluster, best.unscheduled)
         for seed in range(min(RESTARTS, RESTART_GPU_BUDGET // max(len(cluster.gpus), 1))):
@@ -93,6 +102,15 @@ def _rank(cluster: Cluster) -> Callable[[tuple[int, PendingPod]], tuple[float, i
         return (-slices / (1 + weight * asks), -request.priority, item[0])
 
     return rank
+
+
+def _priority_may_gain(cluster: Cluster, plan: Plan) -> bool:
+    """Whether a pod the plan leaves out has a higher priority than one it places."""
+    if not plan.unscheduled:
+        return False
+    out = set(plan.unscheduled)
+    placed = [request.priority for request in cluster.requests if request.pod not in out]
+    return bool(placed) and max(r.priority for r in cluster.requests if r.pod in out) > min(placed)
 
 
 def _held_by_no_node(cluster: Cluster, pods: Sequence[str]) -> set[str]:
