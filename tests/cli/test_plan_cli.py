@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kubemig.cli import cli, main
+from kubemig.cli import cli, main, plan_command
+from kubemig.planner import ExactPlanner
 from tests.helpers import run_kubemig
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "snapshot.yaml")
@@ -58,6 +59,16 @@ def test_the_window_solver_plans_the_example_as_the_exact_one_does() -> None:
     assert windows["solver"] == "windows" and windows["status"]["state"] == "heuristic"
     assert windows["objective"] == exact["objective"]
     assert windows["unscheduled"] == exact["unscheduled"] == ["batch-4"]
+
+
+def test_an_exact_solve_cut_short_points_to_the_window_solver(monkeypatch: pytest.MonkeyPatch) -> None:
+    # no time for even the first stage: the program is cut short whatever the machine
+    monkeypatch.setattr(plan_command, "ExactPlanner", lambda limit: ExactPlanner(time_limit_s=0.001))
+    result = CliRunner().invoke(cli, ["plan", "--snapshot", EXAMPLE, "--json"], catch_exceptions=False)
+    assert json.loads(result.stdout)["status"]["state"] == "time_limit"
+    assert "--solver windows" in result.stderr and "(30 s)" in result.stderr
+    online = CliRunner().invoke(cli, ["plan", "--snapshot", EXAMPLE, "--solver", "online"])
+    assert online.exit_code == 0 and "note:" not in online.stderr
 
 
 def test_plan_text_shows_assignments_changes_and_objective() -> None:

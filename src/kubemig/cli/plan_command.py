@@ -18,7 +18,16 @@ from kubemig.cli.output import console, count, echo_json
 from kubemig.errors import KubemigError
 from kubemig.geometry import Instance, render_slots, slot_width
 from kubemig.partition.spec import dump_config
-from kubemig.planner import ExactPlanner, GpuPlan, OnlinePlanner, Plan, Planner, Snapshot, WindowPlanner
+from kubemig.planner import (
+    ExactPlanner,
+    GpuPlan,
+    OnlinePlanner,
+    Plan,
+    Planner,
+    Snapshot,
+    SolverState,
+    WindowPlanner,
+)
 from kubemig.statefile import write_atomic
 
 SOLVERS = ("exact", "online", "windows")
@@ -115,6 +124,12 @@ def plan(
     else:
         planner = OnlinePlanner()
     result = planner.plan(snapshot)
+    if solver == "exact" and result.status.state is SolverState.TIME_LIMIT:
+        click.echo(
+            f"note: the exact solver stopped at its time limit ({time_limit_s:g} s): give it more "
+            "(--time-limit), or plan with --solver windows, which improves on the online plan within the limit",
+            err=True,
+        )
     written = write_configs(result, configs_dir, config_name) if configs_dir is not None else {}
     published: list[str] = []
     if publish:
