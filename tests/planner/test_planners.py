@@ -315,6 +315,20 @@ requests:
     assert plan.unscheduled == ["batch"]
 
 
+def _count_orders(monkeypatch: pytest.MonkeyPatch, budget: int) -> list[Sequence[tuple[int, PendingPod]]]:
+    """The orders the online planner runs its rule in, from now on, with its restart budget set."""
+    calls: list[Sequence[tuple[int, PendingPod]]] = []
+    real = online_plan._plan_in_order
+
+    def counted(cluster: Cluster, order: Sequence[tuple[int, PendingPod]]) -> Plan:
+        calls.append(order)
+        return real(cluster, order)
+
+    monkeypatch.setattr(online_plan, "_plan_in_order", counted)
+    monkeypatch.setattr(online_plan, "RESTART_GPU_BUDGET", budget)
+    return calls
+
+
 @pytest.mark.parametrize(
     ("budget", "batch_priority", "runs"),
     [(8192, 0, 2), (0, 0, 1), (8192, 5, 1)],  # by priority too; over the budget; nothing to gain
@@ -331,15 +345,7 @@ requests:
 - {{pod: serve, profile: 4g.20gb, priority: 5}}
 """
     )
-    calls = []
-    real = online_plan._plan_in_order
-
-    def counted(cluster: Cluster, order: Sequence[tuple[int, PendingPod]]) -> Plan:
-        calls.append(order)
-        return real(cluster, order)
-
-    monkeypatch.setattr(online_plan, "_plan_in_order", counted)
-    monkeypatch.setattr(online_plan, "RESTART_GPU_BUDGET", budget)
+    calls = _count_orders(monkeypatch, budget)
     plan = OnlinePlanner().plan(snapshot)
     assert plan.unscheduled == ["serve"]  # 7 slices beat 4 whatever the priorities
     assert len(calls) == runs
@@ -416,15 +422,7 @@ requests:
 - {{pod: heavy, profile: 7g.40gb, resources: {{cpu: "{heavy_cpu}"}}}}
 """
     )
-    calls = []
-    real = online_plan._plan_in_order
-
-    def counted(cluster: Cluster, order: Sequence[tuple[int, PendingPod]]) -> Plan:
-        calls.append(order)
-        return real(cluster, order)
-
-    monkeypatch.setattr(online_plan, "_plan_in_order", counted)
-    monkeypatch.setattr(online_plan, "RESTART_GPU_BUDGET", budget)
+    calls = _count_orders(monkeypatch, budget)
     monkeypatch.setattr(online_plan, "improved", lambda cluster, plan, replan: plan)  # orders only
     plan = OnlinePlanner().plan(snapshot)
     # two GPUs for three whole-GPU pods: one is always left out, and no order does better
