@@ -26,14 +26,28 @@ def test_a_window_of_two_nodes_moves_pods_between_them_where_single_nodes_cannot
     # each node alone, even exactly, cannot do
     snapshot = _short_snapshot(16, 24)
     exact = ExactPlanner(time_limit_s=20).plan(snapshot)
-    alone = WindowPlanner(window_nodes=1).plan(snapshot)
+    alone = WindowPlanner(window_nodes=(1,)).plan(snapshot)
     together = WindowPlanner().plan(snapshot)
     for plan in (alone, together):
         check_plan(snapshot, plan)
     assert alone.objective.scheduled_slices < exact.objective.scheduled_slices
     assert together.objective.key() == exact.objective.key()
     assert together.status.state is SolverState.HEURISTIC and together.status.solver == "windows"
-    assert "windows of up to 4 nodes planned exactly" in together.status.detail
+    # the two nodes are the whole cluster: a window of 4 or 8 is a window of 2
+    assert "windows of up to 2 nodes planned exactly" in together.status.detail
+
+
+def test_windows_grow_once_windows_of_four_change_nothing() -> None:
+    # eight nodes: windows of four stop 7 slices short of the exact plan; the window of eight that
+    # follows plans the cluster whole, from a better start
+    snapshot = _short_snapshot(64, 47)
+    four = WindowPlanner(window_nodes=(4,)).plan(snapshot)
+    grown = WindowPlanner().plan(snapshot)
+    exact = ExactPlanner(time_limit_s=20).plan(snapshot)
+    check_plan(snapshot, grown)
+    assert four.objective.scheduled_slices < exact.objective.scheduled_slices
+    assert grown.objective.key() == exact.objective.key()
+    assert "windows of up to 4, then 8 nodes" in grown.status.detail
 
 
 def test_the_window_planner_hands_out_the_online_plan_when_its_time_is_up() -> None:
@@ -45,7 +59,9 @@ def test_the_window_planner_hands_out_the_online_plan_when_its_time_is_up() -> N
 
 def test_the_window_planner_needs_a_node_per_window() -> None:
     with pytest.raises(ValueError, match="at least one node"):
-        WindowPlanner(window_nodes=0)
+        WindowPlanner(window_nodes=(4, 0))
+    with pytest.raises(ValueError, match="at least one node"):
+        WindowPlanner(window_nodes=())
 
 
 @given(snapshots())
