@@ -30,6 +30,7 @@ from kubemig.bench.profiles import classic_shapes
 from kubemig.bench.trace import PodRequest
 from kubemig.errors import KubemigError
 from kubemig.geometry import GpuGeometry, Layout, geometry_for, maximal_layouts
+from kubemig.planner.solver_stdout import solver_output_to_stderr
 
 
 class BoundError(KubemigError):
@@ -136,13 +137,14 @@ def solve_bound(
         np.zeros(n_l + n_k + n_p),
         np.concatenate([np.full(n_l, gpus), [demand[k] for k in kinds], np.full(n_p, gpus)]),
     )
-    result = milp(
-        c,
-        constraints=LinearConstraint(a, -np.inf, upper),
-        integrality=np.ones(n_l + n_k + n_p),
-        bounds=bounds,
-        options={"disp": False, "mip_rel_gap": 0.0},
-    )
+    with solver_output_to_stderr():
+        result = milp(
+            c,
+            constraints=LinearConstraint(a, -np.inf, upper),
+            integrality=np.ones(n_l + n_k + n_p),
+            bounds=bounds,
+            options={"disp": False, "mip_rel_gap": 0.0},
+        )
     if result.status != 0 or result.x is None:
         raise BoundError(f"the bound MILP did not solve: {result.message}")
     x = np.round(result.x).astype(int)

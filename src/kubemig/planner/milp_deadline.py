@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import milp
 
+from kubemig.planner.solver_stdout import solver_output_to_stderr
+
 IN_PLACE_VARIABLES = 20_000
 """Programs with fewer variables are solved in place: the largest the planner's benchmarks and tests
 build (64 GPUs, snapshots of hundreds of GPUs) solve within their limits."""
@@ -56,7 +58,8 @@ def milp_within(deadline_s: float, problem: dict[str, Any], *, in_place: bool | 
 
 
 def _answer(problem: dict[str, Any]) -> Answer:
-    result = milp(**problem)
+    with solver_output_to_stderr():
+        result = milp(**problem)
     gap = getattr(result, "mip_gap", None)
     return result.x, int(result.status), (None if result.status == 0 or gap is None else float(gap))
 
