@@ -50,6 +50,14 @@ def test_windows_grow_once_windows_of_four_change_nothing() -> None:
     assert "windows of up to 4, then 8 nodes" in grown.status.detail
 
 
+def test_windows_grow_to_sixteen_nodes_or_the_whole_cluster() -> None:
+    # twelve nodes: windows of 4, then 8, then 16 held to the cluster's 12, each size at least one pass
+    snapshot: Snapshot = load_file(BENCH).generate(96, 0, "busy")
+    plan = WindowPlanner().plan(snapshot)
+    check_plan(snapshot, plan)
+    assert "windows of up to 4, then 8, then 12 nodes planned exactly" in plan.status.detail
+
+
 def test_the_window_planner_hands_out_the_online_plan_when_its_time_is_up() -> None:
     snapshot = _short_snapshot(16, 24)
     plan = WindowPlanner(time_limit_s=0).plan(snapshot)

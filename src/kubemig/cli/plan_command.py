@@ -63,7 +63,7 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
     default="exact",
     show_default=True,
     help="exact: optimal MILP (HiGHS); online: the fast arrival-by-arrival rule; windows: the online plan, "
-    "then windows of 4, then 8 nodes planned exactly (large clusters short of CPU or memory).",
+    "then windows of 4, 8 and 16 nodes planned exactly (large clusters short of CPU or memory).",
 )
 @click.option(
     "--time-limit",
