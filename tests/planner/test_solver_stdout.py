@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -30,3 +31,26 @@ def test_what_c_code_prints_inside_goes_to_stderr_and_stdout_comes_back() -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout == "before\nafter\n"
     assert "from C inside" in result.stderr and "from Python inside" in result.stderr
+
+
+def _close_stdin_and_stderr() -> None:
+    # stdin too: the copy of stdout then takes descriptor 0 rather than 2, which stays closed
+    os.close(0)
+    os.close(2)
+
+
+def test_without_stderr_to_point_at_the_solve_goes_on_with_stdout_as_it_is() -> None:
+    code = (
+        "from kubemig.planner.solver_stdout import solver_output_to_stderr\n"
+        "with solver_output_to_stderr():\n"
+        "    print('inside')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=kubemig_env(),
+        timeout=60,
+        preexec_fn=_close_stdin_and_stderr,
+    )
+    assert (result.returncode, result.stdout) == (0, "inside\n")

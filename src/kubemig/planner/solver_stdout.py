@@ -20,14 +20,17 @@ from contextlib import contextmanager
 @contextmanager
 def solver_output_to_stderr() -> Iterator[None]:
     """Inside it, what is written to file descriptor 1 (by C code too) goes to descriptor 2."""
+    saved: int | None = None
     try:
         sys.stdout.flush()
         saved = os.dup(1)
-    except (OSError, ValueError):  # no standard output to protect (closed, or detached)
+        os.dup2(2, 1)
+    except (OSError, ValueError, AttributeError):  # no stdout to protect, or no stderr to send it to
+        if saved is not None:
+            os.close(saved)
         yield
         return
     try:
-        os.dup2(2, 1)
         yield
     finally:
         _flush_c_stdio()  # what the solver left in C's buffer goes to stderr, not to the answer later
