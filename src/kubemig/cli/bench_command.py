@@ -12,6 +12,7 @@ import click
 
 from kubemig.catalog import DEFAULT_DRIVER
 from kubemig.cli.output import console, echo_json
+from kubemig.cli.output_files import check_writable, writing
 from kubemig.geometry import GpuGeometry, geometry_for
 
 if TYPE_CHECKING:
@@ -48,6 +49,12 @@ class Common(Workload):
     plot_out: Path | None
     print_json: bool
 
+    def __post_init__(self) -> None:
+        # before the run, which may take hours, not after it
+        for path, option in ((self.json_out, "--json"), (self.plot_out, "--plot")):
+            if path is not None:
+                check_writable(path, option)
+
     def policy_names(self, default: str | None = None) -> list[str]:
         from kubemig.bench.policies import policy_names
 
@@ -57,9 +64,11 @@ class Common(Workload):
         from kubemig.bench.report import mapping_line, write_json
 
         if self.json_out:
-            write_json(self.json_out, report)
+            with writing(self.json_out, "--json"):
+                write_json(self.json_out, report)
         if self.plot_out:
-            plot(report, self.plot_out)
+            with writing(self.plot_out, "--plot"):
+                plot(report, self.plot_out)
         if self.print_json:
             echo_json(report)
             return
@@ -377,6 +386,7 @@ def plot_command(result: Path, png: Path) -> None:
     from kubemig.bench.report import PLOTS
     from kubemig.errors import KubemigError
 
+    check_writable(png, "PNG")
     try:
         report = json.loads(result.read_text(encoding="utf-8"))
         draw = PLOTS[report["config"]["benchmark"]]
@@ -384,5 +394,6 @@ def plot_command(result: Path, png: Path) -> None:
         raise KubemigError(
             f"{result} is not a `kubemig bench` result ({exc}): give fill, churn or speed JSON"
         ) from None
-    draw(report, png)
+    with writing(png, "PNG"):
+        draw(report, png)
     click.echo(f"wrote {png}")

@@ -15,6 +15,7 @@ from kubemig.agent.kube_client import kubernetes_api
 from kubemig.agent.node_labels import KubernetesNodes
 from kubemig.cli.options import kubeconfig_option
 from kubemig.cli.output import console, count, echo_json
+from kubemig.cli.output_files import check_directory, writing
 from kubemig.errors import KubemigError
 from kubemig.geometry import Instance, render_slots, slot_width
 from kubemig.partition.spec import dump_config
@@ -116,6 +117,7 @@ def plan(
         snapshot_path = ", ".join(map(str, snapshot_paths))
     if configs_dir is not None:
         _check_file_names(snapshot)
+        check_directory(configs_dir, "--configs")  # before the plan, which may take a minute
     planner: Planner
     if solver == "exact":
         planner = ExactPlanner(time_limit_s)
@@ -173,7 +175,8 @@ def write_configs(result: Plan, directory: Path, name: str) -> dict[str, Path]:
     written: dict[str, Path] = {}
     for node, config in node_configs(result, name).items():
         path = directory / f"{node}.yaml"
-        write_atomic(path, dump_config(config))
+        with writing(path, "--configs"):
+            write_atomic(path, dump_config(config))
         written[node] = path
     return written
 
