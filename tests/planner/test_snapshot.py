@@ -125,6 +125,12 @@ BAD = [
         "requests[0].profile: profile '7g.40gb' exists on no GPU of this snapshot (models: A30): use one of 1g.6gb",
     ),
     (
+        "pods but no GPUs",
+        "nodes: []\nrequests: [{pod: a, profile: 3g.20gb}]\n",
+        "requests[0].profile: pod 'a' waits for '3g.20gb', but the snapshot has no MIG GPUs: add the nodes' "
+        "parts (`kubemig snapshot` on each node) or plan with --cluster",
+    ),
+    (
         "zero count",
         "nodes: []\nrequests: [{pod: a, profile: 1g.6gb, count: 0}]\n",
         "requests[0].count: input should be greater than or equal to 1",

@@ -355,14 +355,21 @@ class Snapshot(_Strict):
                     f"{where}.pod",
                     f"pod {request.pod!r} already runs on an instance: remove it from requests",
                 )
+            if not geometries:
+                raise SnapshotError(
+                    source,
+                    f"{where}.profile",
+                    f"pod {request.pod!r} waits for {request.profile!r}, but the snapshot has no MIG GPUs: "
+                    "add the nodes' parts (`kubemig snapshot` on each node) or plan with --cluster",
+                )
             if not any(_resolves(geo, request.profile) for geo in geometries.values()):
-                models = ", ".join(sorted({key for key, _ in geometries})) or "none"
+                models = ", ".join(sorted({key for key, _ in geometries}))
                 offered = sorted({s.name for geo in geometries.values() for s in geo.shapes})
                 raise SnapshotError(
                     source,
                     f"{where}.profile",
                     f"profile {request.profile!r} exists on no GPU of this snapshot (models: {models}): "
-                    f"use one of {', '.join(offered) or 'nothing'}",
+                    f"use one of {', '.join(offered)}",
                 )
 
 
