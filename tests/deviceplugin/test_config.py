@@ -132,6 +132,17 @@ def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
         resolve_config(flags={}, env={}, config_file=path)
 
 
+def test_a_bad_value_in_the_config_file_names_the_file_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("version: v1\nflags:\n  migStrategy: half\n")
+    with pytest.raises(ConfigError) as caught:
+        resolve_config(flags={}, env={}, config_file=path)
+    assert (
+        str(caught.value)
+        == f"config file {path}: flags.migStrategy: 'half' is not one of none, single, mixed"
+    )
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="No such file"):
         resolve_config(flags={}, env={}, config_file=tmp_path / "nope.yaml")

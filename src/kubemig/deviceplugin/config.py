@@ -215,7 +215,7 @@ def resolve_config(
             chosen[setting.name] = (env[setting.env], setting.env)
         elif setting.name in from_file:
             path = ".".join(setting.file_path or ())
-            chosen[setting.name] = (from_file[setting.name], f"config file flags.{path}")
+            chosen[setting.name] = (from_file[setting.name], f"config file {config_file}: flags.{path}")
 
     def get(name: str) -> tuple[object, str] | None:
         return chosen.get(name)
