@@ -153,6 +153,16 @@ def _wait(condition: Callable[[], object], timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def test_a_missing_config_file_is_one_line_before_anything_else(root: Path) -> None:
+    # no kubeconfig either: the file, the nearer mistake, is named first
+    done = run_kubemig("agent", "--once", "-f", str(root / "nope.yaml"), env=_env(root))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"kubemig: error: config file {root / 'nope.yaml'} is not a file: "
+        "give -f the mig-parted config (the mounted ConfigMap's file)"
+    )
+
+
 def test_a_missing_kubeconfig_is_one_line(root: Path) -> None:
     done = run_kubemig(
         "agent", "--once", "-f", str(root / "mig.yaml"), "--kubeconfig", str(root / "nope"), env=_env(root)
