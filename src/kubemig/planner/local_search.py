@@ -65,9 +65,11 @@ def improved(
             for node in window
             if node in gpus_of and all(_free_to_move(requests[pod]) for pod in held_on[node])
         ]
+        if not nodes:
+            continue
         gpus = [gpu for node in nodes for gpu in gpus_of[node]]
         left = _left_out_for(cluster, assignments, nodes, {geometry_key(gpu.geo) for gpu in gpus})
-        if not nodes or (only_where_left_out and not left):
+        if only_where_left_out and not left:
             continue
         left = sorted(left, key=lambda request: -max(request.slices_on(k) for k in request.shapes))
         if left_out_per_node is not None:
