@@ -14,6 +14,7 @@ from hypothesis import settings
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SCRIPTS = SRC.parent / "scripts"
+BENCH_PLANNER = SRC.parent / "bench" / "bench_planner.py"  # its `generate` makes planner snapshots
 CI_EXAMPLES = 150  # the `ci` hypothesis profile's examples per property (tests/conftest.py)
 
 

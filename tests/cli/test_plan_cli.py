@@ -10,10 +10,9 @@ from click.testing import CliRunner
 
 from kubemig.cli import cli, main, plan_command
 from kubemig.planner import ExactPlanner, Snapshot
-from tests.helpers import load_file, run_kubemig
+from tests.helpers import BENCH_PLANNER, load_file, run_kubemig
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "snapshot.yaml")
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py"
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -122,7 +121,7 @@ def test_plan_runs_as_a_real_command(tmp_path: Path) -> None:
 def test_plan_json_stays_json_where_the_solver_prints(tmp_path: Path) -> None:
     # on this snapshot (bench_planner's `short`, 32 GPUs, seed 15) HiGHS 1.12 prints a debug line on
     # the C-level stdout while solving; `plan --json > plan.json` must still hold JSON alone
-    snapshot: Snapshot = load_file(BENCH).generate(32, 15, "short")
+    snapshot: Snapshot = load_file(BENCH_PLANNER).generate(32, 15, "short")
     path = tmp_path / "short.json"
     path.write_text(snapshot.model_dump_json(exclude_none=True))
     result = run_kubemig("plan", "--snapshot", str(path), "--json")

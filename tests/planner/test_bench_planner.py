@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import load_file
+from tests.helpers import BENCH_PLANNER, load_file
 
 
 def _run(tmp_path: Path, *args: str) -> dict[str, Any]:
     """The benchmark's JSON after running it on short snapshots of 8 GPUs with `args`."""
-    bench = load_file(Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py")
+    bench = load_file(BENCH_PLANNER)
     out = tmp_path / "planner.json"
     assert bench.main(["--scenario", "short", "--gpus", "8", *args, "--json", str(out)]) == 0
     results: dict[str, Any] = json.loads(out.read_text())

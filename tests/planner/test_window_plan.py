@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 
 from kubemig.planner import ExactPlanner, OnlinePlanner, Snapshot, SolverState, WindowPlanner
-from tests.helpers import load_file
+from tests.helpers import BENCH_PLANNER, load_file
 from tests.planner.checks import check_plan
 from tests.planner.strategies import snapshots
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_planner.py"
 
 
 def _short_snapshot(gpus: int, seed: int) -> Snapshot:
     """bench_planner.py's snapshot with CPU and memory short on four nodes in five."""
-    snapshot: Snapshot = load_file(BENCH).generate(gpus, seed, "short")
+    snapshot: Snapshot = load_file(BENCH_PLANNER).generate(gpus, seed, "short")
     return snapshot
 
 
@@ -52,7 +48,7 @@ def test_windows_grow_once_windows_of_four_change_nothing() -> None:
 
 def test_windows_grow_to_sixteen_nodes_or_the_whole_cluster() -> None:
     # twelve nodes: windows of 4, then 8, then 16 held to the cluster's 12, each size at least one pass
-    snapshot: Snapshot = load_file(BENCH).generate(96, 0, "busy")
+    snapshot: Snapshot = load_file(BENCH_PLANNER).generate(96, 0, "busy")
     plan = WindowPlanner().plan(snapshot)
     check_plan(snapshot, plan)
     assert "windows of up to 4, then 8, then 12 nodes planned exactly" in plan.status.detail
