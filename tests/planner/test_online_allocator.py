@@ -154,6 +154,33 @@ def test_allocator_packs_partly_used_gpus_first_and_keeps_halves_whole() -> None
     assert allocator.allocate("d", "1g.5gb") is None
 
 
+def _two_3g_after(whole: int, partners_asked: int) -> list[str]:
+    """GPUs of two 3g.20gb pods on 16 A100s, after `whole` 7g.40gb pods and `partners_asked`
+    4g.20gb pods that have ended (their demand is counted, their GPUs have nothing in use again)."""
+    allocator = OnlineAllocator([(f"g{n:02}", "A100-SXM4-40GB") for n in range(16)])
+    for n in range(whole):
+        assert allocator.allocate(f"whole-{n}", "7g.40gb") is not None
+    for n in range(partners_asked):
+        assert allocator.allocate(f"partner-{n}", "4g.20gb") is not None
+    for n in range(partners_asked):
+        allocator.release(f"partner-{n}")
+    placed = [allocator.allocate(f"three-{n}", "3g.20gb") for n in range(2)]
+    return [answer[0][0] for answer in placed if answer]
+
+
+def test_a_3g_pairs_with_a_lone_3g_only_when_its_partner_is_scarce_and_so_are_empty_gpus() -> None:
+    # 3 of 16 GPUs empty once the first 3g.20gb is placed, no 4g.20gb ever asked for: the second
+    # wastes a slice beside the first rather than take one of the last empty GPUs to wait
+    paired = _two_3g_after(whole=12, partners_asked=0)
+    assert len(paired) == 2 and paired[0] == paired[1]
+    # as many 4g.20gb asked for as 3g.20gb: it opens a GPU and waits for one
+    waiting = _two_3g_after(whole=12, partners_asked=2)
+    assert len(waiting) == 2 and waiting[0] != waiting[1]
+    # empty GPUs still plentiful: waiting costs no whole-GPU pod a GPU yet
+    early = _two_3g_after(whole=4, partners_asked=0)
+    assert len(early) == 2 and early[0] != early[1]
+
+
 def test_released_instances_are_reused_without_reconfiguration() -> None:
     allocator = OnlineAllocator([("g0", "A100-SXM4-40GB")])
     allocator.allocate("a", "2g.10gb")
