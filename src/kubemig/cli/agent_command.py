@@ -126,9 +126,8 @@ def agent(
     metrics_port: int | None,
 ) -> None:
     """Apply the config named by the node label nvidia.com/mig.config; report nvidia.com/mig.config.state."""
-    if not Path(
-        config_file
-    ).is_file():  # read at every look, but a path that is wrong from the start is a typo
+    # read at every look, but a path that is wrong from the start is a typo
+    if not Path(config_file).is_file():
         raise KubemigError(
             f"config file {config_file} is not a file: give -f the mig-parted config (the mounted ConfigMap's file)"
         )
